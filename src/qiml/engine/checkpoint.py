@@ -1,0 +1,75 @@
+"""Atomic, pickle-free checkpoints of an optimizer's ``state_dict()``.
+
+A state dict is a flat mapping of names to NumPy arrays plus JSON-able metadata. It is written
+as an ``.npz`` archive (zip, CRC-checked) holding the arrays and one JSON string; it is loaded
+with ``allow_pickle=False``, so a checkpoint can never execute code. Writes go to a temporary
+file in the same directory, are flushed to disk and then renamed over the target, so a crash
+leaves either the old or the new checkpoint, never half of one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import CheckpointError
+
+__all__ = ["save", "load", "FORMAT"]
+
+FORMAT = "qiml-checkpoint-1"
+_META = "__meta__"
+
+
+def save(state: dict[str, Any], path: str | os.PathLike[str]) -> Path:
+    """Write ``state`` atomically to ``path`` (an ``.npz`` file); return the path."""
+    path = Path(path)
+    arrays = {k: np.asarray(v) for k, v in state.items() if isinstance(v, np.ndarray)}
+    meta = {k: v for k, v in state.items() if not isinstance(v, np.ndarray)}
+    for k, a in arrays.items():
+        if a.dtype == object:
+            raise CheckpointError(f"state entry {k!r} is an object array; checkpoints hold plain arrays only")
+    try:
+        meta_json = json.dumps({"format": FORMAT, "meta": meta})
+    except TypeError as exc:
+        raise CheckpointError(f"state metadata is not JSON-serialisable: {exc}") from exc
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **arrays, **{_META: np.array(meta_json)})
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a checkpoint written by :func:`save`; raise :class:`CheckpointError` if it is not one."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint at {path}")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if _META not in z.files:
+                raise CheckpointError(f"{path} is not a qiml checkpoint (no metadata)")
+            payload = json.loads(str(z[_META]))
+            arrays = {k: z[k] for k in z.files if k != _META}
+    except CheckpointError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{path} is corrupt or not a qiml checkpoint: {type(exc).__name__}: {exc}") from exc
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path} has format {payload.get('format') if isinstance(payload, dict) else None!r}, "
+                              f"expected {FORMAT!r}")
+    state: dict[str, Any] = dict(payload["meta"])
+    state.update(arrays)
+    return state

@@ -1,0 +1,88 @@
+"""``qiml.minimize``: the one-call front door, a loop over :class:`QiML`'s ask/tell."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from numpy.typing import ArrayLike
+
+from ..errors import ConfigError
+from ..potentials import Objective, SliceRequest
+from ..result import OptimizeResult
+from ..solvers import Solver
+from .optimizer import QiML
+
+__all__ = ["minimize"]
+
+
+def minimize(fun: Callable[..., Any] | Objective, bounds: Any, *, x0: ArrayLike | None = None,
+             solver: str | Solver = "fd", max_evals: int | None = None, max_iter: int | None = None,
+             max_time: float | None = None, target: float | None = None, seed: Any = None,
+             vectorized: bool = False, callback: Callable[[OptimizeResult], Any] | None = None,
+             checkpoint: str | os.PathLike[str] | None = None, checkpoint_every: int = 50,
+             resume: bool = False, **options: Any) -> OptimizeResult:
+    """Minimise ``fun`` over ``bounds`` with quantum-inspired packets; no gradients needed.
+
+    Parameters
+    ----------
+    fun : callable or Objective
+        ``fun(x) -> float`` for ``x`` (P,), or with ``vectorized=True`` ``fun(X) -> (n,)`` for
+        ``X`` (n, P). ``+inf`` marks infeasible points; NaN raises unless ``nan_policy="inf"``.
+        An :class:`qiml.potentials.Objective` (or a subclass with fast slices) is used as is.
+    bounds : Space, scipy Bounds, or sequence of (low, high)
+        Finite box, optionally a lattice (see :class:`qiml.Space`).
+    x0, solver, seed, max_evals, max_iter, max_time, target, **options
+        As for :class:`qiml.QiML`.
+    callback : callable, optional
+        ``callback(intermediate_result)`` after every iteration; returning ``True`` or raising
+        ``StopIteration`` stops the run (``status = 1``), as in SciPy.
+    checkpoint : path, optional
+        Where to save the optimizer's state atomically every ``checkpoint_every`` iterations
+        and at the end. With ``resume=True`` an existing checkpoint there is loaded first, so an
+        interrupted run continues exactly where it stopped.
+
+    Returns
+    -------
+    OptimizeResult
+        ``x``, ``fun``, ``nfev``, ``nit``, ``success``, ``status``, ``message``, ``history``.
+    """
+    if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int) or checkpoint_every < 1:
+        raise ConfigError(f"checkpoint_every must be a positive int, got {checkpoint_every!r}")
+    if resume and checkpoint is None:
+        raise ConfigError("resume=True needs a checkpoint path")
+    opt = QiML(bounds, x0, solver=solver, seed=seed, max_evals=max_evals, max_iter=max_iter,
+               max_time=max_time, target=target, **options)
+    if isinstance(fun, Objective):
+        objective = fun
+        if objective.dim != opt.space.dim:
+            raise ConfigError(f"objective has {objective.dim} parameters but bounds have {opt.space.dim}")
+    else:
+        objective = Objective(fun, opt.space.dim, vectorized=vectorized,
+                              max_batch_bytes=opt.options.max_batch_bytes, nan_policy=opt.options.nan_policy)
+    if resume and checkpoint is not None and Path(checkpoint).exists():
+        opt.load(checkpoint)
+    while not opt.stop():
+        req = opt.ask_request()
+        if isinstance(req, SliceRequest):
+            opt.tell_potentials(*objective.potentials(req))
+        else:
+            opt.tell_values(objective.evaluate(req))
+        if checkpoint is not None and opt.nit % checkpoint_every == 0:
+            opt.save(checkpoint)
+        if callback is not None:
+            try:
+                stop = callback(opt.result)
+            except StopIteration:
+                stop = True
+            if stop is True:
+                opt.request_stop("stopped by callback")
+    if checkpoint is not None:
+        opt.save(checkpoint)
+    res = opt.result
+    res.objective_seconds = objective.seconds
+    return res
+
+

@@ -1,0 +1,523 @@
+"""The QiML optimizer: a self-consistent loop of potentials, packets and read-outs, as ask/tell.
+
+Each parameter ``i`` is a particle in a 1-D box (its current *window* of the bounds). One
+iteration of the quantum phase:
+
+1. pick parameters ``idx`` (a sequential sweep block, a random subset, or all for Jacobi);
+2. ask for the loss along each one's slice through the current positions ``x`` (the potential
+   ``V_i``, see :mod:`qiml.potentials`), rescale each slice to [0, 1] and multiply by ``alpha``;
+3. let the solver evolve the packets ``psi_i`` under ``V_i`` with the annealed ``hbar``;
+4. read the new positions out of ``|psi_i|^2``; re-centre each window on its packet and shrink
+   it (never faster than ``shrink`` per update, never below ``window`` packet widths);
+5. keep the best point ever evaluated; when ``patience`` sweeps bring no new best, reopen every
+   window to the full box around the best point.
+
+The last ``refine`` fraction of the budget runs a small GA seeded from the best point with the
+packets' spreads (:mod:`qiml.engine.refine`). Every random choice comes from one seeded
+generator whose state is part of :meth:`QiML.state_dict`, so a run stopped, saved and resumed
+continues exactly as if it had never stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from .. import __version__
+from ..errors import CheckpointError, ConfigError, ShapeError
+from ..potentials import PopulationRequest, SliceRequest, check_values
+from ..random import SeedLike, make_rng, rng_from_state, rng_state
+from ..result import OptimizeResult
+from ..solvers import Solver, density, get_solver, normalize, unit_dx
+from ..spaces import Space, as_space
+from . import checkpoint, readout, refine
+from .options import Options, split_options
+
+__all__ = ["QiML", "default_max_evals"]
+
+Request = SliceRequest | PopulationRequest
+
+
+def default_max_evals(dim: int, nx: int) -> int:
+    """Budget used when none is given: 20 full sweeps of slices."""
+    return 20 * dim * (nx + 1)
+
+
+class QiML:
+    """Quantum-inspired optimizer with a batched ask/tell interface.
+
+    Parameters
+    ----------
+    bounds : Space, scipy Bounds, or sequence of (low, high)
+        The finite box (and lattice) each parameter lives in.
+    x0 : array_like (P,), optional
+        Starting positions; a uniform random point of the box by default.
+    solver : str or Solver
+        ``"fd"`` (finite differences) or a :class:`qiml.solvers.Solver` instance.
+    seed : int, Generator or None
+        Seed of the one random generator the run uses.
+    max_evals, max_iter, max_time, target : optional
+        Stopping rules: evaluation budget, iterations, wall seconds, loss to reach. When no
+        budget is given, ``max_evals = default_max_evals(P, nx)``. Schedules advance with the
+        fraction of the budget used (the largest fraction over the budgets that are set).
+    **options
+        Engine options (see :mod:`qiml.engine.options`) and solver settings.
+
+    Examples
+    --------
+    >>> opt = QiML([(-5, 5)] * 3, seed=0, max_evals=2000)
+    >>> while not opt.stop():
+    ...     X = opt.ask()
+    ...     opt.tell(X, np.sum(X**2, axis=1))
+    >>> opt.result.fun < 1e-2
+    True
+    """
+
+    def __init__(self, bounds: Any, x0: ArrayLike | None = None, *, solver: str | Solver = "fd",
+                 seed: SeedLike = None, max_evals: int | None = None, max_iter: int | None = None,
+                 max_time: float | None = None, target: float | None = None, **options: Any) -> None:
+        engine_opts, solver_opts = split_options(options)
+        self.space = as_space(bounds)
+        self.options = Options(**engine_opts)
+        self.solver = get_solver(solver, **solver_opts)
+        P, nx = self.space.dim, self.options.nx
+        self.max_evals = _positive_int(max_evals, "max_evals")
+        self.max_iter = _positive_int(max_iter, "max_iter")
+        self.max_time = _positive_float(max_time, "max_time")
+        self.target = None if target is None else _finite_float(target, "target")
+        if self.max_evals is None and self.max_iter is None and self.max_time is None:
+            self.max_evals = default_max_evals(P, nx)
+        self.popsize = self.options.popsize or refine.default_popsize(P)
+        self.rng = make_rng(seed)
+        if x0 is None:
+            x = self.space.sample(self.rng, 1)[0]
+        else:
+            x = np.asarray(x0, dtype=float)
+            if x.shape != (P,):
+                raise ShapeError(f"x0 must have shape ({P},) to match the bounds, got {x.shape}")
+            if not np.all(np.isfinite(x)):
+                raise ShapeError("x0 must be finite")
+            x = self.space.snap(x)
+        self.x = x
+        self.low = self.space.lower.copy()
+        self.width = self.space.width.copy()
+        self.spread = self.width / np.sqrt(12.0)
+        grid, counts = self._grids(np.arange(P))
+        centre = (x - self.low) / self.width
+        u = np.linspace(0.0, 1.0, nx)[None, :]
+        self.psi = normalize(np.exp(-0.5 * ((u - centre[:, None]) / 0.2) ** 2).astype(np.complex128), unit_dx(nx))
+        self.psi[np.arange(nx)[None, :] >= counts[:, None]] = 0.0
+        self.nfev = 0
+        self.nit = 0
+        self.best_x = x.copy()
+        self.best_f = np.inf
+        self.history: list[tuple[int, float]] = []
+        self.phase = "quantum"
+        self.order = np.zeros(0, dtype=np.intp)   # current sweep's parameter order
+        self.order_pos = 0
+        self.since_improve = 0                    # parameter updates since the last new best
+        self.restarts = 0
+        self.last_hbar = float(self.options.hbar_schedule(0.0))
+        self.ga_pop = np.zeros((0, P))
+        self.ga_fit = np.zeros(0)
+        self.ga_sigma = np.zeros(P)
+        self._pending: Request | None = None
+        self._elapsed_before = 0.0
+        self._t_start = time.perf_counter()
+        self._user_stop: str | None = None
+
+    # ------------------------------------------------------------------ ask / tell
+    def ask(self) -> NDArray[np.float64]:
+        """Points to evaluate next, shape (n, P). Calling ``ask`` again before ``tell`` returns the same points.
+
+        In the quantum phase row 0 is the current position and the other rows lay out the
+        slices of the parameters being updated; in the refinement phase they are a GA
+        generation. For large P use :meth:`ask_request` to avoid materialising all rows.
+        """
+        return self.ask_request().rows()
+
+    def ask_request(self) -> Request:
+        """The pending request (:class:`SliceRequest` or :class:`PopulationRequest`)."""
+        if self._pending is None:
+            self._pending = self._next_request()
+        return self._pending
+
+    def tell(self, X: ArrayLike, F: ArrayLike) -> None:
+        """Report losses ``F`` (n,) of the points ``X`` (n, P) returned by the last :meth:`ask`."""
+        req = self.ask_request()
+        X = np.asarray(X, dtype=float)
+        if X.shape != (req.n_rows, self.space.dim) or not np.array_equal(X, req.rows()):
+            raise ShapeError(f"tell() needs the {req.n_rows} x {self.space.dim} points returned by the last ask(), "
+                             f"got an array of shape {X.shape}{'' if X.shape != (req.n_rows, self.space.dim) else ' with other values'}")
+        self.tell_values(F)
+
+    def tell_values(self, F: ArrayLike) -> None:
+        """Report the losses of all rows of the pending request, shape (n_rows,)."""
+        req = self.ask_request()
+        F = check_values(F, req.n_rows, self.options.nan_policy)
+        if isinstance(req, SliceRequest):
+            self._tell_slices(req, *req.split(F))
+        else:
+            self._tell_population(req, F)
+
+    def tell_potentials(self, fx: float, V: ArrayLike) -> None:
+        """Report the pending slice request's answer directly: ``f(x)`` and ``V`` (k, nx).
+
+        This is the entry point for structured models that compute slices incrementally
+        without building candidate rows (see :meth:`qiml.potentials.Objective.potentials`).
+        """
+        req = self.ask_request()
+        if not isinstance(req, SliceRequest):
+            raise ShapeError("the pending request is a population, not slices: use tell_values()")
+        V = np.asarray(V, dtype=float)
+        if V.shape != req.grid.shape:
+            raise ShapeError(f"V must have shape {req.grid.shape} (slices x grid points), got {V.shape}")
+        flat = check_values(np.concatenate([[fx], V.ravel()]), V.size + 1, self.options.nan_policy)
+        self._tell_slices(req, float(flat[0]), flat[1:].reshape(V.shape))
+
+    # ------------------------------------------------------------------ stopping and results
+    def request_stop(self, reason: str = "stopped on request") -> None:
+        """Make :meth:`stop` report ``reason`` (used by callbacks and Ctrl-C handling)."""
+        self._user_stop = reason
+
+    @property
+    def elapsed(self) -> float:
+        """Wall seconds of optimisation so far, including time before a resume."""
+        return self._elapsed_before + time.perf_counter() - self._t_start
+
+    def stop(self) -> dict[str, Any]:
+        """Triggered stopping rules (empty, hence falsy, while the run should go on)."""
+        out: dict[str, Any] = {}
+        if self._user_stop:
+            out["user"] = self._user_stop
+        if self.target is not None and self.best_f <= self.target:
+            out["target"] = self.target
+        if self.max_iter is not None and self.nit >= self.max_iter:
+            out["max_iter"] = self.max_iter
+        if self.max_time is not None and self.elapsed >= self.max_time:
+            out["max_time"] = self.max_time
+        if self.max_evals is not None and self.nfev + self.ask_request().n_rows > self.max_evals:
+            out["max_evals"] = self.max_evals  # the next request would overrun the budget
+        return out
+
+    @property
+    def result(self) -> OptimizeResult:
+        """SciPy-style result of the run so far (see :mod:`qiml.result`)."""
+        reasons = self.stop()
+        user = "user" in reasons
+        message = ("; ".join(f"{k} reached" if k != "user" else str(v) for k, v in reasons.items())
+                   or "still running")
+        return OptimizeResult(
+            x=self.best_x.copy(), fun=float(self.best_f), nfev=self.nfev, nit=self.nit,
+            success=bool(np.isfinite(self.best_f)) and bool(reasons) and not user,
+            status=1 if user else 0, message=message,
+            history=np.array(self.history, dtype=float).reshape(-1, 2),
+            hbar=self.last_hbar, restarts=self.restarts, elapsed=self.elapsed,
+        )
+
+    def progress(self) -> float:
+        """Fraction of the budget used, in [0, 1] (largest over the budgets that are set)."""
+        parts = [0.0]
+        if self.max_evals is not None:
+            parts.append(self.nfev / self.max_evals)
+        if self.max_iter is not None:
+            parts.append(self.nit / self.max_iter)
+        if self.max_time is not None:
+            parts.append(self.elapsed / self.max_time)
+        return min(1.0, max(parts))
+
+    def packets(self, idx: ArrayLike | None = None) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Grids (k, nx) and densities (k, nx) of the packets of parameters ``idx`` (all by default)."""
+        idx = np.arange(self.space.dim) if idx is None else np.atleast_1d(np.asarray(idx, dtype=np.intp))
+        grid, counts = self._grids(idx)
+        rho = density(self.psi[idx])
+        rho[np.arange(rho.shape[1])[None, :] >= counts[:, None]] = 0.0
+        return grid, rho
+
+    # ------------------------------------------------------------------ the loop
+    def _grids(self, idx: NDArray[np.intp]) -> tuple[NDArray[np.float64], NDArray[np.intp]]:
+        return self.space.window_grid(idx, self.low[idx], self.width[idx], self.options.nx)
+
+    def _next_request(self) -> Request:
+        opts = self.options
+        if self.phase == "quantum" and opts.refine > 0 and self.progress() >= 1.0 - opts.refine:
+            self._start_refinement()
+        if self.phase == "refine":
+            if self.ga_fit.size == 0:
+                return PopulationRequest(self.ga_pop.copy())
+            kids = refine.offspring(self.rng, self.ga_pop, self.ga_fit, self.ga_sigma, self.space)
+            return PopulationRequest(kids[: self._remaining(kids.shape[0])])
+        idx = self._choose_parameters()
+        grid, counts = self._grids(idx)
+        return SliceRequest(self.x.copy(), idx, grid, counts)
+
+    def _remaining(self, n: int) -> int:
+        if self.max_evals is None:
+            return n
+        return max(1, min(n, self.max_evals - self.nfev))
+
+    def _choose_parameters(self) -> NDArray[np.intp]:
+        P, opts = self.space.dim, self.options
+        if opts.update == "jacobi":
+            return np.arange(P)
+        if opts.update == "random":
+            return np.sort(self.rng.choice(P, size=min(opts.block, P), replace=False))
+        if self.order_pos >= self.order.size:
+            self.order = self.rng.permutation(P)
+            self.order_pos = 0
+        idx = self.order[self.order_pos:self.order_pos + opts.block]
+        self.order_pos += idx.size
+        return idx
+
+    def _record(self, n_rows: int, f: float, x: NDArray[np.float64]) -> None:
+        """Count evaluations and keep the best point seen."""
+        self.nfev += n_rows
+        self.nit += 1
+        if f < self.best_f:
+            self.best_f, self.best_x = float(f), x.copy()
+            self.since_improve = 0
+        self.history.append((self.nfev, self.best_f))
+
+    def _tell_slices(self, req: SliceRequest, fx: float, V: NDArray[np.float64]) -> None:
+        opts, P = self.options, self.space.dim
+        idx, grid, counts = req.idx, req.grid, req.counts
+        valid = np.arange(V.shape[1])[None, :] < counts[:, None]
+        Vv = np.where(valid, V, np.inf)
+        j, g = np.unravel_index(np.argmin(Vv), Vv.shape)
+        best_here, best_point = fx, req.x
+        if Vv[j, g] < fx:
+            best_here, best_point = Vv[j, g], req.x.copy()
+            best_point[idx[j]] = grid[j, g]
+        self.since_improve += idx.size
+        self._record(req.n_rows, best_here, best_point)
+
+        t = self.progress()
+        tq = min(1.0, t / (1.0 - opts.refine)) if opts.refine < 1 else t
+        hbar = self.options.hbar_schedule(tq)
+        alpha = self.options.alpha_schedule(tq)
+        self.last_hbar = hbar
+        pot = alpha * (_unit_range(V, valid) if opts.normalize else np.where(np.isfinite(V), V, _finite_max(V) + 1.0))
+        psi = self.psi[idx]
+        for c in np.unique(counts):
+            rows = np.flatnonzero(counts == c)
+            psi[rows, :c] = self.solver.evolve(psi[rows, :c], pot[rows, :c], hbar, self.rng)
+        rho = density(psi)
+        pos = readout.position(rho, grid, counts, opts.readout)
+        self.spread[idx] = readout.spread(rho, grid, counts)
+        new_x = self.x.copy()
+        new_x[idx] = pos if opts.update != "jacobi" else (1 - opts.mixing) * self.x[idx] + opts.mixing * pos
+        self.x = self.space.snap(new_x)
+
+        full = self.space.width[idx]
+        width = np.minimum(full, np.maximum(opts.shrink * self.width[idx], opts.window * self.spread[idx]))
+        width = np.maximum(width, full * 1e-12)
+        self._move_windows(idx, psi, grid, counts, width)
+
+        if self.since_improve >= opts.patience * P:
+            # stalled: reopen all windows around the best point (packets spread over the box)
+            every = np.arange(P)
+            old_grid, old_counts = self._grids(every)
+            self.x = self.best_x.copy()
+            self.low, self.width = self.space.lower.copy(), self.space.width.copy()
+            self.psi = _regrid(self.psi, old_grid, old_counts, *self._grids(every))
+            self.since_improve = 0
+            self.restarts += 1
+            self.order_pos = self.order.size   # start a fresh sweep
+        self._pending = None
+
+    def _move_windows(self, idx: NDArray[np.intp], psi: NDArray[np.complex128], old_grid: NDArray[np.float64],
+                      old_counts: NDArray[np.intp], width: NDArray[np.float64]) -> None:
+        """Re-centre windows of ``idx`` on their positions with ``width``; carry packets over."""
+        lo, hi = self.space.lower[idx], self.space.upper[idx]
+        self.width[idx] = width
+        self.low[idx] = np.clip(self.x[idx] - width / 2, lo, hi - width)
+        self.psi[idx] = _regrid(psi, old_grid, old_counts, *self._grids(idx))
+
+    def _start_refinement(self) -> None:
+        self.phase = "refine"
+        floor = np.where(self.space.is_lattice, self.space.step, self.space.width * 1e-12)
+        self.ga_sigma = np.maximum(self.spread, floor)
+        self.ga_pop = refine.initial_population(self.rng, self.best_x, self.ga_sigma, self.space, self.popsize)
+        self.ga_fit = np.zeros(0)
+
+    def _tell_population(self, req: PopulationRequest, F: NDArray[np.float64]) -> None:
+        i = int(np.argmin(F))
+        self._record(req.n_rows, float(F[i]), req.X[i])
+        if self.ga_fit.size == 0:
+            self.ga_fit = F.copy()
+        else:
+            pop, fit, kept_kids = refine.survivors(self.ga_pop, self.ga_fit, req.X, F)
+            floor = np.where(self.space.is_lattice, self.space.step, self.space.width * 1e-12)
+            self.ga_sigma = refine.adapt_sigma(self.ga_sigma, kept_kids / max(1, req.n_rows), floor)
+            self.ga_pop, self.ga_fit = pop, fit
+        self._pending = None
+
+    # ------------------------------------------------------------------ state
+    def _config(self) -> dict[str, Any]:
+        """What must match for a checkpoint to be loaded into this optimizer."""
+        sp = self.space.to_arrays()
+        digest = hashlib.sha256(b"".join(a.tobytes() for a in sp.values())).hexdigest()
+        return {"space": digest, "dim": self.space.dim, "options": self.options.describe(),
+                "solver": {"name": self.solver.name, **self.solver.settings()},
+                "max_evals": self.max_evals, "max_iter": self.max_iter, "max_time": self.max_time,
+                "target": self.target, "popsize": self.popsize}
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue the run exactly: arrays plus JSON-able metadata."""
+        req = self._pending
+        state: dict[str, Any] = {
+            "qiml_version": __version__, "config": json.loads(json.dumps(self._config())),
+            "nfev": self.nfev, "nit": self.nit, "best_f": float(self.best_f), "phase": self.phase,
+            "order_pos": self.order_pos, "since_improve": self.since_improve, "restarts": self.restarts,
+            "last_hbar": self.last_hbar, "elapsed": self.elapsed, "rng": rng_state(self.rng),
+            "pending": None if req is None else ("slices" if isinstance(req, SliceRequest) else "population"),
+            "x": self.x.copy(), "low": self.low.copy(), "width": self.width.copy(), "psi": self.psi.copy(),
+            "spread": self.spread.copy(), "best_x": self.best_x.copy(),
+            "history": np.array(self.history, dtype=float).reshape(-1, 2), "order": self.order.copy(),
+            "ga_pop": self.ga_pop.copy(), "ga_fit": self.ga_fit.copy(), "ga_sigma": self.ga_sigma.copy(),
+        }
+        if isinstance(req, SliceRequest):
+            state.update(req_x=req.x.copy(), req_idx=req.idx.copy(), req_grid=req.grid.copy(),
+                         req_counts=req.counts.copy())
+        elif isinstance(req, PopulationRequest):
+            state.update(req_X=req.X.copy())
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from :meth:`state_dict` output of an optimizer built with the same arguments."""
+        if not isinstance(state, dict):
+            raise CheckpointError(f"state must be a dict, got {type(state).__name__}")
+        try:
+            mine = json.loads(json.dumps(self._config()))
+            theirs = state["config"]
+            if theirs != mine:
+                diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+                raise CheckpointError(f"checkpoint was made with other settings (differs in {diff}); "
+                                      "build the optimizer with the same bounds, solver, options and budgets")
+            P, nx = self.space.dim, self.options.nx
+            arr = {k: np.asarray(state[k]) for k in ("x", "low", "width", "spread", "best_x", "ga_sigma")}
+            for k, a in arr.items():
+                _expect(a, (P,), k)
+            psi = np.asarray(state["psi"])
+            _expect(psi, (P, nx), "psi")
+            history = np.asarray(state["history"], dtype=float).reshape(-1, 2)
+            ga_pop, ga_fit = np.asarray(state["ga_pop"], float), np.asarray(state["ga_fit"], float)
+            if ga_pop.ndim != 2 or ga_pop.shape[1] != P:
+                raise CheckpointError(f"ga_pop has shape {ga_pop.shape}, expected (n, {P})")
+            rng = rng_from_state(state["rng"])
+            pending: Request | None = None
+            if state["pending"] == "slices":
+                pending = SliceRequest(np.asarray(state["req_x"], float), np.asarray(state["req_idx"], np.intp),
+                                       np.asarray(state["req_grid"], float), np.asarray(state["req_counts"], np.intp))
+            elif state["pending"] == "population":
+                pending = PopulationRequest(np.asarray(state["req_X"], float))
+            elif state["pending"] is not None:
+                raise CheckpointError(f"unknown pending request kind {state['pending']!r}")
+            if state["phase"] not in ("quantum", "refine"):
+                raise CheckpointError(f"unknown phase {state['phase']!r}")
+            scalars = (int(state["nfev"]), int(state["nit"]), float(state["best_f"]), int(state["order_pos"]),
+                       int(state["since_improve"]), int(state["restarts"]), float(state["last_hbar"]),
+                       float(state["elapsed"]))
+        except KeyError as exc:
+            raise CheckpointError(f"state dict lacks entry {exc}") from exc
+        except (TypeError, ValueError) as exc:
+            if isinstance(exc, CheckpointError):
+                raise
+            raise CheckpointError(f"state dict is corrupt: {exc}") from exc
+        self.x, self.low, self.width, self.spread = (arr[k].astype(float) for k in ("x", "low", "width", "spread"))
+        self.best_x, self.ga_sigma = arr["best_x"].astype(float), arr["ga_sigma"].astype(float)
+        self.psi = psi.astype(np.complex128)
+        self.history = [(int(n), float(f)) for n, f in history]
+        self.ga_pop, self.ga_fit = ga_pop, ga_fit
+        self.order = np.asarray(state["order"], dtype=np.intp)
+        self.rng, self._pending, self.phase = rng, pending, str(state["phase"])
+        (self.nfev, self.nit, self.best_f, self.order_pos, self.since_improve, self.restarts,
+         self.last_hbar, self._elapsed_before) = scalars
+        self._t_start = time.perf_counter()
+        self._user_stop = None
+
+    def save(self, path: Any) -> Any:
+        """Write :meth:`state_dict` atomically to ``path`` (see :mod:`qiml.engine.checkpoint`)."""
+        return checkpoint.save(self.state_dict(), path)
+
+    def load(self, path: Any) -> None:
+        """Continue from a checkpoint file written by :meth:`save`."""
+        self.load_state_dict(checkpoint.load(path))
+
+
+# ---------------------------------------------------------------------- helpers
+def _unit_range(V: NDArray[np.float64], valid: NDArray[np.bool_]) -> NDArray[np.float64]:
+    """Rescale each row's valid, finite values to [0, 1]; +inf (infeasible) becomes a wall of 1."""
+    finite = valid & np.isfinite(V)
+    lo = np.min(np.where(finite, V, np.inf), axis=1, keepdims=True)
+    hi = np.max(np.where(finite, V, -np.inf), axis=1, keepdims=True)
+    span = hi - lo
+    ok = np.isfinite(span) & (span > 0)
+    out = np.where(ok, (V - np.where(ok, lo, 0.0)) / np.where(ok, span, 1.0), 0.0)
+    return np.where(np.isfinite(V), out, 1.0)
+
+
+def _finite_max(V: NDArray[np.float64]) -> float:
+    f = V[np.isfinite(V)]
+    return float(f.max()) if f.size else 0.0
+
+
+def _regrid(psi: NDArray[np.complex128], old_grid: NDArray[np.float64], old_counts: NDArray[np.intp],
+            new_grid: NDArray[np.float64], new_counts: NDArray[np.intp]) -> NDArray[np.complex128]:
+    """Linearly interpolate packets from old to new uniform grids; zero outside the old window."""
+    k, n = psi.shape
+    rows = np.arange(k)[:, None]
+    span = old_grid[np.arange(k), old_counts - 1] - old_grid[:, 0]
+    u = (new_grid - old_grid[:, :1]) / np.where(span > 0, span, 1.0)[:, None] * (old_counts - 1)[:, None]
+    inside = (u >= -1e-9) & (u <= (old_counts - 1)[:, None] + 1e-9) & (np.arange(n)[None, :] < new_counts[:, None])
+    u = np.clip(u, 0, (old_counts - 1)[:, None])
+    i0 = np.minimum(np.floor(u).astype(np.intp), np.maximum(old_counts - 2, 0)[:, None])
+    w = u - i0
+    out = (1 - w) * psi[rows, i0] + w * psi[rows, np.minimum(i0 + 1, n - 1)]
+    out = np.where(inside, out, 0.0)
+    norm = np.sqrt(np.sum(np.abs(out) ** 2, axis=1, keepdims=True) / np.maximum(new_counts - 1, 1)[:, None])
+    out = np.where(norm > 1e-150, out / np.where(norm > 1e-150, norm, 1.0), 0.0)
+    empty = norm[:, 0] <= 1e-150   # packet fell outside the new window: restart it flat
+    if empty.any():
+        out[empty] = np.where(np.arange(n)[None, :] < new_counts[empty, None], 1.0, 0.0)
+        out[empty] /= np.sqrt(new_counts[empty, None] / np.maximum(new_counts[empty, None] - 1, 1))
+    return out
+
+
+def _expect(a: NDArray[Any], shape: tuple[int, ...], name: str) -> None:
+    if a.shape != shape:
+        raise CheckpointError(f"state entry {name!r} has shape {a.shape}, expected {shape}")
+    if a.dtype.kind in "fc" and not np.all(np.isfinite(a)):
+        raise CheckpointError(f"state entry {name!r} holds NaN or infinite values")
+
+
+def _positive_int(v: Any, name: str) -> int | None:
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+        raise ConfigError(f"{name} must be a positive int or None, got {v!r}")
+    return int(v)
+
+
+def _positive_float(v: Any, name: str) -> float | None:
+    if v is None:
+        return None
+    f = _finite_float(v, name)
+    if f <= 0:
+        raise ConfigError(f"{name} must be > 0, got {v!r}")
+    return f
+
+
+def _finite_float(v: Any, name: str) -> float:
+    try:
+        f = float(v)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{name} must be a number, got {v!r}") from exc
+    if not np.isfinite(f):
+        raise ConfigError(f"{name} must be finite, got {v!r}")
+    return f

@@ -1,0 +1,125 @@
+"""Engine options: one object, defaults documented in one place (pycma style).
+
+==================  ===============  ==========================================================
+option              default          meaning
+==================  ===============  ==========================================================
+``nx``              64               grid points per parameter window (256 = full int8 lattice)
+``hbar``            (0.1, 0.001)     Planck constant; a pair anneals geometrically over the run
+``alpha``           1.0              potential strength (alpha/hbar ~ inverse temperature)
+``update``          "sequential"     "sequential" sweeps, "random" subsets or mixing "jacobi"
+``block``           1                parameters updated per iteration (sequential / random)
+``mixing``          0.5              Jacobi step: x <- (1 - mixing) x + mixing * readout
+``readout``         "auto"           "auto" (mean of main peak), "mean" or "mode"
+``shrink``          0.8              a window's width shrinks at most by this factor per update
+``window``          4.0              ... and not below this many packet standard deviations
+``patience``        2                sweeps with no new best before windows reopen to the box
+``refine``          0.1              fraction of the budget for the GA refinement (0 = none)
+``popsize``         None             GA population (None: ``refine.default_popsize(P)``)
+``normalize``       True             rescale every slice to [0, 1] (hbar becomes relative)
+``nan_policy``      "raise"          "raise" on NaN losses, or "inf": treat NaN as infeasible
+``max_batch_bytes`` 64 MiB           bound on one batch of candidate rows
+==================  ===============  ==========================================================
+
+Solver settings (``time``, ``steps``, ``dt``, ``theta``, ``mass``) are passed to the solver; see
+:class:`qiml.solvers.FiniteDifference`. The defaults were chosen by
+``benchmarks/update_schemes.py``; its table is ``docs/update_schemes.md``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+from ..errors import ConfigError
+from ..potentials import NAN_POLICIES
+from .readout import READOUTS
+from .schedules import Schedule, as_schedule
+
+__all__ = ["Options", "UPDATES", "SOLVER_KEYS", "split_options"]
+
+UPDATES = ("sequential", "random", "jacobi")
+SOLVER_KEYS = ("time", "steps", "dt", "theta", "mass")
+MAX_NX = 65536
+
+
+@dataclass
+class Options:
+    nx: int = 64
+    hbar: Any = (0.1, 0.001)
+    alpha: Any = 1.0
+    update: str = "sequential"
+    block: int = 1
+    mixing: float = 0.5
+    readout: str = "auto"
+    shrink: float = 0.8
+    window: float = 4.0
+    patience: int = 2
+    refine: float = 0.1
+    popsize: int | None = None
+    normalize: bool = True
+    nan_policy: str = "raise"
+    max_batch_bytes: int = 64 * 2**20
+
+    def __post_init__(self) -> None:
+        if not _is_int(self.nx) or not 3 <= self.nx <= MAX_NX:
+            raise ConfigError(f"nx must be an int in [3, {MAX_NX}] (grid points per parameter), got {self.nx!r}")
+        self.hbar_schedule: Schedule = as_schedule(self.hbar, "hbar")
+        self.alpha_schedule: Schedule = as_schedule(self.alpha, "alpha")
+        if self.update not in UPDATES:
+            raise ConfigError(f"update must be one of {UPDATES}, got {self.update!r}")
+        if not _is_int(self.block) or self.block < 1:
+            raise ConfigError(f"block must be a positive int, got {self.block!r}")
+        if not 0.0 < _num(self.mixing, "mixing") <= 1.0:
+            raise ConfigError(f"mixing must be in (0, 1], got {self.mixing!r}")
+        if self.readout not in READOUTS:
+            raise ConfigError(f"readout must be one of {READOUTS}, got {self.readout!r}")
+        if not 0.0 < _num(self.shrink, "shrink") <= 1.0:
+            raise ConfigError(f"shrink must be in (0, 1], got {self.shrink!r}")
+        if not _num(self.window, "window") > 0.0:
+            raise ConfigError(f"window must be > 0, got {self.window!r}")
+        if not _is_int(self.patience) or self.patience < 1:
+            raise ConfigError(f"patience must be a positive int, got {self.patience!r}")
+        if not 0.0 <= _num(self.refine, "refine") < 1.0:
+            raise ConfigError(f"refine must be in [0, 1), got {self.refine!r}")
+        if self.popsize is not None and (not _is_int(self.popsize) or self.popsize < 4):
+            raise ConfigError(f"popsize must be an int >= 4 or None, got {self.popsize!r}")
+        if self.nan_policy not in NAN_POLICIES:
+            raise ConfigError(f"nan_policy must be one of {NAN_POLICIES}, got {self.nan_policy!r}")
+        if not _is_int(self.max_batch_bytes) or self.max_batch_bytes < 1:
+            raise ConfigError(f"max_batch_bytes must be a positive int, got {self.max_batch_bytes!r}")
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-able description (schedules described, not pickled), for checkpoints and reports."""
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d["hbar"] = self.hbar_schedule.describe()
+        d["alpha"] = self.alpha_schedule.describe()
+        return d
+
+
+def split_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split keyword options into engine options and solver settings; reject unknown names."""
+    names = {f.name for f in fields(Options)}
+    unknown = sorted(set(options) - names - set(SOLVER_KEYS))
+    if unknown:
+        raise ConfigError(f"unknown option(s) {unknown}; engine options are {sorted(names)}, "
+                          f"solver settings are {list(SOLVER_KEYS)}")
+    engine = {k: v for k, v in options.items() if k in names}
+    solver = {k: v for k, v in options.items() if k in SOLVER_KEYS}
+    return engine, solver
+
+
+def _is_int(v: Any) -> bool:
+    import numpy as np
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
+def _num(v: Any, name: str) -> float:
+    try:
+        f = float(v)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{name} must be a number, got {v!r}") from exc
+    if f != f:
+        raise ConfigError(f"{name} must not be NaN")
+    return f
+
+

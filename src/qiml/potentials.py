@@ -1,0 +1,178 @@
+"""The potential contract: loss values along parameter slices.
+
+The engine asks for potentials through a :class:`SliceRequest`: a base point ``x`` (P,), the
+parameters ``idx`` (k,) whose slices are wanted and each one's grid of candidate values
+(``grid`` (k, nx) with ``counts`` (k,) valid entries per row). The answer is the loss at ``x``
+and ``V`` (k, nx): ``V[j, g]`` is the loss with ``x[idx[j]] = grid[j, g]`` and every other
+parameter at ``x`` (padded entries past ``counts[j]`` are ignored).
+
+:class:`Objective` is the generic, vectorised fallback for any black-box loss: it lays the
+candidate rows out explicitly (row 0 is ``x`` itself) and evaluates them in chunks so memory
+stays bounded for large P. Structured models (neural networks) override :meth:`Objective.potentials`
+with incremental versions that never build the rows; the engine only sees this seam.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .errors import ConfigError, ObjectiveError
+
+__all__ = ["SliceRequest", "PopulationRequest", "Objective", "check_values", "NAN_POLICIES"]
+
+NAN_POLICIES = ("raise", "inf")
+
+
+@dataclass(frozen=True)
+class SliceRequest:
+    """Slices of the loss through ``x`` along parameters ``idx`` at values ``grid``."""
+
+    x: NDArray[np.float64]          # (P,)
+    idx: NDArray[np.intp]           # (k,)
+    grid: NDArray[np.float64]       # (k, nx), rows padded past counts
+    counts: NDArray[np.intp]        # (k,)
+
+    @property
+    def n_rows(self) -> int:
+        """Candidate rows: ``x`` itself, then every valid grid point of every slice."""
+        return 1 + int(self.counts.sum())
+
+    def rows(self, start: int = 0, stop: int | None = None) -> NDArray[np.float64]:
+        """Candidate rows ``start:stop`` as an array (stop - start, P)."""
+        stop = self.n_rows if stop is None else stop
+        r = np.arange(start, stop)
+        X = np.repeat(self.x[None, :], r.size, axis=0)
+        ends = np.cumsum(self.counts)
+        sl = r[r >= 1] - 1                          # position among slice rows
+        j = np.searchsorted(ends, sl, side="right")  # which slice
+        g = sl - (ends[j] - self.counts[j])         # which grid point
+        X[r >= 1, self.idx[j]] = self.grid[j, g]
+        return X
+
+    def split(self, F: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
+        """Turn values of all rows (n_rows,) into ``(f(x), V (k, nx))``, padding with each row's last value."""
+        V = np.empty(self.grid.shape)
+        ends = np.cumsum(self.counts)
+        for j, (end, c) in enumerate(zip(ends, self.counts)):
+            V[j, :c] = F[1 + end - c:1 + end]
+            V[j, c:] = V[j, c - 1]
+        return float(F[0]), V
+
+
+@dataclass(frozen=True)
+class PopulationRequest:
+    """Plain candidate points (n, P), as in a genetic-algorithm generation."""
+
+    X: NDArray[np.float64]
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.X.shape[0])
+
+    def rows(self, start: int = 0, stop: int | None = None) -> NDArray[np.float64]:
+        return self.X[start:stop]
+
+
+Request = SliceRequest | PopulationRequest
+
+
+def check_values(F: Any, n: int, nan_policy: str = "raise") -> NDArray[np.float64]:
+    """Validate ``n`` loss values: shape (n,), real, no ``-inf``; NaN raises or becomes ``+inf``.
+
+    ``+inf`` is allowed and means "infeasible": such points get the top of each slice's
+    potential (a wall). ``-inf`` would make every other point irrelevant, so it is an error.
+    """
+    try:
+        arr = np.asarray(F, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ObjectiveError(f"objective values must be real numbers: {exc}") from exc
+    if arr.shape != (n,):
+        if arr.size == n and arr.ndim == 2 and 1 in arr.shape:
+            arr = arr.reshape(n)
+        else:
+            raise ObjectiveError(f"expected {n} objective values (shape ({n},)), got shape {arr.shape}")
+    nan = np.isnan(arr)
+    if nan.any():
+        if nan_policy == "raise":
+            raise ObjectiveError(f"objective returned NaN for {int(nan.sum())} of {n} points "
+                                 "(pass nan_policy='inf' to treat NaN as an infeasible, infinite loss)")
+        arr = np.where(nan, np.inf, arr)
+    if np.any(arr == -np.inf):
+        raise ObjectiveError("objective returned -inf: the loss must be bounded below")
+    return arr
+
+
+class Objective:
+    """A black-box loss with the generic, chunked potential fallback.
+
+    Parameters
+    ----------
+    fun : callable
+        ``fun(x) -> float`` for ``x`` of shape (P,), or, with ``vectorized=True``,
+        ``fun(X) -> (n,)`` for ``X`` of shape (n, P).
+    dim : int
+        Number of parameters P.
+    vectorized : bool
+        Whether ``fun`` takes a batch of rows.
+    max_batch_bytes : int
+        Upper bound on the size of one batch of candidate rows handed to ``fun``.
+    nan_policy : {"raise", "inf"}
+        What a NaN loss means; see :func:`check_values`.
+    """
+
+    def __init__(self, fun: Callable[..., Any], dim: int, *, vectorized: bool = False,
+                 max_batch_bytes: int = 64 * 2**20, nan_policy: str = "raise") -> None:
+        if not callable(fun):
+            raise ConfigError(f"fun must be callable, got {type(fun).__name__}")
+        if nan_policy not in NAN_POLICIES:
+            raise ConfigError(f"nan_policy must be one of {NAN_POLICIES}, got {nan_policy!r}")
+        if int(max_batch_bytes) < 1:
+            raise ConfigError("max_batch_bytes must be >= 1")
+        self.fun, self.dim, self.vectorized = fun, int(dim), bool(vectorized)
+        self.nan_policy = nan_policy
+        self.chunk = max(1, int(max_batch_bytes) // (8 * self.dim))
+        self.seconds = 0.0   # wall time spent inside fun, for overhead measurements
+
+    def evaluate(self, request: Request) -> NDArray[np.float64]:
+        """Loss at every candidate row of ``request``, shape (n_rows,)."""
+        n = request.n_rows
+        out = np.empty(n)
+        for start in range(0, n, self.chunk):
+            stop = min(n, start + self.chunk)
+            out[start:stop] = self._call(request.rows(start, stop))
+        return out
+
+    def potentials(self, request: SliceRequest) -> tuple[float, NDArray[np.float64]]:
+        """``(f(x), V)`` for a slice request; see the module docstring."""
+        return request.split(self.evaluate(request))
+
+    def _call(self, X: NDArray[np.float64]) -> NDArray[np.float64]:
+        t0 = time.perf_counter()
+        try:
+            if self.vectorized:
+                F = self.fun(X)
+            else:
+                F = [_scalar(self.fun(row)) for row in X]
+        except ObjectiveError:
+            raise
+        except Exception as exc:  # the user's code failed: say where, keep the original chained
+            raise ObjectiveError(f"objective raised {type(exc).__name__}: {exc}") from exc
+        finally:
+            self.seconds += time.perf_counter() - t0
+        return check_values(F, X.shape[0], self.nan_policy)
+
+
+def _scalar(v: Any) -> float:
+    a = np.asarray(v, dtype=float) if not isinstance(v, float) else v
+    if isinstance(a, np.ndarray):
+        if a.size != 1:
+            raise ObjectiveError(f"objective must return a scalar for one point, got shape {a.shape} "
+                                 "(pass vectorized=True if it takes a batch of rows)")
+        return float(a.reshape(()))
+    return a
