@@ -4,12 +4,12 @@
 option              default          meaning
 ==================  ===============  ==========================================================
 ``nx``              64               grid points per parameter window (256 = full int8 lattice)
-``hbar``            (0.1, 0.001)     Planck constant; a pair anneals geometrically over the run
+``hbar``            (0.03, 1e-4)     Planck constant; a pair anneals geometrically over the run
 ``alpha``           1.0              potential strength (alpha/hbar ~ inverse temperature)
 ``update``          "sequential"     "sequential" sweeps, "random" subsets or mixing "jacobi"
 ``block``           1                parameters updated per iteration (sequential / random)
 ``mixing``          0.5              Jacobi step: x <- (1 - mixing) x + mixing * readout
-``readout``         "auto"           "auto" (mean of main peak), "mean" or "mode"
+``readout``         "mean"           "mean" <x>, "auto" (mean of the main peak) or "mode"
 ``shrink``          0.8              a window's width shrinks at most by this factor per update
 ``window``          4.0              ... and not below this many packet standard deviations
 ``patience``        2                sweeps with no new best before windows reopen to the box
@@ -45,12 +45,12 @@ MAX_NX = 65536
 @dataclass
 class Options:
     nx: int = 64
-    hbar: Any = (0.1, 0.001)
+    hbar: Any = (0.03, 1e-4)
     alpha: Any = 1.0
     update: str = "sequential"
     block: int = 1
     mixing: float = 0.5
-    readout: str = "auto"
+    readout: str = "mean"
     shrink: float = 0.8
     window: float = 4.0
     patience: int = 2

@@ -1,0 +1,91 @@
+"""Engine overhead per evaluation on a cheap vectorised objective (P = 100, NX = 64 by default).
+
+    python benchmarks/engine_overhead.py [--dim 100] [--nx 64] [--evals 200000] [--repeats 5]
+
+Reports median microseconds per evaluation over repeats, for qiml (total, and excluding the time
+spent inside the objective), with pycma's ask/tell loop and plain random search on the same
+objective and budget in the same process as references. Writes docs/engine_overhead.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+import qiml
+from qiml.potentials import Objective
+
+
+def sphere(X: np.ndarray) -> np.ndarray:
+    return np.einsum("ij,ij->i", X, X)
+
+
+def time_qiml(dim: int, nx: int, evals: int, seed: int, **options: object) -> tuple[float, float, int]:
+    obj = Objective(sphere, dim, vectorized=True)
+    t0 = time.perf_counter()
+    res = qiml.minimize(obj, [(-5.0, 5.0)] * dim, max_evals=evals, seed=seed, nx=nx, **options)
+    total = time.perf_counter() - t0
+    return total, total - obj.seconds, res.nfev
+
+
+def time_cma(dim: int, evals: int, seed: int) -> tuple[float, int]:
+    import cma
+    es = cma.CMAEvolutionStrategy(np.zeros(dim), 2.0, {"seed": seed + 1, "verbose": -9, "maxfevals": evals,
+                                                        "bounds": [-5.0, 5.0]})
+    n = 0
+    t0 = time.perf_counter()
+    while not es.stop():
+        X = es.ask()
+        F = sphere(np.asarray(X))
+        es.tell(X, F.tolist())
+        n += len(X)
+    return time.perf_counter() - t0, n
+
+
+def time_random(dim: int, evals: int, seed: int) -> tuple[float, int]:
+    rng = np.random.default_rng(seed)
+    t0 = time.perf_counter()
+    best = np.inf
+    for start in range(0, evals, 1000):
+        X = rng.uniform(-5, 5, size=(min(1000, evals - start), dim))
+        best = min(best, sphere(X).min())
+    return time.perf_counter() - t0, evals
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--dim", type=int, default=100)
+    ap.add_argument("--nx", type=int, default=64)
+    ap.add_argument("--evals", type=int, default=200_000)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--out", type=Path, default=Path("docs"))
+    args = ap.parse_args(argv)
+    rows: dict[str, list[float]] = {}
+    for r in range(args.repeats):
+        for name, opts in (("qiml (block 1)", {}), ("qiml (block 10)", {"block": 10})):
+            total, engine, n = time_qiml(args.dim, args.nx, args.evals, r, **opts)
+            rows.setdefault(f"{name}: total", []).append(1e6 * total / n)
+            rows.setdefault(f"{name}: engine only", []).append(1e6 * engine / n)
+        t, n = time_cma(args.dim, args.evals, r)
+        rows.setdefault("pycma ask/tell: total", []).append(1e6 * t / n)
+        t, n = time_random(args.dim, args.evals, r)
+        rows.setdefault("random search: total", []).append(1e6 * t / n)
+    ref = float(np.median(rows["random search: total"]))
+    lines = [f"# Engine overhead, P = {args.dim}, NX = {args.nx}, {args.evals} evaluations of a vectorised sphere",
+             "", f"Median over {args.repeats} repeats in one process; Python {platform.python_version()}, "
+             f"NumPy {np.__version__}, {platform.machine()}. Command: `python benchmarks/engine_overhead.py "
+             f"--dim {args.dim} --nx {args.nx} --evals {args.evals} --repeats {args.repeats}`.", "",
+             "| what | microseconds per evaluation (median) | min | max | x random search |", "|---|---|---|---|---|"]
+    for name, v in rows.items():
+        lines.append(f"| {name} | {np.median(v):.2f} | {min(v):.2f} | {max(v):.2f} | {np.median(v) / ref:.1f} |")
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "engine_overhead.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Reports: equal-budget comparisons against baselines, tables and plots (top layer)."""
