@@ -30,7 +30,7 @@ def version() -> None:
 @app.command()
 def demo(out: Path = typer.Option(Path("docs/demo"), help="Directory for tables and plots."),
          seeds: int = typer.Option(5, min=1, help="Seeds per method and problem (medians are reported)."),
-         budget_per_dim: int = typer.Option(2000, min=10, help="Evaluation budget per dimension."),
+         budget_per_dim: int = typer.Option(2000, min=100, help="Evaluation budget per dimension."),
          dim: int = typer.Option(10, min=2, help="Dimension of the multimodal benchmarks.")) -> None:
     """Minimise multimodal benchmarks and a double well against dual annealing and random search."""
     from .reports.budget import METHODS

@@ -89,6 +89,8 @@ def check_values(F: Any, n: int, nan_policy: str = "raise") -> NDArray[np.float6
     potential (a wall). ``-inf`` would make every other point irrelevant, so it is an error.
     """
     try:
+        if np.iscomplexobj(F):
+            raise TypeError("got complex values")
         arr = np.asarray(F, dtype=float)
     except (TypeError, ValueError) as exc:
         raise ObjectiveError(f"objective values must be real numbers: {exc}") from exc

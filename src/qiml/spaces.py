@@ -157,8 +157,9 @@ class Space:
 def as_space(bounds: Any) -> Space:
     """Coerce bounds to a :class:`Space`.
 
-    Accepts a :class:`Space`, a :class:`scipy.optimize.Bounds`, a sequence of ``(low, high)``
-    pairs (SciPy's convention) or a ``(2, P)`` array of lower and upper rows.
+    Accepts a :class:`Space`, a :class:`scipy.optimize.Bounds` or a sequence of ``(low, high)``
+    pairs, i.e. an array of shape (P, 2) (SciPy's convention). For lower and upper arrays use
+    ``Space(lower, upper)`` or ``Bounds(lower, upper)``.
     """
     if isinstance(bounds, Space):
         return bounds

@@ -65,11 +65,14 @@ def load(path: str | os.PathLike[str]) -> dict[str, Any]:
             arrays = {k: z[k] for k in z.files if k != _META}
     except CheckpointError:
         raise
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError, TypeError, AttributeError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+        # TypeError/AttributeError: np.load gave a plain array (an .npy file), not an archive
         raise CheckpointError(f"{path} is corrupt or not a qiml checkpoint: {type(exc).__name__}: {exc}") from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} has format {payload.get('format') if isinstance(payload, dict) else None!r}, "
                               f"expected {FORMAT!r}")
+    if not isinstance(payload.get("meta"), dict):
+        raise CheckpointError(f"{path} has no metadata mapping; it is corrupt")
     state: dict[str, Any] = dict(payload["meta"])
     state.update(arrays)
     return state

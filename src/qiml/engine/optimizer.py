@@ -92,6 +92,9 @@ class QiML:
         self.target = None if target is None else _finite_float(target, "target")
         if self.max_evals is None and self.max_iter is None and self.max_time is None:
             self.max_evals = default_max_evals(P, nx)
+        if self.max_evals is not None and self.max_evals < nx + 1:
+            raise ConfigError(f"max_evals={self.max_evals} is smaller than one slice of the loss (nx + 1 = {nx + 1} "
+                              "evaluations); raise the budget or lower nx")
         self.popsize = self.options.popsize or refine.default_popsize(P)
         self.rng = make_rng(seed)
         if x0 is None:
@@ -107,6 +110,8 @@ class QiML:
         self.low = self.space.lower.copy()
         self.width = self.space.width.copy()
         self.spread = self.width / np.sqrt(12.0)
+        # packets live on the grid of the window they were last evolved in
+        self.psi_low, self.psi_width = self.low.copy(), self.width.copy()
         grid, counts = self._grids(np.arange(P))
         centre = (x - self.low) / self.width
         u = np.linspace(0.0, 1.0, nx)[None, :]
@@ -234,7 +239,7 @@ class QiML:
     def packets(self, idx: ArrayLike | None = None) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Grids (k, nx) and densities (k, nx) of the packets of parameters ``idx`` (all by default)."""
         idx = np.arange(self.space.dim) if idx is None else np.atleast_1d(np.asarray(idx, dtype=np.intp))
-        grid, counts = self._grids(idx)
+        grid, counts = self._psi_grids(idx)
         rho = density(self.psi[idx])
         rho[np.arange(rho.shape[1])[None, :] >= counts[:, None]] = 0.0
         return grid, rho
@@ -242,6 +247,9 @@ class QiML:
     # ------------------------------------------------------------------ the loop
     def _grids(self, idx: NDArray[np.intp]) -> tuple[NDArray[np.float64], NDArray[np.intp]]:
         return self.space.window_grid(idx, self.low[idx], self.width[idx], self.options.nx)
+
+    def _psi_grids(self, idx: NDArray[np.intp]) -> tuple[NDArray[np.float64], NDArray[np.intp]]:
+        return self.space.window_grid(idx, self.psi_low[idx], self.psi_width[idx], self.options.nx)
 
     def _next_request(self) -> Request:
         opts = self.options
@@ -303,40 +311,34 @@ class QiML:
         self.last_hbar = hbar
         pot = alpha * (_unit_range(V, valid) if opts.normalize else np.where(np.isfinite(V), V, _finite_max(V) + 1.0))
         psi = self.psi[idx]
+        if self.solver.stateful:  # carry the packets over to the windows they are asked about now
+            psi = _regrid(psi, *self._psi_grids(idx), grid, counts)
         for c in np.unique(counts):
             rows = np.flatnonzero(counts == c)
             psi[rows, :c] = self.solver.evolve(psi[rows, :c], pot[rows, :c], hbar, self.rng)
         rho = density(psi)
         pos = readout.position(rho, grid, counts, opts.readout)
         self.spread[idx] = readout.spread(rho, grid, counts)
+        self.psi[idx], self.psi_low[idx], self.psi_width[idx] = psi, self.low[idx], self.width[idx]
         new_x = self.x.copy()
         new_x[idx] = pos if opts.update != "jacobi" else (1 - opts.mixing) * self.x[idx] + opts.mixing * pos
         self.x = self.space.snap(new_x)
 
-        full = self.space.width[idx]
+        # re-centre each window on its packet; shrink it, but not below `window` packet widths
+        full, lo, hi = self.space.width[idx], self.space.lower[idx], self.space.upper[idx]
         width = np.minimum(full, np.maximum(opts.shrink * self.width[idx], opts.window * self.spread[idx]))
         width = np.maximum(width, full * 1e-12)
-        self._move_windows(idx, psi, grid, counts, width)
+        self.width[idx] = width
+        self.low[idx] = np.clip(self.x[idx] - width / 2, lo, hi - width)
 
         if self.since_improve >= opts.patience * P:
-            # stalled: reopen all windows around the best point (packets spread over the box)
-            every = np.arange(P)
-            old_grid, old_counts = self._grids(every)
+            # stalled: reopen all windows around the best point
             self.x = self.best_x.copy()
             self.low, self.width = self.space.lower.copy(), self.space.width.copy()
-            self.psi = _regrid(self.psi, old_grid, old_counts, *self._grids(every))
             self.since_improve = 0
             self.restarts += 1
             self.order_pos = self.order.size   # start a fresh sweep
         self._pending = None
-
-    def _move_windows(self, idx: NDArray[np.intp], psi: NDArray[np.complex128], old_grid: NDArray[np.float64],
-                      old_counts: NDArray[np.intp], width: NDArray[np.float64]) -> None:
-        """Re-centre windows of ``idx`` on their positions with ``width``; carry packets over."""
-        lo, hi = self.space.lower[idx], self.space.upper[idx]
-        self.width[idx] = width
-        self.low[idx] = np.clip(self.x[idx] - width / 2, lo, hi - width)
-        self.psi[idx] = _regrid(psi, old_grid, old_counts, *self._grids(idx))
 
     def _start_refinement(self) -> None:
         self.phase = "refine"
@@ -377,6 +379,7 @@ class QiML:
             "last_hbar": self.last_hbar, "elapsed": self.elapsed, "rng": rng_state(self.rng),
             "pending": None if req is None else ("slices" if isinstance(req, SliceRequest) else "population"),
             "x": self.x.copy(), "low": self.low.copy(), "width": self.width.copy(), "psi": self.psi.copy(),
+            "psi_low": self.psi_low.copy(), "psi_width": self.psi_width.copy(),
             "spread": self.spread.copy(), "best_x": self.best_x.copy(),
             "history": np.array(self.history, dtype=float).reshape(-1, 2), "order": self.order.copy(),
             "ga_pop": self.ga_pop.copy(), "ga_fit": self.ga_fit.copy(), "ga_sigma": self.ga_sigma.copy(),
@@ -400,7 +403,8 @@ class QiML:
                 raise CheckpointError(f"checkpoint was made with other settings (differs in {diff}); "
                                       "build the optimizer with the same bounds, solver, options and budgets")
             P, nx = self.space.dim, self.options.nx
-            arr = {k: np.asarray(state[k]) for k in ("x", "low", "width", "spread", "best_x", "ga_sigma")}
+            arr = {k: np.asarray(state[k]) for k in ("x", "low", "width", "psi_low", "psi_width", "spread",
+                                                     "best_x", "ga_sigma")}
             for k, a in arr.items():
                 _expect(a, (P,), k)
             psi = np.asarray(state["psi"])
@@ -409,6 +413,9 @@ class QiML:
             ga_pop, ga_fit = np.asarray(state["ga_pop"], float), np.asarray(state["ga_fit"], float)
             if ga_pop.ndim != 2 or ga_pop.shape[1] != P:
                 raise CheckpointError(f"ga_pop has shape {ga_pop.shape}, expected (n, {P})")
+            order = np.asarray(state["order"])
+            if order.ndim != 1 or order.dtype.kind not in "iu" or np.any((order < 0) | (order >= P)):
+                raise CheckpointError(f"state entry 'order' must be parameter indices in [0, {P}), got {order!r}")
             rng = rng_from_state(state["rng"])
             pending: Request | None = None
             if state["pending"] == "slices":
@@ -431,10 +438,11 @@ class QiML:
             raise CheckpointError(f"state dict is corrupt: {exc}") from exc
         self.x, self.low, self.width, self.spread = (arr[k].astype(float) for k in ("x", "low", "width", "spread"))
         self.best_x, self.ga_sigma = arr["best_x"].astype(float), arr["ga_sigma"].astype(float)
+        self.psi_low, self.psi_width = arr["psi_low"].astype(float), arr["psi_width"].astype(float)
         self.psi = psi.astype(np.complex128)
         self.history = [(int(n), float(f)) for n, f in history]
         self.ga_pop, self.ga_fit = ga_pop, ga_fit
-        self.order = np.asarray(state["order"], dtype=np.intp)
+        self.order = order.astype(np.intp)
         self.rng, self._pending, self.phase = rng, pending, str(state["phase"])
         (self.nfev, self.nit, self.best_f, self.order_pos, self.since_improve, self.restarts,
          self.last_hbar, self._elapsed_before) = scalars

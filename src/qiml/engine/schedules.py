@@ -83,7 +83,13 @@ def as_schedule(value: Any, name: str) -> Schedule:
     elif callable(value):
         return _Callable(value, name)
     elif isinstance(value, (tuple, list)) and len(value) == 2:
-        sched = Geometric(float(value[0]), float(value[1]))
+        try:
+            start, end = float(value[0]), float(value[1])
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{name} schedule ends must be numbers, got {value!r}") from exc
+        if not (np.isfinite(start) and np.isfinite(end) and start > 0 and end > 0):
+            raise ConfigError(f"{name} must be finite and > 0 over the whole run, got {value!r}")
+        sched = Geometric(start, end)
     else:
         try:
             sched = Constant(float(value))

@@ -132,7 +132,7 @@ def _plot_convergence(path: Path, traces: dict[tuple[str, str], list[list[tuple[
     fig, axes = plt.subplots(1, len(problems), figsize=(4.2 * len(problems), 3.6))
     for ax, prob in zip(np.atleast_1d(axes), problems):
         for (p, method), runs in traces.items():
-            if p != prob:
+            if p != prob or not all(runs):
                 continue
             budget = max(t[-1][0] for t in runs)
             grid = np.unique(np.geomspace(1, budget, 60).astype(int))

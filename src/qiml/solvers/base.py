@@ -52,6 +52,9 @@ class Solver(ABC):
 
     #: short name used by ``solver=`` arguments and in checkpoints
     name: str = ""
+    #: whether :meth:`evolve` starts from the packets it is given (False: it ignores them, as a
+    #: ground-state solver does, and the engine skips carrying packets between windows)
+    stateful: bool = True
 
     def __init__(self, mass: float = 1.0) -> None:
         if not np.isfinite(mass) or mass <= 0:

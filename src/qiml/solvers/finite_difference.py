@@ -200,6 +200,7 @@ class FiniteDifference(Solver):
         if not 0.5 <= theta <= 1.0:
             raise ConfigError(f"theta must be in [0.5, 1], got {theta!r}")
         self.time, self.steps, self.dt, self.theta = time, int(steps), float(dt), float(theta)
+        self.stateful = time != "ground"
 
     def evolve(self, psi: NDArray[np.complex128], V: NDArray[np.float64], hbar: float,
                rng: np.random.Generator) -> NDArray[np.complex128]:

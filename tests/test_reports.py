@@ -1,0 +1,62 @@
+"""The equal-budget harness and the `qiml demo` command (smoke run with tiny budgets)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from qiml.cli import app
+from qiml.functions import Benchmark
+from qiml.reports.budget import METHODS, Budgeted, BudgetExhausted, run_method
+from qiml.reports.demo import double_well_snapshots
+
+
+def sphere(X: np.ndarray) -> np.ndarray:
+    return np.sum(X * X, axis=1)
+
+
+def test_budgeted_truncates_the_batch_that_crosses_the_budget():
+    f = Budgeted(sphere, budget=5)
+    f(np.ones((3, 2)))
+    with pytest.raises(BudgetExhausted):
+        f(np.zeros((4, 2)))          # only 2 of the 4 rows are evaluated
+    assert f.nfev == 5
+    assert f.best == 0.0             # the evaluated rows still count
+    with pytest.raises(BudgetExhausted):
+        f(np.zeros((1, 2)))
+    assert f.nfev == 5
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_every_method_stays_within_budget_and_records_a_trace(method):
+    b = Benchmark("rastrigin", 3, seed=0)
+    f = run_method(method, b, b.bounds, budget=300, seed=1)
+    assert 0 < f.nfev <= 300
+    assert np.isfinite(f.best)
+    evals = [n for n, _ in f.trace]
+    bests = [v for _, v in f.trace]
+    assert evals == sorted(evals) and np.all(np.diff(bests) <= 0)
+
+
+def test_double_well_snapshots_move_from_shallow_to_deep_well():
+    x, V, snaps = double_well_snapshots()
+    assert V.min() == 0.0 and V.max() == 1.0
+    first, last = snaps[0][1], snaps[-1][1]
+    assert first[x > 0].sum() > 0.99 and last[x < 0].sum() > 0.99
+
+
+def test_demo_command_writes_tables_and_plots(tmp_path):
+    res = CliRunner().invoke(app, ["demo", "--out", str(tmp_path), "--seeds", "1", "--budget-per-dim", "100",
+                                   "--dim", "2"])
+    assert res.exit_code == 0, res.output
+    for name in ("demo.md", "demo.csv", "convergence.png", "double_well.png"):
+        assert (tmp_path / name).stat().st_size > 0
+    table = (tmp_path / "demo.md").read_text()
+    assert "rastrigin 2-D" in table and "dual_annealing" in table and "double well 1-D" in table
+
+
+def test_demo_rejects_bad_arguments(tmp_path):
+    res = CliRunner().invoke(app, ["demo", "--out", str(tmp_path), "--seeds", "0"])
+    assert res.exit_code != 0
+    assert "seeds" in res.output.lower()
