@@ -33,10 +33,9 @@ def demo(out: Path = typer.Option(Path("docs/demo"), help="Directory for tables 
          budget_per_dim: int = typer.Option(2000, min=100, help="Evaluation budget per dimension."),
          dim: int = typer.Option(10, min=2, help="Dimension of the multimodal benchmarks.")) -> None:
     """Minimise multimodal benchmarks and a double well against dual annealing and random search."""
-    from .reports.budget import METHODS
-    from .reports.demo import demo_problems, run_demo, summarize
+    from .reports.demo import DEMO_METHODS, demo_problems, run_demo, summarize
 
-    total = len(demo_problems(dim)) * len(METHODS) * seeds
+    total = len(demo_problems(dim)) * len(DEMO_METHODS) * seeds
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=True) as progress:
         task = progress.add_task("demo", total=total)
@@ -44,7 +43,7 @@ def demo(out: Path = typer.Option(Path("docs/demo"), help="Directory for tables 
                         on_run=lambda what: progress.update(task, advance=1, description=what))
     table = Table(title=f"Median error f - f* (global-basin rate), {budget_per_dim} x D evaluations, {seeds} seeds")
     table.add_column("problem")
-    methods = list(METHODS)
+    methods = list(DEMO_METHODS)
     for m in methods:
         table.add_column(m, justify="right")
     summary = summarize(rows)

@@ -22,9 +22,12 @@ from .. import __version__
 from ..functions import DOUBLE_WELL_BOUNDS, Benchmark, double_well
 from ..solvers.finite_difference import theta_steps
 from ..solvers.base import density, normalize, unit_dx
-from .budget import METHODS, run_method
+from .budget import run_method
 
-__all__ = ["Problem", "demo_problems", "run_demo", "double_well_snapshots"]
+__all__ = ["Problem", "demo_problems", "run_demo", "double_well_snapshots", "DEMO_METHODS"]
+
+#: the demo's comparison; the full set of baselines is in benchmarks/compare_optimizers.py
+DEMO_METHODS = ("qiml", "dual_annealing", "random")
 
 
 @dataclass
@@ -57,13 +60,13 @@ def run_demo(out: Path, seeds: int = 5, budget_per_dim: int = 2000, dim: int = 1
     rows, traces = [], {}
     for prob in demo_problems(dim):
         budget = budget_per_dim * len(prob.bounds)
-        for method in METHODS:
+        for method in DEMO_METHODS:
             for seed in range(seeds):
                 f = run_method(method, prob.fun, prob.bounds, budget, seed)
                 rows.append({"problem": prob.name, "method": method, "seed": seed, "budget": budget,
                              "nfev": f.nfev, "best": f.best, "error": f.best - prob.f_opt,
                              "in_basin": prob.in_basin(f.best)})
-                traces.setdefault((prob.name, method), []).append([(n, b - prob.f_opt) for n, b in f.trace])
+                traces.setdefault((prob.name, method), []).append((f.evals, f.trace - prob.f_opt))
                 if on_run:
                     on_run(f"{prob.name} / {method} / seed {seed}")
     _write_tables(out, rows, seeds, budget_per_dim)
@@ -89,7 +92,7 @@ def _write_tables(out: Path, rows: list[dict[str, Any]], seeds: int, budget_per_
         w.writeheader()
         w.writerows(rows)
     summary = summarize(rows)
-    methods = list(METHODS)
+    methods = list(DEMO_METHODS)
     lines = [f"# qiml demo: equal evaluation budgets ({budget_per_dim} x D), {seeds} seeds", "",
              f"qiml {__version__}, NumPy {np.__version__}, Python {platform.python_version()}, "
              f"{platform.machine()}. Command: `qiml demo --seeds {seeds} --budget-per-dim {budget_per_dim}`.", "",
@@ -124,7 +127,7 @@ def double_well_snapshots(n: int = 256, hbar: float = 0.02, dt: float = 0.5, ste
     return x, V, snaps
 
 
-def _plot_convergence(path: Path, traces: dict[tuple[str, str], list[list[tuple[int, float]]]]) -> None:
+def _plot_convergence(path: Path, traces: dict[tuple[str, str], list[tuple[np.ndarray, np.ndarray]]]) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -132,12 +135,11 @@ def _plot_convergence(path: Path, traces: dict[tuple[str, str], list[list[tuple[
     fig, axes = plt.subplots(1, len(problems), figsize=(4.2 * len(problems), 3.6))
     for ax, prob in zip(np.atleast_1d(axes), problems):
         for (p, method), runs in traces.items():
-            if p != prob or not all(runs):
+            if p != prob:
                 continue
-            budget = max(t[-1][0] for t in runs)
-            grid = np.unique(np.geomspace(1, budget, 60).astype(int))
-            curves = [np.interp(grid, [e for e, _ in t], [b for _, b in t]) for t in runs]
-            ax.plot(grid, np.maximum(np.median(curves, axis=0), 1e-10), label=method)
+            evals = runs[0][0]
+            median = np.nanmedian([err for _, err in runs], axis=0)   # NaN before a method's first evaluation
+            ax.plot(evals, np.maximum(median, 1e-10), label=method)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_ylim(bottom=1e-10)
