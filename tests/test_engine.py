@@ -468,3 +468,10 @@ def test_resume_works_for_unseeded_runs(tmp_path):
     other = QiML(BOUNDS, seed=None, max_evals=3000, refine=0.3)
     other.load(path)
     assert_same_result(drive(other, bumpy).result, drive(opt, bumpy).result)
+
+
+def test_progress_bar_does_not_change_the_result(capsys):
+    a = minimize(sphere, [(-2, 2)] * 3, seed=4, vectorized=True, max_evals=600)
+    b = minimize(sphere, [(-2, 2)] * 3, seed=4, vectorized=True, max_evals=600, progress=True)
+    assert np.array_equal(a.x, b.x) and a.fun == b.fun and np.array_equal(a.history, b.history)
+    assert "qiml" in capsys.readouterr().out

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ def minimize(fun: Callable[..., Any] | Objective, bounds: Any, *, x0: ArrayLike 
              max_time: float | None = None, target: float | None = None, seed: Any = None,
              vectorized: bool = False, callback: Callable[[OptimizeResult], Any] | None = None,
              checkpoint: str | os.PathLike[str] | None = None, checkpoint_every: int = 50,
-             resume: bool = False, **options: Any) -> OptimizeResult:
+             resume: bool = False, progress: bool = False, **options: Any) -> OptimizeResult:
     """Minimise ``fun`` over ``bounds`` with quantum-inspired packets; no gradients needed.
 
     Parameters
@@ -43,6 +44,8 @@ def minimize(fun: Callable[..., Any] | Objective, bounds: Any, *, x0: ArrayLike 
         Where to save the optimizer's state atomically every ``checkpoint_every`` iterations
         and at the end. With ``resume=True`` an existing checkpoint there is loaded first, so an
         interrupted run continues exactly where it stopped.
+    progress : bool
+        Show a Rich progress bar (fraction of the budget, best loss so far) on the terminal.
 
     Returns
     -------
@@ -64,21 +67,23 @@ def minimize(fun: Callable[..., Any] | Objective, bounds: Any, *, x0: ArrayLike 
                               max_batch_bytes=opt.options.max_batch_bytes, nan_policy=opt.options.nan_policy)
     if resume and checkpoint is not None and Path(checkpoint).exists():
         opt.load(checkpoint)
-    while not opt.stop():
-        req = opt.ask_request()
-        if isinstance(req, SliceRequest):
-            opt.tell_potentials(*objective.potentials(req))
-        else:
-            opt.tell_values(objective.evaluate(req))
-        if checkpoint is not None and opt.nit % checkpoint_every == 0:
-            opt.save(checkpoint)
-        if callback is not None:
-            try:
-                stop = callback(opt.result)
-            except StopIteration:
-                stop = True
-            if stop is True:
-                opt.request_stop("stopped by callback")
+    with _progress_bar(progress) as bar:
+        while not opt.stop():
+            req = opt.ask_request()
+            if isinstance(req, SliceRequest):
+                opt.tell_potentials(*objective.potentials(req))
+            else:
+                opt.tell_values(objective.evaluate(req))
+            if checkpoint is not None and opt.nit % checkpoint_every == 0:
+                opt.save(checkpoint)
+            if callback is not None:
+                try:
+                    stop = callback(opt.result)
+                except StopIteration:
+                    stop = True
+                if stop is True:
+                    opt.request_stop("stopped by callback")
+            bar(opt.progress(), opt.best_f)
     if checkpoint is not None:
         opt.save(checkpoint)
     res = opt.result
@@ -86,3 +91,16 @@ def minimize(fun: Callable[..., Any] | Objective, bounds: Any, *, x0: ArrayLike 
     return res
 
 
+
+
+@contextmanager
+def _progress_bar(enabled: bool) -> Iterator[Callable[[float, float], None]]:
+    """Yield ``update(fraction, best)``; a no-op unless ``enabled``."""
+    if not enabled:
+        yield lambda fraction, best: None
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    with Progress(TextColumn("qiml"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                  TextColumn("best {task.fields[best]:.6g}"), TimeElapsedColumn(), TimeRemainingColumn()) as bar:
+        task = bar.add_task("minimize", total=1.0, best=float("inf"))
+        yield lambda fraction, best: bar.update(task, completed=fraction, best=best)
