@@ -304,10 +304,9 @@ class QiML:
         self.since_improve += idx.size
         self._record(req.n_rows, best_here, best_point)
 
-        t = self.progress()
-        tq = min(1.0, t / (1.0 - opts.refine)) if opts.refine < 1 else t
-        hbar = self.options.hbar_schedule(tq)
-        alpha = self.options.alpha_schedule(tq)
+        tq = min(1.0, self.progress() / (1.0 - opts.refine))   # progress of the quantum phase
+        hbar = opts.hbar_schedule(tq)
+        alpha = opts.alpha_schedule(tq)
         self.last_hbar = hbar
         pot = alpha * (_unit_range(V, valid) if opts.normalize else np.where(np.isfinite(V), V, _finite_max(V) + 1.0))
         psi = self.psi[idx]
@@ -342,10 +341,13 @@ class QiML:
 
     def _start_refinement(self) -> None:
         self.phase = "refine"
-        floor = np.where(self.space.is_lattice, self.space.step, self.space.width * 1e-12)
-        self.ga_sigma = np.maximum(self.spread, floor)
+        self.ga_sigma = np.maximum(self.spread, self._sigma_floor())
         self.ga_pop = refine.initial_population(self.rng, self.best_x, self.ga_sigma, self.space, self.popsize)
         self.ga_fit = np.zeros(0)
+
+    def _sigma_floor(self) -> NDArray[np.float64]:
+        """Smallest GA mutation scale per parameter: one lattice step, or a tiny fraction of the range."""
+        return np.where(self.space.is_lattice, self.space.step, self.space.width * 1e-12)
 
     def _tell_population(self, req: PopulationRequest, F: NDArray[np.float64]) -> None:
         i = int(np.argmin(F))
@@ -354,8 +356,7 @@ class QiML:
             self.ga_fit = F.copy()
         else:
             pop, fit, kept_kids = refine.survivors(self.ga_pop, self.ga_fit, req.X, F)
-            floor = np.where(self.space.is_lattice, self.space.step, self.space.width * 1e-12)
-            self.ga_sigma = refine.adapt_sigma(self.ga_sigma, kept_kids / max(1, req.n_rows), floor)
+            self.ga_sigma = refine.adapt_sigma(self.ga_sigma, kept_kids / max(1, req.n_rows), self._sigma_floor())
             self.ga_pop, self.ga_fit = pop, fit
         self._pending = None
 
