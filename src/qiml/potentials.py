@@ -171,10 +171,13 @@ class Objective:
 
 
 def _scalar(v: Any) -> float:
-    a = np.asarray(v, dtype=float) if not isinstance(v, float) else v
-    if isinstance(a, np.ndarray):
-        if a.size != 1:
-            raise ObjectiveError(f"objective must return a scalar for one point, got shape {a.shape} "
-                                 "(pass vectorized=True if it takes a batch of rows)")
-        return float(a.reshape(()))
-    return a
+    if isinstance(v, float):
+        return v
+    try:
+        a = np.asarray(v, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ObjectiveError(f"objective must return a real number, got {type(v).__name__}: {v!r:.60}") from exc
+    if a.size != 1:
+        raise ObjectiveError(f"objective must return a scalar for one point, got shape {a.shape} "
+                             "(pass vectorized=True if it takes a batch of rows)")
+    return float(a.reshape(()))
