@@ -44,6 +44,7 @@ CONFIGS: dict[str, dict] = {
     "nx 128": {"nx": 128},
     "patience 1": {"patience": 1},
     "patience 4": {"patience": 4},
+    "no reheat": {"reheat": False},
     "no refine": {"refine": 0.0},
     "refine .2": {"refine": 0.2},
     # update schemes

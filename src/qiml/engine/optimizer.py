@@ -127,6 +127,7 @@ class QiML:
         self.order_pos = 0
         self.since_improve = 0                    # parameter updates since the last new best
         self.restarts = 0
+        self.cycle_start = 0.0                    # quantum-phase progress at which the current anneal began
         self.last_hbar = float(self.options.hbar_schedule(0.0))
         self.ga_pop = np.zeros((0, P))
         self.ga_fit = np.zeros(0)
@@ -305,8 +306,9 @@ class QiML:
         self._record(req.n_rows, best_here, best_point)
 
         tq = min(1.0, self.progress() / (1.0 - opts.refine))   # progress of the quantum phase
-        hbar = opts.hbar_schedule(tq)
-        alpha = opts.alpha_schedule(tq)
+        cycle = min(1.0, (tq - self.cycle_start) / max(1e-12, 1.0 - self.cycle_start))  # of this anneal
+        hbar = opts.hbar_schedule(cycle)
+        alpha = opts.alpha_schedule(cycle)
         self.last_hbar = hbar
         pot = alpha * (_unit_range(V, valid) if opts.normalize else np.where(np.isfinite(V), V, _finite_max(V) + 1.0))
         psi = self.psi[idx]
@@ -331,9 +333,13 @@ class QiML:
         self.low[idx] = np.clip(self.x[idx] - width / 2, lo, hi - width)
 
         if self.since_improve >= opts.patience * P:
-            # stalled: reopen all windows around the best point
+            # Stalled: reopen all windows around the best point. The best point is the global
+            # minimum of every axis slice through it, so with the same small hbar the packets would
+            # land on it again; with `reheat` a new anneal starts, and broad packets move it.
             self.x = self.best_x.copy()
             self.low, self.width = self.space.lower.copy(), self.space.width.copy()
+            if opts.reheat:
+                self.cycle_start = tq
             self.since_improve = 0
             self.restarts += 1
             self.order_pos = self.order.size   # start a fresh sweep
@@ -377,6 +383,7 @@ class QiML:
             "qiml_version": __version__, "config": json.loads(json.dumps(self._config())),
             "nfev": self.nfev, "nit": self.nit, "best_f": float(self.best_f), "phase": self.phase,
             "order_pos": self.order_pos, "since_improve": self.since_improve, "restarts": self.restarts,
+            "cycle_start": self.cycle_start,
             "last_hbar": self.last_hbar, "elapsed": self.elapsed, "rng": rng_state(self.rng),
             "pending": None if req is None else ("slices" if isinstance(req, SliceRequest) else "population"),
             "x": self.x.copy(), "low": self.low.copy(), "width": self.width.copy(), "psi": self.psi.copy(),
@@ -429,7 +436,8 @@ class QiML:
             if state["phase"] not in ("quantum", "refine"):
                 raise CheckpointError(f"unknown phase {state['phase']!r}")
             scalars = (int(state["nfev"]), int(state["nit"]), float(state["best_f"]), int(state["order_pos"]),
-                       int(state["since_improve"]), int(state["restarts"]), float(state["last_hbar"]),
+                       int(state["since_improve"]), int(state["restarts"]), float(state["cycle_start"]),
+                       float(state["last_hbar"]),
                        float(state["elapsed"]))
         except KeyError as exc:
             raise CheckpointError(f"state dict lacks entry {exc}") from exc
@@ -445,7 +453,7 @@ class QiML:
         self.ga_pop, self.ga_fit = ga_pop, ga_fit
         self.order = order.astype(np.intp)
         self.rng, self._pending, self.phase = rng, pending, str(state["phase"])
-        (self.nfev, self.nit, self.best_f, self.order_pos, self.since_improve, self.restarts,
+        (self.nfev, self.nit, self.best_f, self.order_pos, self.since_improve, self.restarts, self.cycle_start,
          self.last_hbar, self._elapsed_before) = scalars
         self._t_start = time.perf_counter()
         self._user_stop = None

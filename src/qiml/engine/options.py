@@ -13,6 +13,7 @@ option              default          meaning
 ``shrink``          0.8              a window's width shrinks at most by this factor per update
 ``window``          4.0              ... and not below this many packet standard deviations
 ``patience``        2                sweeps with no new best before windows reopen to the box
+``reheat``          True             a reopening also restarts the hbar anneal (over what is left)
 ``refine``          0.1              fraction of the budget for the GA refinement (0 = none)
 ``popsize``         None             GA population (None: ``refine.default_popsize(P)``)
 ``normalize``       True             rescale every slice to [0, 1] (hbar becomes relative)
@@ -29,6 +30,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from typing import Any
+
+import numpy as np
 
 from ..errors import ConfigError
 from ..potentials import NAN_POLICIES
@@ -54,6 +57,7 @@ class Options:
     shrink: float = 0.8
     window: float = 4.0
     patience: int = 2
+    reheat: bool = True
     refine: float = 0.1
     popsize: int | None = None
     normalize: bool = True
@@ -79,6 +83,8 @@ class Options:
             raise ConfigError(f"window must be > 0, got {self.window!r}")
         if not _is_int(self.patience) or self.patience < 1:
             raise ConfigError(f"patience must be a positive int, got {self.patience!r}")
+        if not isinstance(self.reheat, (bool, np.bool_)):
+            raise ConfigError(f"reheat must be True or False, got {self.reheat!r}")
         if not 0.0 <= _num(self.refine, "refine") < 1.0:
             raise ConfigError(f"refine must be in [0, 1), got {self.refine!r}")
         if self.popsize is not None and (not _is_int(self.popsize) or self.popsize < 4):
@@ -109,7 +115,6 @@ def split_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, An
 
 
 def _is_int(v: Any) -> bool:
-    import numpy as np
     return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
 
 
