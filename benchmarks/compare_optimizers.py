@@ -325,8 +325,21 @@ def timing_table(rows: list[dict], dims: list[int], methods: list[str]) -> list[
     return out
 
 
+def evals_to_basin(traces: Iterable[dict]) -> dict[tuple, list[float]]:
+    """Per (dim, function, rotated, method): for each run, the first checkpoint at which the best
+    value is in the global basin (``inf`` if never), read from the log-spaced best-so-far traces."""
+    out: dict[tuple, list[float]] = {}
+    for t in traces:
+        prob = problem(t["function"], t["dim"], t["rotated"], t["seed"])
+        best = np.array(t["best"], dtype=float)
+        hit = np.flatnonzero(best - prob.f_opt < prob.basin_tol)
+        first = float(t["evals"][hit[0]]) if hit.size else np.inf
+        out.setdefault((t["dim"], t["function"], t["rotated"], t["method"]), []).append(first)
+    return out
+
+
 def write_summary(out: Path, rows: list[dict], meta: dict, functions: list[str], dims: list[int],
-                  methods: list[str]) -> None:
+                  methods: list[str], traces: list[dict]) -> None:
     cells = aggregate(rows, functions, dims, methods)
     timing = timing_table(rows, dims, methods)
     lookup = {(c["dim"], c["function"], c["rotated"], c["method"]): c for c in cells}
@@ -372,6 +385,25 @@ def write_summary(out: Path, rows: list[dict], meta: dict, functions: list[str],
             sel = [c["success_rate"] for c in cells if c["dim"] == d and c["method"] == m]
             means.append(f"{np.mean(sel):.2f}" if sel else "-")
         lines += ["| *mean success rate* | " + " | ".join(means) + " |", ""]
+    hits = evals_to_basin(traces)
+    lines += ["## Speed: median evaluations to reach the global basin", "",
+              "Over all seeds, counting a run that never reaches the basin as infinitely slow, so a cell shows "
+              "`-` when half the runs or more never reach it. Read from the best-so-far traces at "
+              f"{meta['checkpoints']} log-spaced checkpoints (so within about 20 %). Bold: fastest in the row.", ""]
+    for d in dims:
+        lines += [f"### {d}-D", "", "| function | " + " | ".join(LABELS[m] for m in methods) + " |",
+                  "|---|" + "---|" * len(methods)]
+        for f in functions:
+            for rot in (False, True):
+                med = [float(np.median(hits[(d, f, rot, m)])) if (d, f, rot, m) in hits else np.inf
+                       for m in methods]
+                if not any((d, f, rot, m) in hits for m in methods):
+                    continue
+                fastest = min(med)
+                cells = [("-" if not np.isfinite(v) else (f"**{v:.0f}**" if v == fastest else f"{v:.0f}"))
+                         for v in med]
+                lines.append(f"| {f} {'rotated' if rot else 'aligned'} | " + " | ".join(cells) + " |")
+        lines.append("")
     lines += ["## Wall time per run (seconds; runs in parallel, one per worker process)", "",
               "| dim | " + " | ".join(LABELS[m] for m in methods) + " |", "|---|" + "---|" * len(methods)]
     tl = {(t["dim"], t["method"]): t for t in timing}
@@ -543,7 +575,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": "python benchmarks/compare_optimizers.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "wall_seconds_this_invocation": wall, "settings": budget.SETTINGS, "checkpoints": budget.N_CHECKPOINTS,
     }
-    write_summary(out, sel_rows, meta, functions, dims, methods)
+    write_summary(out, sel_rows, meta, functions, dims, methods, sel_traces)
     if not args.no_plots:
         plot_success(out, sel_rows, functions, dims, methods)
         plot_convergence(out, sel_traces, functions, dims, methods, bpd)
