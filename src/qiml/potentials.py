@@ -57,12 +57,9 @@ class SliceRequest:
 
     def split(self, F: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
         """Turn values of all rows (n_rows,) into ``(f(x), V (k, nx))``, padding with each row's last value."""
-        V = np.empty(self.grid.shape)
-        ends = np.cumsum(self.counts)
-        for j, (end, c) in enumerate(zip(ends, self.counts)):
-            V[j, :c] = F[1 + end - c:1 + end]
-            V[j, c:] = V[j, c - 1]
-        return float(F[0]), V
+        starts = np.cumsum(self.counts) - self.counts
+        g = np.minimum(np.arange(self.grid.shape[1])[None, :], (self.counts - 1)[:, None])
+        return float(F[0]), F[1 + starts[:, None] + g]
 
 
 @dataclass(frozen=True)
