@@ -157,9 +157,15 @@ class QiML:
         """Report losses ``F`` (n,) of the points ``X`` (n, P) returned by the last :meth:`ask`."""
         req = self.ask_request()
         X = np.asarray(X, dtype=float)
-        if X.shape != (req.n_rows, self.space.dim) or not np.array_equal(X, req.rows()):
-            raise ShapeError(f"tell() needs the {req.n_rows} x {self.space.dim} points returned by the last ask(), "
-                             f"got an array of shape {X.shape}{'' if X.shape != (req.n_rows, self.space.dim) else ' with other values'}")
+        expected = (req.n_rows, self.space.dim)
+        if X.shape != expected:
+            raise ShapeError(f"tell() needs the {expected[0]} x {expected[1]} points returned by the last ask(), "
+                             f"got an array of shape {X.shape}")
+        chunk = max(1, self.options.max_batch_bytes // (8 * self.space.dim))   # bound the memory of the check
+        if not all(np.array_equal(X[i:i + chunk], req.rows(i, min(i + chunk, req.n_rows)))
+                   for i in range(0, req.n_rows, chunk)):
+            raise ShapeError(f"tell() needs the points returned by the last ask(); got an array of shape "
+                             f"{X.shape} with other values")
         self.tell_values(F)
 
     def tell_values(self, F: ArrayLike) -> None:
