@@ -400,9 +400,9 @@ def write_summary(out: Path, rows: list[dict], meta: dict, functions: list[str],
                 if not any((d, f, rot, m) in hits for m in methods):
                     continue
                 fastest = min(med)
-                cells = [("-" if not np.isfinite(v) else (f"**{v:.0f}**" if v == fastest else f"{v:.0f}"))
-                         for v in med]
-                lines.append(f"| {f} {'rotated' if rot else 'aligned'} | " + " | ".join(cells) + " |")
+                txt = [("-" if not np.isfinite(v) else (f"**{v:.0f}**" if v == fastest else f"{v:.0f}"))
+                       for v in med]
+                lines.append(f"| {f} {'rotated' if rot else 'aligned'} | " + " | ".join(txt) + " |")
         lines.append("")
     lines += ["## Wall time per run (seconds; runs in parallel, one per worker process)", "",
               "| dim | " + " | ".join(LABELS[m] for m in methods) + " |", "|---|" + "---|" * len(methods)]
