@@ -45,6 +45,7 @@ CONFIGS: dict[str, dict] = {
     "patience 1": {"patience": 1},
     "patience 4": {"patience": 4},
     "no reheat": {"reheat": False},
+    "no stall lines": {"stall_lines": False},
     "no refine": {"refine": 0.0},
     "refine .2": {"refine": 0.2},
     # update schemes

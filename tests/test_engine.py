@@ -493,3 +493,62 @@ def test_reopening_windows_restarts_the_hbar_anneal_only_with_reheat(reheat):
         assert opt.restarts - 1 <= rises <= opt.restarts and max(hbars[len(hbars) // 2:]) > 0.05
     else:
         assert rises == 0
+
+
+def _drive_until_lines(opt):
+    """Ask/tell a flat loss (it stalls at once) until a line request is pending."""
+    from qiml.potentials import LineRequest
+    for _ in range(100):
+        if isinstance(opt.ask_request(), LineRequest):
+            return opt.ask_request()
+        X = opt.ask()
+        opt.tell(X, np.ones(len(X)))
+    raise AssertionError("no line sweep was queued after stalls")
+
+
+def test_stall_queues_a_sweep_along_an_orthonormal_basis_inside_the_box():
+    opt = QiML([(-1, 3), (0, 1), (-5, 5)], seed=2, max_evals=5000, refine=0.0)
+    req = _drive_until_lines(opt)
+    D = np.vstack([req.directions, opt.lines])                    # this block and the rest of the queue
+    np.testing.assert_allclose(D @ D.T, np.eye(3), atol=1e-12)
+    X = req.rows()
+    assert np.all(X >= opt.space.lower - 1e-9) and np.all(X <= opt.space.upper + 1e-9)
+    # each line spans the box: its end points touch a bound
+    ends = X[[1, req.counts[0]]]
+    touches = np.isclose(ends, opt.space.lower, atol=1e-9) | np.isclose(ends, opt.space.upper, atol=1e-9)
+    assert touches.any(axis=1).all()
+
+
+def test_no_line_sweeps_without_the_option_or_on_lattices():
+    from qiml.potentials import LineRequest
+    for kwargs in ({"stall_lines": False}, {}):
+        bounds = [(-1, 1)] * 3 if kwargs else Space.integers([-5] * 3, [5] * 3)
+        opt = QiML(bounds, seed=2, max_evals=3000, refine=0.0, nx=11, **kwargs)
+        while not opt.stop():
+            assert not isinstance(opt.ask_request(), LineRequest)
+            X = opt.ask()
+            opt.tell(X, np.ones(len(X)))
+        assert opt.restarts >= 2
+
+
+def test_resume_with_a_pending_line_request_is_exact(tmp_path):
+    from qiml.potentials import LineRequest
+
+    def f(X):
+        return np.round(np.sum(X * X, axis=1), 1)                  # plateaus: stalls come early
+
+    def run(interrupt: bool):
+        opt = QiML([(-2, 2)] * 3, seed=8, max_evals=4000)
+        while not opt.stop():
+            if interrupt and isinstance(opt.ask_request(), LineRequest):
+                opt.save(tmp_path / "ck.npz")                       # stop with a line request pending
+                opt = QiML([(-2, 2)] * 3, seed=8, max_evals=4000)
+                opt.load(tmp_path / "ck.npz")
+                interrupt = False
+            X = opt.ask()
+            opt.tell(X, f(X))
+        assert not interrupt, "the run never queued a line sweep"
+        return opt.result
+
+    a, b = run(False), run(True)
+    assert np.array_equal(a.x, b.x) and a.fun == b.fun and np.array_equal(a.history, b.history)

@@ -187,3 +187,21 @@ def test_check_values_rejects_complex_arrays():
         check_values([1 + 2j, 3.0], 2)
     with pytest.raises(ObjectiveError, match="real"):
         check_values(np.array([1 + 2j, 3.0]), 2)
+
+
+def test_line_request_rows_lie_on_their_lines():
+    from qiml.potentials import LineRequest
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=4)
+    D = np.linalg.qr(rng.normal(size=(4, 4)))[0][:2].copy()      # two orthonormal directions
+    grid = np.array([np.linspace(-1, 1, 5), np.linspace(0, 2, 5)])
+    req = LineRequest(x, D, grid, np.array([5, 3]))
+    X = req.rows()
+    assert X.shape == (1 + 8, 4) and np.array_equal(X[0], x)
+    t = (X[1:] - x) @ D.T                                          # coordinates along both lines
+    np.testing.assert_allclose(t[:5, 0], grid[0], atol=1e-12)
+    np.testing.assert_allclose(t[:5, 1], 0.0, atol=1e-12)
+    np.testing.assert_allclose(t[5:, 1], grid[1, :3], atol=1e-12)
+    np.testing.assert_array_equal(req.rows(3, 7), X[3:7])          # chunks agree with the whole
+    fx, V = req.split(np.arange(9.0))
+    assert fx == 0.0 and np.array_equal(V[1], [6, 7, 8, 8, 8])     # padded with the last valid value

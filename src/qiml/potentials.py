@@ -24,17 +24,15 @@ from numpy.typing import NDArray
 
 from .errors import ConfigError, ObjectiveError
 
-__all__ = ["SliceRequest", "PopulationRequest", "Objective", "check_values", "NAN_POLICIES"]
+__all__ = ["SliceRequest", "LineRequest", "PopulationRequest", "Objective", "check_values", "NAN_POLICIES"]
 
 NAN_POLICIES = ("raise", "inf")
 
 
-@dataclass(frozen=True)
-class SliceRequest:
-    """Slices of the loss through ``x`` along parameters ``idx`` at values ``grid``."""
+class _Slices:
+    """Rows laid out as ``x`` itself, then ``counts[j]`` grid points of every slice ``j``."""
 
     x: NDArray[np.float64]          # (P,)
-    idx: NDArray[np.intp]           # (k,)
     grid: NDArray[np.float64]       # (k, nx), rows padded past counts
     counts: NDArray[np.intp]        # (k,)
 
@@ -43,8 +41,9 @@ class SliceRequest:
         """Candidate rows: ``x`` itself, then every valid grid point of every slice."""
         return 1 + int(self.counts.sum())
 
-    def rows(self, start: int = 0, stop: int | None = None) -> NDArray[np.float64]:
-        """Candidate rows ``start:stop`` as an array (stop - start, P)."""
+    def _locate(self, start: int, stop: int | None) -> tuple[NDArray[np.float64], NDArray[np.bool_],
+                                                               NDArray[np.intp], NDArray[np.intp]]:
+        """Copies of ``x`` for rows ``start:stop``, which of them are slice rows, and their (slice, point)."""
         stop = self.n_rows if stop is None else stop
         r = np.arange(start, stop)
         X = np.repeat(self.x[None, :], r.size, axis=0)
@@ -52,14 +51,44 @@ class SliceRequest:
         sl = r[r >= 1] - 1                          # position among slice rows
         j = np.searchsorted(ends, sl, side="right")  # which slice
         g = sl - (ends[j] - self.counts[j])         # which grid point
-        X[r >= 1, self.idx[j]] = self.grid[j, g]
-        return X
+        return X, r >= 1, j, g
 
     def split(self, F: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
         """Turn values of all rows (n_rows,) into ``(f(x), V (k, nx))``, padding with each row's last value."""
         starts = np.cumsum(self.counts) - self.counts
         g = np.minimum(np.arange(self.grid.shape[1])[None, :], (self.counts - 1)[:, None])
         return float(F[0]), F[1 + starts[:, None] + g]
+
+
+@dataclass(frozen=True)
+class SliceRequest(_Slices):
+    """Slices of the loss through ``x`` along parameters ``idx`` at values ``grid``."""
+
+    x: NDArray[np.float64]          # (P,)
+    idx: NDArray[np.intp]           # (k,)
+    grid: NDArray[np.float64]       # (k, nx), rows padded past counts
+    counts: NDArray[np.intp]        # (k,)
+
+    def rows(self, start: int = 0, stop: int | None = None) -> NDArray[np.float64]:
+        """Candidate rows ``start:stop`` as an array (stop - start, P)."""
+        X, on_slice, j, g = self._locate(start, stop)
+        X[on_slice, self.idx[j]] = self.grid[j, g]
+        return X
+
+
+@dataclass(frozen=True)
+class LineRequest(_Slices):
+    """Slices of the loss through ``x`` along unit ``directions`` (k, P): points ``x + t d`` at ``t = grid``."""
+
+    x: NDArray[np.float64]          # (P,)
+    directions: NDArray[np.float64]  # (k, P)
+    grid: NDArray[np.float64]       # (k, nx) step lengths t, rows padded past counts
+    counts: NDArray[np.intp]        # (k,)
+
+    def rows(self, start: int = 0, stop: int | None = None) -> NDArray[np.float64]:
+        X, on_slice, j, g = self._locate(start, stop)
+        X[on_slice] += self.grid[j, g][:, None] * self.directions[j]
+        return X
 
 
 @dataclass(frozen=True)
@@ -76,7 +105,7 @@ class PopulationRequest:
         return self.X[start:stop]
 
 
-Request = SliceRequest | PopulationRequest
+Request = SliceRequest | LineRequest | PopulationRequest
 
 
 def check_values(F: Any, n: int, nan_policy: str = "raise") -> NDArray[np.float64]:

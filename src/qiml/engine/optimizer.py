@@ -30,7 +30,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from .. import __version__
 from ..errors import CheckpointError, ConfigError, ShapeError
-from ..potentials import PopulationRequest, SliceRequest, check_values
+from ..potentials import LineRequest, PopulationRequest, SliceRequest, check_values
 from ..random import SeedLike, make_rng, rng_from_state, rng_state
 from ..result import OptimizeResult
 from ..solvers import Solver, density, get_solver, normalize, unit_dx
@@ -40,7 +40,7 @@ from .options import Options, split_options
 
 __all__ = ["QiML", "default_max_evals"]
 
-Request = SliceRequest | PopulationRequest
+Request = SliceRequest | LineRequest | PopulationRequest
 
 
 def default_max_evals(dim: int, nx: int) -> int:
@@ -128,6 +128,7 @@ class QiML:
         self.since_improve = 0                    # parameter updates since the last new best
         self.restarts = 0
         self.cycle_start = 0.0                    # quantum-phase progress at which the current anneal began
+        self.lines = np.zeros((0, P))             # queued line directions (rows), see `stall_lines`
         self.last_hbar = float(self.options.hbar_schedule(0.0))
         self.ga_pop = np.zeros((0, P))
         self.ga_fit = np.zeros(0)
@@ -174,6 +175,8 @@ class QiML:
         F = check_values(F, req.n_rows, self.options.nan_policy)
         if isinstance(req, SliceRequest):
             self._tell_slices(req, *req.split(F))
+        elif isinstance(req, LineRequest):
+            self._tell_lines(req, *req.split(F))
         else:
             self._tell_population(req, F)
 
@@ -267,6 +270,8 @@ class QiML:
                 return PopulationRequest(self.ga_pop.copy())
             kids = refine.offspring(self.rng, self.ga_pop, self.ga_fit, self.ga_sigma, self.space)
             return PopulationRequest(kids[: self._remaining(kids.shape[0])])
+        if self.lines.shape[0]:
+            return self._line_request()
         idx = self._choose_parameters()
         grid, counts = self._grids(idx)
         return SliceRequest(self.x.copy(), idx, grid, counts)
@@ -298,34 +303,56 @@ class QiML:
             self.since_improve = 0
         self.history.append((self.nfev, self.best_f))
 
-    def _tell_slices(self, req: SliceRequest, fx: float, V: NDArray[np.float64]) -> None:
-        opts, P = self.options, self.space.dim
-        idx, grid, counts = req.idx, req.grid, req.counts
-        valid = np.arange(V.shape[1])[None, :] < counts[:, None]
+    def _line_request(self) -> LineRequest:
+        """The next block of queued directions, each slice spanning the whole box along its line."""
+        D = self.lines[: self.options.block]
+        self.lines = self.lines[D.shape[0]:]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            a = (self.space.lower - self.x)[None, :] / D
+            b = (self.space.upper - self.x)[None, :] / D
+        moving = np.abs(D) > 1e-12
+        t_lo = np.max(np.where(moving, np.minimum(a, b), -np.inf), axis=1)
+        t_hi = np.min(np.where(moving, np.maximum(a, b), np.inf), axis=1)
+        grid = t_lo[:, None] + (t_hi - t_lo)[:, None] * np.linspace(0.0, 1.0, self.options.nx)[None, :]
+        return LineRequest(self.x.copy(), D, grid, np.full(D.shape[0], self.options.nx, dtype=np.intp))
+
+    def _record_slices(self, req: SliceRequest | LineRequest, fx: float, V: NDArray[np.float64]) -> float:
+        """Count a slice request, keep its best point; return the quantum-phase progress."""
+        valid = np.arange(V.shape[1])[None, :] < req.counts[:, None]
         Vv = np.where(valid, V, np.inf)
         j, g = np.unravel_index(np.argmin(Vv), Vv.shape)
         best_here, best_point = fx, req.x
         if Vv[j, g] < fx:
-            best_here, best_point = Vv[j, g], req.x.copy()
-            best_point[idx[j]] = grid[j, g]
-        self.since_improve += idx.size
+            row = 1 + int(np.sum(req.counts[:j])) + int(g)
+            best_here, best_point = Vv[j, g], req.rows(row, row + 1)[0]
+        self.since_improve += req.counts.size
         self._record(req.n_rows, best_here, best_point)
+        return min(1.0, self.progress() / (1.0 - self.options.refine))
 
-        tq = min(1.0, self.progress() / (1.0 - opts.refine))   # progress of the quantum phase
+    def _relax(self, psi: NDArray[np.complex128], V: NDArray[np.float64], grid: NDArray[np.float64],
+               counts: NDArray[np.intp], tq: float) -> tuple[NDArray[np.complex128], NDArray[np.float64]]:
+        """Evolve packets under the rescaled slices ``V``; return them and their read-out positions."""
+        opts = self.options
         cycle = min(1.0, (tq - self.cycle_start) / max(1e-12, 1.0 - self.cycle_start))  # of this anneal
         hbar = opts.hbar_schedule(cycle)
         alpha = opts.alpha_schedule(cycle)
         self.last_hbar = hbar
+        valid = np.arange(V.shape[1])[None, :] < counts[:, None]
         pot = alpha * (_unit_range(V, valid) if opts.normalize else np.where(np.isfinite(V), V, _finite_max(V) + 1.0))
-        psi = self.psi[idx]
-        if self.solver.stateful:  # carry the packets over to the windows they are asked about now
-            psi = _regrid(psi, *self._psi_grids(idx), grid, counts)
         for c in np.unique(counts):
             rows = np.flatnonzero(counts == c)
             psi[rows, :c] = self.solver.evolve(psi[rows, :c], pot[rows, :c], hbar, self.rng)
-        rho = density(psi)
-        pos = readout.position(rho, grid, counts, opts.readout)
-        self.spread[idx] = readout.spread(rho, grid, counts)
+        return psi, readout.position(density(psi), grid, counts, opts.readout)
+
+    def _tell_slices(self, req: SliceRequest, fx: float, V: NDArray[np.float64]) -> None:
+        opts = self.options
+        idx, grid, counts = req.idx, req.grid, req.counts
+        tq = self._record_slices(req, fx, V)
+        psi = self.psi[idx]
+        if self.solver.stateful:  # carry the packets over to the windows they are asked about now
+            psi = _regrid(psi, *self._psi_grids(idx), grid, counts)
+        psi, pos = self._relax(psi, V, grid, counts, tq)
+        self.spread[idx] = readout.spread(density(psi), grid, counts)
         self.psi[idx], self.psi_low[idx], self.psi_width[idx] = psi, self.low[idx], self.width[idx]
         new_x = self.x.copy()
         new_x[idx] = pos if opts.update != "jacobi" else (1 - opts.mixing) * self.x[idx] + opts.mixing * pos
@@ -337,15 +364,33 @@ class QiML:
         width = np.maximum(width, full * 1e-12)
         self.width[idx] = width
         self.low[idx] = np.clip(self.x[idx] - width / 2, lo, hi - width)
+        self._after_slices(tq)
 
+    def _tell_lines(self, req: LineRequest, fx: float, V: NDArray[np.float64]) -> None:
+        tq = self._record_slices(req, fx, V)
+        k, n = V.shape
+        flat = normalize(np.ones((k, n), dtype=np.complex128), unit_dx(n))   # line packets start spread out
+        _, t = self._relax(flat, V, req.grid, req.counts, tq)
+        self.x = self.space.snap(req.x + t @ req.directions)   # orthogonal directions: independent moves
+        if not self.lines.shape[0]:
+            # lines explore on a coarse grid across the whole box: keep only what they improved
+            self.x = self.best_x.copy()
+        self._after_slices(tq)
+
+    def _after_slices(self, tq: float) -> None:
+        opts, P = self.options, self.space.dim
         if self.since_improve >= opts.patience * P:
             # Stalled: reopen all windows around the best point. The best point is the global
             # minimum of every axis slice through it, so with the same small hbar the packets would
-            # land on it again; with `reheat` a new anneal starts, and broad packets move it.
+            # land on it again; with `reheat` a new anneal starts, and broad packets move it; with
+            # `stall_lines` a sweep along a random orthonormal basis looks off the axes first.
             self.x = self.best_x.copy()
             self.low, self.width = self.space.lower.copy(), self.space.width.copy()
             if opts.reheat:
                 self.cycle_start = tq
+            if opts.stall_lines and not self.space.is_lattice.any() and P > 1:
+                q, r = np.linalg.qr(self.rng.standard_normal((P, P)))
+                self.lines = (q * np.sign(np.diag(r))).T
             self.since_improve = 0
             self.restarts += 1
             self.order_pos = self.order.size   # start a fresh sweep
@@ -389,9 +434,10 @@ class QiML:
             "qiml_version": __version__, "config": json.loads(json.dumps(self._config())),
             "nfev": self.nfev, "nit": self.nit, "best_f": float(self.best_f), "phase": self.phase,
             "order_pos": self.order_pos, "since_improve": self.since_improve, "restarts": self.restarts,
-            "cycle_start": self.cycle_start,
+            "cycle_start": self.cycle_start, "lines": self.lines.copy(),
             "last_hbar": self.last_hbar, "elapsed": self.elapsed, "rng": rng_state(self.rng),
-            "pending": None if req is None else ("slices" if isinstance(req, SliceRequest) else "population"),
+            "pending": None if req is None else {SliceRequest: "slices", LineRequest: "lines",
+                                                 PopulationRequest: "population"}[type(req)],
             "x": self.x.copy(), "low": self.low.copy(), "width": self.width.copy(), "psi": self.psi.copy(),
             "psi_low": self.psi_low.copy(), "psi_width": self.psi_width.copy(),
             "spread": self.spread.copy(), "best_x": self.best_x.copy(),
@@ -400,6 +446,9 @@ class QiML:
         }
         if isinstance(req, SliceRequest):
             state.update(req_x=req.x.copy(), req_idx=req.idx.copy(), req_grid=req.grid.copy(),
+                         req_counts=req.counts.copy())
+        elif isinstance(req, LineRequest):
+            state.update(req_x=req.x.copy(), req_directions=req.directions.copy(), req_grid=req.grid.copy(),
                          req_counts=req.counts.copy())
         elif isinstance(req, PopulationRequest):
             state.update(req_X=req.X.copy())
@@ -427,6 +476,9 @@ class QiML:
             ga_pop, ga_fit = np.asarray(state["ga_pop"], float), np.asarray(state["ga_fit"], float)
             if ga_pop.ndim != 2 or ga_pop.shape[1] != P:
                 raise CheckpointError(f"ga_pop has shape {ga_pop.shape}, expected (n, {P})")
+            lines = np.asarray(state["lines"], float)
+            if lines.ndim != 2 or lines.shape[1] != P or not np.all(np.isfinite(lines)):
+                raise CheckpointError(f"state entry 'lines' has shape {lines.shape}, expected finite (m, {P})")
             order = np.asarray(state["order"])
             if order.ndim != 1 or order.dtype.kind not in "iu" or np.any((order < 0) | (order >= P)):
                 raise CheckpointError(f"state entry 'order' must be parameter indices in [0, {P}), got {order!r}")
@@ -435,6 +487,9 @@ class QiML:
             if state["pending"] == "slices":
                 pending = SliceRequest(np.asarray(state["req_x"], float), np.asarray(state["req_idx"], np.intp),
                                        np.asarray(state["req_grid"], float), np.asarray(state["req_counts"], np.intp))
+            elif state["pending"] == "lines":
+                pending = LineRequest(np.asarray(state["req_x"], float), np.asarray(state["req_directions"], float),
+                                      np.asarray(state["req_grid"], float), np.asarray(state["req_counts"], np.intp))
             elif state["pending"] == "population":
                 pending = PopulationRequest(np.asarray(state["req_X"], float))
             elif state["pending"] is not None:
@@ -456,7 +511,7 @@ class QiML:
         self.psi_low, self.psi_width = arr["psi_low"].astype(float), arr["psi_width"].astype(float)
         self.psi = psi.astype(np.complex128)
         self.history = [(int(n), float(f)) for n, f in history]
-        self.ga_pop, self.ga_fit = ga_pop, ga_fit
+        self.ga_pop, self.ga_fit, self.lines = ga_pop, ga_fit, lines
         self.order = order.astype(np.intp)
         self.rng, self._pending, self.phase = rng, pending, str(state["phase"])
         (self.nfev, self.nit, self.best_f, self.order_pos, self.since_improve, self.restarts, self.cycle_start,

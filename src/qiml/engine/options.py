@@ -14,6 +14,8 @@ option              default          meaning
 ``window``          4.0              ... and not below this many packet standard deviations
 ``patience``        2                sweeps with no new best before windows reopen to the box
 ``reheat``          True             a reopening also restarts the hbar anneal (over what is left)
+``stall_lines``     True             a reopening first sweeps slices along a random orthonormal
+                                     basis through the best point (continuous spaces only)
 ``refine``          0.1              fraction of the budget for the GA refinement (0 = none)
 ``popsize``         None             GA population (None: ``refine.default_popsize(P)``)
 ``normalize``       True             rescale every slice to [0, 1] (hbar becomes relative)
@@ -58,6 +60,7 @@ class Options:
     window: float = 4.0
     patience: int = 2
     reheat: bool = True
+    stall_lines: bool = True
     refine: float = 0.1
     popsize: int | None = None
     normalize: bool = True
@@ -83,8 +86,9 @@ class Options:
             raise ConfigError(f"window must be > 0, got {self.window!r}")
         if not _is_int(self.patience) or self.patience < 1:
             raise ConfigError(f"patience must be a positive int, got {self.patience!r}")
-        if not isinstance(self.reheat, (bool, np.bool_)):
-            raise ConfigError(f"reheat must be True or False, got {self.reheat!r}")
+        for flag in ("reheat", "stall_lines", "normalize"):
+            if not isinstance(getattr(self, flag), (bool, np.bool_)):
+                raise ConfigError(f"{flag} must be True or False, got {getattr(self, flag)!r}")
         if not 0.0 <= _num(self.refine, "refine") < 1.0:
             raise ConfigError(f"refine must be in [0, 1), got {self.refine!r}")
         if self.popsize is not None and (not _is_int(self.popsize) or self.popsize < 4):
