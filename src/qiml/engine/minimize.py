@@ -91,8 +91,6 @@ def minimize(fun: Callable[..., Any] | Objective, bounds: Any, *, x0: ArrayLike 
     return res
 
 
-
-
 @contextmanager
 def _progress_bar(enabled: bool) -> Iterator[Callable[[float, float], None]]:
     """Yield ``update(fraction, best)``; a no-op unless ``enabled``."""
