@@ -201,17 +201,14 @@ class _Progress:
     def __init__(self, total: int) -> None:
         self.total, self.done, self.t0, self.last = total, 0, time.perf_counter(), 0.0
         self.rich = None
-        try:
-            from rich.console import Console
-            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                                       TimeRemainingColumn)
-            console = Console(stderr=True)
-            if console.is_terminal:
-                self.rich = Progress(TextColumn("[bold]runs"), BarColumn(), MofNCompleteColumn(),
-                                     TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.description}"),
-                                     console=console)
-        except ImportError:  # pragma: no cover
-            pass
+        from rich.console import Console
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                                   TimeRemainingColumn)
+        console = Console(stderr=True)
+        if console.is_terminal:
+            self.rich = Progress(TextColumn("[bold]runs"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.description}"),
+                                 console=console)
 
     def __enter__(self) -> _Progress:
         if self.rich is not None:

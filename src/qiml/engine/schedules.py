@@ -7,6 +7,7 @@ their slice's global minimum. The default anneals ``hbar`` geometrically from 0.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,11 +19,12 @@ from ..errors import ConfigError
 __all__ = ["Schedule", "Constant", "Geometric", "Linear", "as_schedule"]
 
 
-class Schedule:
+class Schedule(ABC):
     """A positive value as a function of progress ``t`` in [0, 1]."""
 
-    def __call__(self, t: float) -> float:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def __call__(self, t: float) -> float:
+        """The value at progress ``t``."""
 
     def describe(self) -> dict[str, Any]:
         return {"kind": type(self).__name__}
