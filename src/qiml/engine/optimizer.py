@@ -36,7 +36,7 @@ from ..potentials import LineRequest, PopulationRequest, SliceRequest, check_val
 from ..random import SeedLike, make_rng, rng_from_state, rng_state
 from ..result import OptimizeResult
 from ..solvers import Solver, density, get_solver, normalize, unit_dx
-from ..spaces import Space, as_space
+from ..spaces import as_space
 from . import checkpoint, readout, refine
 from .options import Options, split_options
 
@@ -332,8 +332,9 @@ class QiML:
         return min(1.0, self.progress() / (1.0 - self.options.refine))
 
     def _relax(self, psi: NDArray[np.complex128], V: NDArray[np.float64], grid: NDArray[np.float64],
-               counts: NDArray[np.intp], tq: float) -> tuple[NDArray[np.complex128], NDArray[np.float64]]:
-        """Evolve packets under the rescaled slices ``V``; return them and their read-out positions."""
+               counts: NDArray[np.intp], tq: float
+               ) -> tuple[NDArray[np.complex128], NDArray[np.float64], NDArray[np.float64]]:
+        """Evolve packets under the rescaled slices ``V``; return them, their densities and positions."""
         opts = self.options
         cycle = min(1.0, (tq - self.cycle_start) / max(1e-12, 1.0 - self.cycle_start))  # of this anneal
         hbar = opts.hbar_schedule(cycle)
@@ -344,7 +345,8 @@ class QiML:
         for c in np.unique(counts):
             rows = np.flatnonzero(counts == c)
             psi[rows, :c] = self.solver.evolve(psi[rows, :c], pot[rows, :c], hbar, self.rng)
-        return psi, readout.position(density(psi), grid, counts, opts.readout)
+        rho = density(psi)
+        return psi, rho, readout.position(rho, grid, counts, opts.readout)
 
     def _tell_slices(self, req: SliceRequest, fx: float, V: NDArray[np.float64]) -> None:
         opts = self.options
@@ -353,8 +355,8 @@ class QiML:
         psi = self.psi[idx]
         if self.solver.stateful:  # carry the packets over to the windows they are asked about now
             psi = _regrid(psi, *self._psi_grids(idx), grid, counts)
-        psi, pos = self._relax(psi, V, grid, counts, tq)
-        self.spread[idx] = readout.spread(density(psi), grid, counts)
+        psi, rho, pos = self._relax(psi, V, grid, counts, tq)
+        self.spread[idx] = readout.spread(rho, grid, counts)
         self.psi[idx], self.psi_low[idx], self.psi_width[idx] = psi, self.low[idx], self.width[idx]
         new_x = self.x.copy()
         new_x[idx] = pos if opts.update != "jacobi" else (1 - opts.mixing) * self.x[idx] + opts.mixing * pos
@@ -372,7 +374,7 @@ class QiML:
         tq = self._record_slices(req, fx, V)
         k, n = V.shape
         flat = normalize(np.ones((k, n), dtype=np.complex128), unit_dx(n))   # line packets start spread out
-        _, t = self._relax(flat, V, req.grid, req.counts, tq)
+        _, _, t = self._relax(flat, V, req.grid, req.counts, tq)
         self.x = self.space.snap(req.x + t @ req.directions)   # orthogonal directions: independent moves
         if not self.lines.shape[0]:
             # lines explore on a coarse grid across the whole box: keep only what they improved
