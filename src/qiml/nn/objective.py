@@ -1,0 +1,227 @@
+"""The loss of a network on data as a QiML objective, with incremental slice potentials.
+
+Changing one weight ``W_l[i, c]`` moves only the pre-activation of neuron ``c`` in layer ``l``:
+``z_c' = z_c + (w' - w) * a_i`` for every sample. So the whole slice of that weight (``nx`` values)
+is computed from the cached activations of the base network: one rank-1 update of one column,
+that neuron's activation, and a forward pass of the layers *after* it only. All slices of a
+request are done in a few vectorised passes, never by rebuilding and re-running whole networks
+(``P x nx`` forward passes).
+
+The cache follows the base point ``x`` of the engine's requests: when only parameters of layers
+``l`` and later changed, layers before ``l`` are reused. Every cached array is a function of ``x``
+(and the mini-batch) alone, so a resumed run sees bit-identical potentials.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from ..errors import ConfigError, ObjectiveError, ShapeError
+from ..potentials import Objective, Request, SliceRequest, check_values
+from .losses import Loss, get_loss
+from .mlp import MLP
+
+__all__ = ["NetworkObjective", "check_targets"]
+
+_PASS_BYTES = 4 * 2**20   # one temporary per vectorised pass: large enough to amortise, small enough for cache
+
+
+def check_targets(net: MLP, loss: Loss, y: ArrayLike, n: int) -> NDArray[Any]:
+    """Targets in the form the loss wants: (N, O) floats, or (N,) int class labels."""
+    n_out = net.layer_sizes[-1]
+    ya = np.asarray(y)
+    if ya.shape[0:1] != (n,):
+        raise ShapeError(f"X has {n} samples but y has shape {ya.shape}")
+    if loss.classification:
+        if ya.ndim != 1:
+            raise ShapeError(f"loss {loss.name!r} takes class labels of shape (n,), got {ya.shape}")
+        if not np.all(np.isfinite(ya.astype(float))) or np.any(ya.astype(float) != np.round(ya.astype(float))):
+            raise ShapeError(f"loss {loss.name!r} takes integer class labels")
+        labels = ya.astype(np.intp)
+        top = max(n_out, 2) - 1
+        if labels.min() < 0 or labels.max() > top:
+            raise ShapeError(f"class labels must lie in [0, {top}] for a network with {n_out} output(s), "
+                             f"got [{labels.min()}, {labels.max()}]")
+        return labels
+    yf = ya.astype(float)
+    if yf.ndim == 1:
+        yf = yf[:, None]
+    if yf.shape != (n, n_out):
+        raise ShapeError(f"a network with {n_out} output(s) needs targets of shape ({n},) or ({n}, {n_out}), "
+                         f"got {ya.shape}")
+    if not np.all(np.isfinite(yf)):
+        raise ShapeError("targets contain NaN or infinite values")
+    return yf
+
+
+class NetworkObjective(Objective):
+    """Mean loss of ``net`` on ``(X, y)`` as a function of its flat parameters (P,).
+
+    Parameters
+    ----------
+    net : MLP
+        The architecture.
+    X : array_like (N, n_in)
+        Inputs.
+    y : array_like
+        Targets (N,) or (N, O) for regression losses, int labels (N,) for classification losses.
+    loss : str or Loss
+        ``"mse"``, ``"mae"``, ``"cross_entropy"``, ``"zero_one"`` or ``"hinge"``.
+    batch_size : int, optional
+        Score every request on a mini-batch of this many samples instead of all N. The batch is
+        drawn from a generator seeded by ``seed`` and the request's base point, so it changes from
+        one request to the next yet is reproducible (a resumed run sees the same batches).
+    l2 : float
+        Penalty ``l2 * sum(W**2)`` on the weights (not the biases), as scikit-learn's ``alpha``.
+    """
+
+    def __init__(self, net: MLP, X: ArrayLike, y: ArrayLike, loss: str | Loss = "mse", *,
+                 batch_size: int | None = None, l2: float = 0.0, seed: int = 0,
+                 max_batch_bytes: int = 64 * 2**20, nan_policy: str = "raise") -> None:
+        super().__init__(self._row_losses, net.n_params, vectorized=True, max_batch_bytes=max_batch_bytes,
+                         nan_policy=nan_policy)
+        self.net = net
+        self.loss = get_loss(loss)
+        self.X = net.check_inputs(X)
+        self.y = check_targets(net, self.loss, y, self.X.shape[0])
+        n = self.X.shape[0]
+        if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))
+                                       or batch_size < 1):
+            raise ConfigError(f"batch_size must be a positive int or None, got {batch_size!r}")
+        self.batch_size = None if batch_size is None or batch_size >= n else int(batch_size)
+        if not (np.isfinite(l2) and l2 >= 0):
+            raise ConfigError(f"l2 must be >= 0, got {l2!r}")
+        self.l2 = float(l2)
+        self.seed = int(seed)
+        self.max_batch_bytes = int(max_batch_bytes)
+        self._is_weight = net.param_row >= 0
+        self._key: tuple[bytes, bytes] | None = None
+        self._cache: tuple[list[Any], list[Any]] | None = None
+        self._x: NDArray[np.float64] | None = None
+        self._work = [np.empty(0), np.empty(0)]
+
+    # -- data --------------------------------------------------------------------------------
+    def _batch(self, x: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[Any], bytes]:
+        if self.batch_size is None:
+            return self.X, self.y, b""
+        rng = np.random.default_rng([self.seed, zlib.crc32(x.tobytes())])
+        idx = np.sort(rng.choice(self.X.shape[0], self.batch_size, replace=False))
+        return self.X[idx], self.y[idx], idx.tobytes()
+
+    def penalty(self, x: NDArray[np.float64]) -> float:
+        return self.l2 * float(np.sum(x[self._is_weight] ** 2)) if self.l2 else 0.0
+
+    def loss_at(self, theta: ArrayLike, X: ArrayLike | None = None, y: ArrayLike | None = None) -> float:
+        """Mean loss of ``theta`` on all the data (or on ``X, y``), penalty included."""
+        t = self.net.check_theta(theta)
+        Xe = self.X if X is None else self.net.check_inputs(X)
+        ye = self.y if y is None else check_targets(self.net, self.loss, y, Xe.shape[0])
+        out = self.net.forward_cache(Xe, t)[1][-1]
+        return float(self.loss(out, ye).mean()) + self.penalty(t)
+
+    # -- generic rows --------------------------------------------------------------------------
+    def evaluate(self, request: Request) -> NDArray[np.float64]:
+        key_x = request.x if hasattr(request, "x") else request.rows(0, 1)[0]
+        self._rows_X, self._rows_y, _ = self._batch(np.asarray(key_x, dtype=float))
+        self.chunk = max(1, self.max_batch_bytes // (8 * self._rows_X.shape[0] * max(self.net.layer_sizes)))
+        return super().evaluate(request)
+
+    def _row_losses(self, thetas: NDArray[np.float64]) -> NDArray[np.float64]:
+        out = self.net.forward_rows(self._rows_X, thetas)
+        pen = self.l2 * np.sum(thetas[:, self._is_weight] ** 2, axis=1) if self.l2 else 0.0
+        return self.loss(out, self._rows_y).mean(axis=-1) + pen
+
+    # -- incremental slices ------------------------------------------------------------------------
+    def _refresh(self, x: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[Any], list[Any], list[Any]]:
+        """Cached (Xb, yb, Z, A) of the base network ``x``, recomputing only the layers that changed."""
+        Xb, yb, key = self._batch(x)
+        net = self.net
+        if self._cache is None or self._key != key or self._x is None:
+            self._cache = net.forward_cache(Xb, x)
+        else:
+            changed = np.flatnonzero(x != self._x)
+            if changed.size:
+                self._cache = net.forward_cache(Xb, x, start=int(net.param_layer[changed].min()), cache=self._cache)
+        self._x, self._key = x.copy(), key
+        return Xb, yb, self._cache[0], self._cache[1]
+
+    def potentials(self, request: SliceRequest) -> tuple[float, NDArray[np.float64]]:
+        t0 = time.perf_counter()
+        net, x = self.net, np.asarray(request.x, dtype=float)
+        Xb, yb, Z, A = self._refresh(x)
+        layers = net.unpack(x)
+        n = Xb.shape[0]
+        per_sample = self.loss(A[-1], yb)
+        fx = float(per_sample.mean()) + self.penalty(x)
+        idx, grid = request.idx, request.grid
+        k, nx = grid.shape
+        V = np.empty((k, nx))
+        layer = net.param_layer[idx]
+        for l in np.unique(layer):
+            js = np.flatnonzero(layer == l)
+            # slices per pass: keep one (k, nx, N, width) temporary near the cache size, not at the memory cap
+            width = max(net.layer_sizes[int(l) + 1:])
+            step = max(1, min(self.max_batch_bytes, _PASS_BYTES) // (8 * nx * n * width))
+            for s in range(0, js.size, step):
+                j = js[s:s + step]
+                V[j] = self._slices(int(l), idx[j], grid[j] - x[idx[j], None], Z, A, yb, layers, per_sample)
+        if self.l2:
+            w = self._is_weight[idx]
+            V += self.l2 * np.where(w[:, None], grid**2 - x[idx, None] ** 2, 0.0)
+        V += self.penalty(x)
+        # padded grid points repeat the last valid one, as the generic fallback does
+        V = np.where(np.arange(nx)[None, :] < request.counts[:, None], V,
+                     V[np.arange(k), request.counts - 1][:, None])
+        self.seconds += time.perf_counter() - t0
+        V = check_values(V.ravel(), V.size, self.nan_policy).reshape(k, nx)
+        return float(check_values([fx], 1, self.nan_policy)[0]), V
+
+    def _scratch(self, shape: tuple[int, ...], slot: int = 0) -> NDArray[np.float64]:
+        """A reused work array: big temporaries allocated per pass cost page faults, not arithmetic."""
+        size = int(np.prod(shape))
+        if self._work[slot].size < size:
+            self._work[slot] = np.empty(size)
+        return self._work[slot][:size].reshape(shape)
+
+    def _slices(self, l: int, p: NDArray[np.intp], delta: NDArray[np.float64], Z: list[Any], A: list[Any],
+                yb: NDArray[Any], layers: list[Any], per_sample: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Mean loss (k, nx) when parameters ``p`` (all in weight layer ``l``) move by ``delta`` (k, nx)."""
+        net = self.net
+        rows, cols = net.param_row[p], net.param_col[p]
+        n = yb.shape[0]
+        # input each parameter multiplies: a_i for a weight, 1 for a bias (k, N)
+        u = np.where(rows[:, None] >= 0, A[l][:, np.maximum(rows, 0)].T, 1.0)
+        z = np.multiply(delta[:, :, None], u[:, None, :], out=self._scratch(delta.shape + (n,)))  # (k, nx, N)
+        z += Z[l + 1][:, cols].T[:, None, :]
+        last = net.n_layers - 1
+        if l == last:
+            if self.loss.name == "mse":
+                # only output c moves: (r + dz)^2 - r^2 summed, with r the residual of that output
+                r = (A[-1] - yb)[:, cols].T[:, None, :]                         # (k, 1, N)
+                z -= Z[l + 1][:, cols].T[:, None, :]
+                return per_sample.mean() + ((2.0 * r + z) * z).mean(axis=-1)
+            out = np.repeat(A[-1][None, None], z.shape[0] * z.shape[1], axis=0).reshape(z.shape + A[-1].shape[1:])
+            out[np.arange(z.shape[0]), :, :, cols] = z
+            return self.loss(out, yb).mean(axis=-1)
+        dh = net.activations[l].leading(z, cols, out=z)
+        dh -= A[l + 1][:, cols].T[:, None, :]                                   # change of the neuron's output
+        W_next = layers[l + 1][0][cols]                                         # (k, H_next)
+        if l + 1 == last and self.loss.name == "mse":
+            # outputs move by dh * w: sum_o (r_o + w_o dh)^2 = r.r + 2 dh (r @ w) + dh^2 |w|^2, per sample
+            r = A[-1] - yb                                                      # (N, O)
+            rw = W_next @ r.T                                                   # (k, N)
+            lin = np.einsum("kgn,kn->kg", dh, rw, optimize=False)
+            quad = np.einsum("kgn,kgn->kg", dh, dh, optimize=False)
+            return per_sample.mean() + (2.0 * lin + (W_next**2).sum(axis=1)[:, None] * quad) / n
+        out = np.multiply(dh[..., None], W_next[:, None, None, :],
+                          out=self._scratch(dh.shape + (W_next.shape[1],), slot=1))      # (k, nx, N, H)
+        out += Z[l + 2]
+        for m in range(l + 1, last):
+            W, b = layers[m + 1]
+            out = net.activations[m](out) @ W + b
+        return self.loss(out, yb).mean(axis=-1)
