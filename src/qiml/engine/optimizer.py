@@ -131,6 +131,8 @@ class QiML:
         self.restarts = 0
         self.cycle_start = 0.0                    # quantum-phase progress at which the current anneal began
         self.lines = np.zeros((0, P))             # queued line directions (rows), see `stall_lines`
+        self.line_span = 0.0                      # > 0: the queued line is a sweep line of this length
+        self.sweep_x = x.copy()                   # where the current sweep started (`sweep_lines`)
         self.last_hbar = float(self.options.hbar_schedule(0.0))
         self.ga_pop = np.zeros((0, P))
         self.ga_fit = np.zeros(0)
@@ -315,6 +317,10 @@ class QiML:
         moving = np.abs(D) > 1e-12
         t_lo = np.max(np.where(moving, np.minimum(a, b), -np.inf), axis=1)
         t_hi = np.min(np.where(moving, np.maximum(a, b), np.inf), axis=1)
+        if self.line_span > 0:
+            # a sweep line: from a step back to three sweeps ahead, since in narrow valleys the
+            # best step along the sweep's displacement is often longer than the sweep itself
+            t_lo, t_hi = np.maximum(t_lo, -self.line_span), np.minimum(t_hi, 3.0 * self.line_span)
         grid = t_lo[:, None] + (t_hi - t_lo)[:, None] * np.linspace(0.0, 1.0, self.options.nx)[None, :]
         return LineRequest(self.x.copy(), D, grid, np.full(D.shape[0], self.options.nx, dtype=np.intp))
 
@@ -362,9 +368,13 @@ class QiML:
         new_x[idx] = pos if opts.update != "jacobi" else (1 - opts.mixing) * self.x[idx] + opts.mixing * pos
         self.x = self.space.snap(new_x)
 
-        # re-centre each window on its packet; shrink it, but not below `window` packet widths
+        # re-centre each window on its packet; shrink it, but not below `window` packet widths,
+        # and with `grow` let it grow again when the packet ends near its edge (the minimum lies beyond)
         full, lo, hi = self.space.width[idx], self.space.lower[idx], self.space.upper[idx]
         width = np.minimum(full, np.maximum(opts.shrink * self.width[idx], opts.window * self.spread[idx]))
+        if opts.grow > 1.0:
+            u = (self.x[idx] - self.low[idx]) / self.width[idx]
+            width = np.where((u < 0.15) | (u > 0.85), np.minimum(full, self.width[idx] * opts.grow), width)
         width = np.maximum(width, full * 1e-12)
         self.width[idx] = width
         self.low[idx] = np.clip(self.x[idx] - width / 2, lo, hi - width)
@@ -376,7 +386,9 @@ class QiML:
         flat = normalize(np.ones((k, n), dtype=np.complex128), unit_dx(n))   # line packets start spread out
         _, _, t = self._relax(flat, V, req.grid, req.counts, tq)
         self.x = self.space.snap(req.x + t @ req.directions)   # orthogonal directions: independent moves
-        if not self.lines.shape[0]:
+        if self.line_span > 0:
+            self.line_span, self.sweep_x = 0.0, self.x.copy()
+        elif not self.lines.shape[0]:
             # lines explore on a coarse grid across the whole box: keep only what they improved
             self.x = self.best_x.copy()
         self._after_slices(tq)
@@ -398,6 +410,14 @@ class QiML:
             self.since_improve = 0
             self.restarts += 1
             self.order_pos = self.order.size   # start a fresh sweep
+            self.sweep_x, self.line_span = self.x.copy(), 0.0
+        elif (opts.sweep_lines and opts.update == "sequential" and self.order_pos >= self.order.size
+              and not self.lines.shape[0] and not self.space.is_lattice.any()):
+            d = self.x - self.sweep_x
+            span = float(np.linalg.norm(d))
+            if span > 0:
+                self.lines, self.line_span = (d / span)[None, :], span
+            self.sweep_x = self.x.copy()
         self._pending = None
 
     def _start_refinement(self) -> None:
@@ -438,7 +458,8 @@ class QiML:
             "qiml_version": __version__, "config": json.loads(json.dumps(self._config())),
             "nfev": self.nfev, "nit": self.nit, "best_f": float(self.best_f), "phase": self.phase,
             "order_pos": self.order_pos, "since_improve": self.since_improve, "restarts": self.restarts,
-            "cycle_start": self.cycle_start, "lines": self.lines.copy(),
+            "cycle_start": self.cycle_start, "lines": self.lines.copy(), "line_span": self.line_span,
+            "sweep_x": self.sweep_x.copy(),
             "last_hbar": self.last_hbar, "elapsed": self.elapsed, "rng": rng_state(self.rng),
             "pending": None if req is None else {SliceRequest: "slices", LineRequest: "lines",
                                                  PopulationRequest: "population"}[type(req)],
@@ -471,7 +492,7 @@ class QiML:
                                       "build the optimizer with the same bounds, solver, options and budgets")
             P, nx = self.space.dim, self.options.nx
             arr = {k: np.asarray(state[k]) for k in ("x", "low", "width", "psi_low", "psi_width", "spread",
-                                                     "best_x", "ga_sigma")}
+                                                     "best_x", "ga_sigma", "sweep_x")}
             for k, a in arr.items():
                 _expect(a, (P,), k)
             psi = np.asarray(state["psi"])
@@ -502,8 +523,7 @@ class QiML:
                 raise CheckpointError(f"unknown phase {state['phase']!r}")
             scalars = (int(state["nfev"]), int(state["nit"]), float(state["best_f"]), int(state["order_pos"]),
                        int(state["since_improve"]), int(state["restarts"]), float(state["cycle_start"]),
-                       float(state["last_hbar"]),
-                       float(state["elapsed"]))
+                       float(state["last_hbar"]), float(state["elapsed"]), float(state["line_span"]))
         except KeyError as exc:
             raise CheckpointError(f"state dict lacks entry {exc}") from exc
         except (TypeError, ValueError) as exc:
@@ -519,7 +539,8 @@ class QiML:
         self.order = order.astype(np.intp)
         self.rng, self._pending, self.phase = rng, pending, str(state["phase"])
         (self.nfev, self.nit, self.best_f, self.order_pos, self.since_improve, self.restarts, self.cycle_start,
-         self.last_hbar, self._elapsed_before) = scalars
+         self.last_hbar, self._elapsed_before, self.line_span) = scalars
+        self.sweep_x = arr["sweep_x"].astype(float)
         self._t_start = time.perf_counter()
         self._user_stop = None
 

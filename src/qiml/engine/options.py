@@ -12,10 +12,14 @@ option              default          meaning
 ``readout``         "mean"           "mean" <x>, "auto" (mean of the main peak) or "mode"
 ``shrink``          0.8              a window's width shrinks at most by this factor per update
 ``window``          4.0              ... and not below this many packet standard deviations
+``grow``            1.0              a window whose packet lands in its outer 15% grows by this factor
+                                     instead (trust-region style; 1 = never grow)
 ``patience``        2                sweeps with no new best before windows reopen to the box
 ``reheat``          True             a reopening also restarts the hbar anneal (over what is left)
 ``stall_lines``     True             a reopening first sweeps slices along a random orthonormal
                                      basis through the best point (continuous spaces only)
+``sweep_lines``     False            after each sequential sweep, one slice along the sweep's net
+                                     displacement (Powell's conjugate direction; continuous spaces)
 ``refine``          0.1              fraction of the budget for the GA refinement (0 = none)
 ``popsize``         None             GA population (None: ``refine.default_popsize(P)``)
 ``normalize``       True             rescale every slice to [0, 1] (hbar becomes relative)
@@ -58,9 +62,11 @@ class Options:
     readout: str = "mean"
     shrink: float = 0.8
     window: float = 4.0
+    grow: float = 1.0
     patience: int = 2
     reheat: bool = True
     stall_lines: bool = True
+    sweep_lines: bool = False
     refine: float = 0.1
     popsize: int | None = None
     normalize: bool = True
@@ -82,11 +88,13 @@ class Options:
             raise ConfigError(f"readout must be one of {READOUTS}, got {self.readout!r}")
         if not 0.0 < _num(self.shrink, "shrink") <= 1.0:
             raise ConfigError(f"shrink must be in (0, 1], got {self.shrink!r}")
+        if not _num(self.grow, "grow") >= 1.0:
+            raise ConfigError(f"grow must be >= 1, got {self.grow!r}")
         if not _num(self.window, "window") > 0.0:
             raise ConfigError(f"window must be > 0, got {self.window!r}")
         if not _is_int(self.patience) or self.patience < 1:
             raise ConfigError(f"patience must be a positive int, got {self.patience!r}")
-        for flag in ("reheat", "stall_lines", "normalize"):
+        for flag in ("reheat", "stall_lines", "sweep_lines", "normalize"):
             if not isinstance(getattr(self, flag), (bool, np.bool_)):
                 raise ConfigError(f"{flag} must be True or False, got {getattr(self, flag)!r}")
         if not 0.0 <= _num(self.refine, "refine") < 1.0:

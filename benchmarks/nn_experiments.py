@@ -1,0 +1,408 @@
+"""Tiny networks: QiML against Adam, Adam + post-training int8, the straight-through estimator and CMA-ES.
+
+One script writes every table and plot of the neural-network issue under ``docs/nn/``:
+
+* ``teacher``   teacher-student 15 -> 6 (tanh) -> 1, test MSE
+* ``neurons``   smallest hidden size at which Adam matches QiML's 6-hidden test error (teacher, spirals)
+* ``tasks``     two spirals, parity-8, digits 8x8, MNIST 14x14 (196-12-8-10): float and int8
+* ``step``      a step-activation network on digits: QiML vs STE (Adam) vs CMA-ES
+* ``speed``     time per epoch-equivalent (QiML: one sweep over all P parameters; Adam: one pass over the data)
+
+Every run gets the same wall-clock budget (``--budget`` seconds, ``--mnist-budget`` for MNIST) in its own
+single-threaded process; Adam's learning rate is tuned over a grid (best median test metric per task,
+which favours Adam), and every number is a median over ``--seeds`` seeds. Runs are cached in
+``<out>/runs.jsonl`` so an interrupted run resumes. All test metrics are computed by the same NumPy
+forward pass (:class:`qiml.nn.MLP`) whatever trained the weights.
+
+    python benchmarks/nn_experiments.py                # full run (about 30 min on 2 cores)
+    python benchmarks/nn_experiments.py --quick        # smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+from qiml import datasets  # noqa: E402
+from qiml.nn import MLP, get_loss, quantize  # noqa: E402
+from qiml.training import NETWORK_OPTIONS, fit_network  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+LRS = (1e-3, 3e-3, 1e-2, 3e-2)
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    sizes: tuple[int, ...]
+    activation: str = "tanh"
+    loss: str = "cross_entropy"
+    metric: str = "error"           # "error" (test misclassification) or "mse"
+    qiml_batch: int | None = None   # mini-batch for QiML's slices (None: all samples)
+    adam_batch: int | None = None   # mini-batch for Adam (None: full batch)
+    budget_key: str = "budget"
+
+
+TASKS = {
+    "teacher": Task("teacher", (15, 6, 1), loss="mse", metric="mse"),
+    "spirals": Task("spirals", (2, 8, 8, 2)),
+    "spirals6": Task("spirals6", (2, 6, 2)),
+    "parity8": Task("parity8", (8, 8, 2)),
+    "digits": Task("digits", (64, 12, 8, 10), qiml_batch=256, adam_batch=128),
+    "mnist": Task("mnist", (196, 12, 8, 10), qiml_batch=1000, adam_batch=128, budget_key="mnist_budget"),
+    "digits_step": Task("digits_step", (64, 16, 10), activation="step", qiml_batch=256, adam_batch=128),
+}
+
+
+def load(task: str, quick: bool) -> tuple[np.ndarray, ...]:
+    """(X_train, y_train, X_test, y_test) of a task; fixed splits (the seed varies the training only)."""
+    if task == "teacher":
+        X, y, _ = datasets.make_teacher_student(1000 if quick else 4000, seed=1)
+        h = X.shape[0] // 2
+        return X[:h], y[:h], X[h:], y[h:]
+    if task.startswith("spirals"):
+        X, y = datasets.make_spirals(400 if quick else 1000, noise=0.02, seed=1)
+        train = np.arange(X.shape[0]) % 4 < 2        # rows alternate classes: pairs in, pairs out
+        return X[train], y[train], X[~train], y[~train]
+    if task == "parity8":
+        X, y = datasets.make_parity(8)
+        return X, y, X, y                            # parity is a fitting problem: all 256 patterns
+    if task.startswith("digits"):
+        X, y = datasets.load_digits(seed=1)
+        h = 1200
+        return X[:h], y[:h], X[h:], y[h:]
+    if task == "mnist":
+        Xtr, ytr, Xte, yte = datasets.load_mnist(14, seed=1)
+        if quick:
+            return Xtr[:2000], ytr[:2000], Xte[:1000], yte[:1000]
+        return Xtr, ytr, Xte, yte
+    raise KeyError(task)
+
+
+def test_metric(task: Task, net: MLP, theta: np.ndarray, X: np.ndarray, y: np.ndarray) -> float:
+    out = net.forward(X, theta)
+    if task.metric == "mse":
+        return float(np.mean((out[:, 0] - y) ** 2))
+    return float(np.mean(out.argmax(axis=1) != y))
+
+
+# -- methods ---------------------------------------------------------------------------------------
+def run_qiml(task: Task, net: MLP, data: tuple, seed: int, budget: float, bits: int | None) -> dict[str, Any]:
+    Xtr, ytr, Xte, yte = data
+    t0 = time.perf_counter()
+    res = fit_network(net, Xtr, ytr, task.loss, bits=bits, batch_size=task.qiml_batch, seed=seed,
+                      max_time=budget, max_evals=10**12)
+    elapsed = time.perf_counter() - t0
+    sweeps = res.nfev / (net.n_params * (NETWORK_OPTIONS["nx"] + 1))   # epoch-equivalent: every slice once
+    return {"theta": res.x, "elapsed": elapsed, "epochs": sweeps, "train_loss": float(res.fun)}
+
+
+def _torch_net(net: MLP, activation: str):
+    import torch
+
+    class STEStep(torch.autograd.Function):
+        """Heaviside forward, straight-through (hard-tanh window) gradient backward."""
+
+        @staticmethod
+        def forward(ctx, z):  # type: ignore[override]
+            ctx.save_for_backward(z)
+            return (z > 0).to(z.dtype)
+
+        @staticmethod
+        def backward(ctx, g):  # type: ignore[override]
+            (z,) = ctx.saved_tensors
+            return g * (z.abs() <= 1).to(g.dtype)
+
+    class Act(torch.nn.Module):
+        def forward(self, z):
+            if activation == "tanh":
+                return torch.tanh(z)
+            if activation == "step":
+                return STEStep.apply(z)
+            raise ValueError(activation)
+
+    layers: list[Any] = []
+    for l, (fi, fo) in enumerate(net.shapes):
+        layers.append(torch.nn.Linear(fi, fo))
+        if l < net.n_layers - 1:
+            layers.append(Act())
+    return torch.nn.Sequential(*layers).double()
+
+
+def run_adam(task: Task, net: MLP, data: tuple, seed: int, budget: float, lr: float) -> dict[str, Any]:
+    import torch
+
+    torch.set_num_threads(1)
+    torch.manual_seed(seed)
+    Xtr, ytr, Xte, yte = data
+    model = _torch_net(net, task.activation)
+    X = torch.tensor(Xtr)
+    y = torch.tensor(ytr[:, None] if task.metric == "mse" else ytr.astype(np.int64))
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    lossf = torch.nn.MSELoss() if task.metric == "mse" else torch.nn.CrossEntropyLoss()
+    gen = torch.Generator().manual_seed(seed)
+    n, bs = X.shape[0], task.adam_batch or X.shape[0]
+    seen, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < budget:
+        perm = torch.randperm(n, generator=gen) if bs < n else None
+        for s in range(0, n, bs):
+            idx = perm[s:s + bs] if perm is not None else slice(None)
+            opt.zero_grad()
+            loss = lossf(model(X[idx]), y[idx])
+            loss.backward()
+            opt.step()
+            seen += bs if bs < n else n
+            if time.perf_counter() - t0 >= budget:
+                break
+    elapsed = time.perf_counter() - t0
+    lin = [m for m in model if isinstance(m, torch.nn.Linear)]
+    theta = net.pack([(m.weight.detach().numpy().T, m.bias.detach().numpy()) for m in lin])
+    return {"theta": theta, "elapsed": elapsed, "epochs": seen / n, "train_loss": float(loss.item())}
+
+
+def run_cma(task: Task, net: MLP, data: tuple, seed: int, budget: float) -> dict[str, Any]:
+    import cma
+
+    Xtr, ytr, _, _ = data
+    lossf = get_loss(task.loss)
+    rng = np.random.default_rng(seed)
+    es = cma.CMAEvolutionStrategy(net.init(rng), 0.5, {"seed": seed + 1, "verbose": -9, "bounds": [-3, 3],
+                                                       "CMA_diagonal": net.n_params > 200})
+    t0, evals = time.perf_counter(), 0
+    while time.perf_counter() - t0 < budget and not es.stop():
+        P = np.asarray(es.ask())
+        F = lossf(net.forward_rows(Xtr, P), ytr).mean(axis=-1)
+        es.tell(list(P), F.tolist())
+        evals += len(P)
+    return {"theta": np.asarray(es.result.xbest), "elapsed": time.perf_counter() - t0, "epochs": evals / net.n_params,
+            "train_loss": float(es.result.fbest)}
+
+
+def run_job(job: dict[str, Any]) -> dict[str, Any]:
+    """One (task, method, seed, ...) run in a fresh single-threaded worker; returns a JSON-able record."""
+    task = TASKS[job["task"]]
+    sizes = tuple(job.get("sizes") or task.sizes)
+    net = MLP(sizes, task.activation)
+    data = load(task.name, job["quick"])
+    m, seed, budget = job["method"], job["seed"], job["budget"]
+    if m == "qiml":
+        out = run_qiml(task, net, data, seed, budget, None)
+    elif m == "qiml_int8":
+        out = run_qiml(task, net, data, seed, budget, 8)
+    elif m in ("adam", "ste"):
+        out = run_adam(task, net, data, seed, budget, job["lr"])
+    elif m == "cma":
+        out = run_cma(task, net, data, seed, budget)
+    else:
+        raise KeyError(m)
+    theta = out.pop("theta")
+    rec = {**{k: v for k, v in job.items() if k != "quick"}, **out, "n_params": net.n_params,
+           "test": test_metric(task, net, theta, data[2], data[3])}
+    if m == "adam":   # the same weights after post-training int8 quantization
+        rec["test_ptq8"] = test_metric(task, net, quantize(net, theta, 8)[0], data[2], data[3])
+    return rec
+
+
+# -- orchestration -----------------------------------------------------------------------------------
+def job_key(job: dict[str, Any]) -> str:
+    return json.dumps({k: job.get(k) for k in ("task", "method", "seed", "lr", "sizes", "budget", "quick")},
+                      sort_keys=True)
+
+
+class Runner:
+    """Runs jobs in parallel processes, caching finished records in ``runs.jsonl`` (resumable)."""
+
+    def __init__(self, out: Path, workers: int) -> None:
+        self.path = out / "runs.jsonl"
+        self.done: dict[str, dict[str, Any]] = {}
+        if self.path.exists():
+            for line in self.path.read_text().splitlines():
+                rec = json.loads(line)
+                self.done[rec["key"]] = rec
+        self.workers = workers
+
+    def run(self, jobs: list[dict[str, Any]], label: str) -> list[dict[str, Any]]:
+        from rich.progress import Progress
+
+        todo = [j for j in jobs if job_key(j) not in self.done]
+        if todo:
+            with Progress() as bar, ProcessPoolExecutor(self.workers) as pool:
+                t = bar.add_task(f"{label} ({len(todo)} runs)", total=len(todo))
+                for job, rec in zip(todo, pool.map(run_job, todo)):
+                    rec["key"] = job_key(job)
+                    self.done[rec["key"]] = rec
+                    with self.path.open("a") as f:
+                        f.write(json.dumps(rec) + "\n")
+                    bar.advance(t)
+        return [self.done[job_key(j)] for j in jobs]
+
+
+def med(recs: list[dict[str, Any]], field: str = "test") -> float:
+    return float(np.median([r[field] for r in recs])) if recs else float("nan")
+
+
+def tuned_adam(runner: Runner, base: dict[str, Any], seeds: list[int], label: str,
+               method: str = "adam") -> tuple[float, list[dict[str, Any]]]:
+    """Runs the learning-rate grid; returns the lr with the best median test metric and its runs."""
+    jobs = [{**base, "method": method, "seed": s, "lr": lr} for lr in LRS for s in seeds]
+    recs = runner.run(jobs, label)
+    by_lr = {lr: [r for r in recs if r["lr"] == lr] for lr in LRS}
+    best = min(LRS, key=lambda lr: med(by_lr[lr]))
+    return best, by_lr[best]
+
+
+def fmt(v: float, metric: str) -> str:
+    return f"{v:.3g}" if metric == "mse" else f"{100 * v:.1f}%"
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "nn")
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--budget", type=float, default=10.0, help="seconds per run (small tasks)")
+    ap.add_argument("--mnist-budget", type=float, default=30.0, help="seconds per MNIST run")
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--quick", action="store_true", help="smoke run: tiny budgets and data, no MNIST")
+    ap.add_argument("--skip-mnist", action="store_true")
+    a = ap.parse_args(argv)
+    if a.quick:
+        a.seeds, a.budget, a.mnist_budget, a.skip_mnist = min(a.seeds, 2), 0.5, 0.5, True
+    a.out.mkdir(parents=True, exist_ok=True)
+    runner = Runner(a.out, a.workers)
+    seeds = list(range(a.seeds))
+    budgets = {"budget": a.budget, "mnist_budget": a.mnist_budget}
+    base = lambda t, **kw: {"task": t, "budget": budgets[TASKS[t].budget_key], "quick": a.quick, **kw}  # noqa: E731
+    summary: dict[str, Any] = {"seeds": a.seeds, "budget_s": a.budget, "mnist_budget_s": a.mnist_budget,
+                               "lr_grid": LRS, "quick": a.quick}
+    md: list[str] = []
+
+    # teacher-student and the tasks: QiML float / int8 against tuned Adam and Adam + PTQ int8
+    tasks = ["teacher", "spirals", "parity8", "digits"] + ([] if a.skip_mnist else ["mnist"])
+    rows = []
+    for t in tasks:
+        task = TASKS[t]
+        q = runner.run([{**base(t), "method": "qiml", "seed": s} for s in seeds], f"{t}: qiml")
+        q8 = runner.run([{**base(t), "method": "qiml_int8", "seed": s} for s in seeds], f"{t}: qiml int8")
+        lr, ad = tuned_adam(runner, base(t), seeds, f"{t}: adam lr grid")
+        rows.append({"task": t, "net": "-".join(map(str, task.sizes)), "P": q[0]["n_params"], "metric": task.metric,
+                     "qiml": med(q), "qiml_int8": med(q8), "adam": med(ad), "adam_lr": lr,
+                     "adam_ptq8": med(ad, "test_ptq8"),
+                     "qiml_epochs": med(q, "epochs"), "adam_epochs": med(ad, "epochs"),
+                     "qiml_s_per_epoch": med([{"v": r["elapsed"] / max(r["epochs"], 1e-12)} for r in q], "v"),
+                     "adam_s_per_epoch": med([{"v": r["elapsed"] / max(r["epochs"], 1e-12)} for r in ad], "v")})
+    summary["tasks"] = rows
+    md += ["## Tiny networks: test metric, median over seeds (lower is better)", "",
+           "| task | network | P | QiML float | Adam (tuned lr) | QiML int8 | Adam + PTQ int8 | Adam lr |",
+           "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        f = lambda v: fmt(v, r["metric"])  # noqa: E731
+        md.append(f"| {r['task']} | {r['net']} | {r['P']} | {f(r['qiml'])} | {f(r['adam'])} | {f(r['qiml_int8'])} | "
+                  f"{f(r['adam_ptq8'])} | {r['adam_lr']:g} |")
+    md += ["", "Metric: test MSE for teacher (15-6-1), else test misclassification rate (parity-8: all 256 patterns,"
+           " a fitting task). QiML is pure gradient-free (no gradient polish anywhere).", "",
+           "## Time per epoch-equivalent", "",
+           "| task | QiML s / sweep | sweeps in budget | Adam s / epoch | epochs in budget |", "|---|---|---|---|---|"]
+    for r in rows:
+        md.append(f"| {r['task']} | {r['qiml_s_per_epoch']:.3g} | {r['qiml_epochs']:.3g} | {r['adam_s_per_epoch']:.3g} |"
+                  f" {r['adam_epochs']:.3g} |")
+    md += ["", "A QiML sweep = one slice of every parameter (P x (nx + 1) loss evaluations, computed incrementally);"
+           " an Adam epoch = one pass over the training set. QiML slices use mini-batches on digits (256) and MNIST (1000).",
+           ""]
+
+    # neurons to target: Adam's hidden size needed to match QiML with 6 hidden
+    ladder = [2, 3, 4, 6, 8, 12, 16, 32, 64, 128, 256]
+    nrows = []
+    for t, n_in, n_out in (("teacher", 15, 1), ("spirals6", 2, 2)):
+        qref = med(runner.run([{**base(t), "method": "qiml", "seed": s} for s in seeds], f"{t}: qiml (6 hidden)"))
+        found, curve = None, []
+        for h in ladder:
+            lr, ad = tuned_adam(runner, base(t, sizes=[n_in, h, n_out]), seeds, f"{t}: adam h={h}")
+            curve.append({"hidden": h, "adam": med(ad), "lr": lr})
+            if med(ad) <= qref:
+                found = h
+                break
+        nrows.append({"task": t, "qiml_6": qref, "adam_hidden_needed": found, "curve": curve})
+    summary["neurons"] = nrows
+    md += ["## Neurons to target: smallest Adam hidden layer matching QiML's 6-hidden test metric", "",
+           "| task | QiML, 6 hidden | Adam hidden size needed | Adam at that size |", "|---|---|---|---|"]
+    for r in nrows:
+        metric = TASKS[r["task"]].metric
+        last = r["curve"][-1]
+        need = r["adam_hidden_needed"] if r["adam_hidden_needed"] is not None else f"> {ladder[-1]}"
+        md.append(f"| {r['task']} | {fmt(r['qiml_6'], metric)} | {need} | {fmt(last['adam'], metric)} |")
+    md += ["", "Hidden sizes are tried in the order " + ", ".join(map(str, ladder)) + "; the ladder stops at the "
+           "first size whose median meets QiML's. Curves: " + "; ".join(
+               r["task"] + ": " + ", ".join(f"{c['hidden']} -> {fmt(c['adam'], TASKS[r['task']].metric)}"
+                                            for c in r["curve"]) for r in nrows) + ".", ""]
+
+    # step activations: QiML vs straight-through estimator vs CMA-ES
+    t = "digits_step"
+    q = runner.run([{**base(t), "method": "qiml", "seed": s} for s in seeds], "step: qiml")
+    lr, st = tuned_adam(runner, base(t), seeds, "step: STE lr grid", method="ste")
+    cm = runner.run([{**base(t), "method": "cma", "seed": s} for s in seeds], "step: cma-es")
+    summary["step"] = {"qiml": med(q), "ste": med(st), "ste_lr": lr, "cma": med(cm), "P": q[0]["n_params"]}
+    md += ["## Step activations on digits (64-16 step-10), test error, median", "",
+           "| QiML | Adam + straight-through estimator (tuned lr) | CMA-ES |", "|---|---|---|",
+           f"| {fmt(med(q), 'error')} | {fmt(med(st), 'error')} (lr {lr:g}) | {fmt(med(cm), 'error')} |", ""]
+
+    summary["environment"] = {"python": sys.version.split()[0], "numpy": np.__version__, "machine": platform.machine(),
+                              "cpus": os.cpu_count(), "date": time.strftime("%Y-%m-%d")}
+    head = [f"# Tiny networks: QiML against gradient training", "",
+            f"`python benchmarks/nn_experiments.py{' --quick' if a.quick else ''}` — {a.seeds} seeds, "
+            f"{a.budget:g} s per run ({a.mnist_budget:g} s on MNIST), Adam lr grid {list(LRS)} tuned on the test "
+            f"metric (in Adam's favour), one process per run, {a.workers} workers; "
+            f"{summary['environment']}.", ""]
+    (a.out / "summary.md").write_text("\n".join(head + md) + "\n")
+    (a.out / "summary.json").write_text(json.dumps(summary, indent=1))
+    plot(summary, a.out)
+    print("\n".join(head + md))
+    return summary
+
+
+def plot(summary: dict[str, Any], out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = summary["tasks"]
+    fig, axes = plt.subplots(1, len(rows), figsize=(3 * len(rows), 3.2))
+    for ax, r in zip(np.atleast_1d(axes), rows):
+        keys = ["qiml", "adam", "qiml_int8", "adam_ptq8"]
+        ax.bar(range(4), [r[k] for k in keys], color=["C0", "C1", "C2", "C3"])
+        ax.set_xticks(range(4), ["QiML", "Adam", "QiML\nint8", "Adam\n+PTQ8"], fontsize=8)
+        ax.set_title(f"{r['task']} ({r['net']})", fontsize=9)
+        ax.set_ylabel("test MSE" if r["metric"] == "mse" else "test error")
+    fig.tight_layout()
+    fig.savefig(out / "tasks.png", dpi=120)
+    plt.close(fig)
+    fig, axes = plt.subplots(1, len(summary["neurons"]), figsize=(9, 3.4))
+    for ax, r in zip(np.atleast_1d(axes), summary["neurons"]):
+        c = r["curve"]
+        ax.plot([p["hidden"] for p in c], [p["adam"] for p in c], "o-", color="C1", label="Adam (tuned lr)")
+        ax.axhline(r["qiml_6"], color="C0", ls="--", label="QiML, 6 hidden")
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("hidden neurons")
+        ax.set_title(r["task"])
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "neurons_to_target.png", dpi=120)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    main()
