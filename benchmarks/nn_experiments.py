@@ -223,25 +223,25 @@ def job_key(job: dict[str, Any]) -> str:
 
 
 class Runner:
-    """Runs jobs in parallel processes, caching finished records in ``runs.jsonl`` (resumable)."""
+    """Runs jobs in parallel worker processes, caching finished records in ``runs.jsonl`` (resumable)."""
 
-    def __init__(self, out: Path, workers: int) -> None:
+    def __init__(self, out: Path, pool: ProcessPoolExecutor) -> None:
         self.path = out / "runs.jsonl"
         self.done: dict[str, dict[str, Any]] = {}
         if self.path.exists():
             for line in self.path.read_text().splitlines():
                 rec = json.loads(line)
                 self.done[rec["key"]] = rec
-        self.workers = workers
+        self.pool = pool
 
     def run(self, jobs: list[dict[str, Any]], label: str) -> list[dict[str, Any]]:
         from rich.progress import Progress
 
         todo = [j for j in jobs if job_key(j) not in self.done]
         if todo:
-            with Progress() as bar, ProcessPoolExecutor(self.workers) as pool:
+            with Progress() as bar:
                 t = bar.add_task(f"{label} ({len(todo)} runs)", total=len(todo))
-                for job, rec in zip(todo, pool.map(run_job, todo)):
+                for job, rec in zip(todo, self.pool.map(run_job, todo)):
                     rec["key"] = job_key(job)
                     self.done[rec["key"]] = rec
                     with self.path.open("a") as f:
@@ -279,9 +279,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--skip-mnist", action="store_true")
     a = ap.parse_args(argv)
     if a.quick:
-        a.seeds, a.budget, a.mnist_budget, a.skip_mnist = min(a.seeds, 2), 0.5, 0.5, True
+        a.seeds, a.budget, a.mnist_budget, a.skip_mnist = 1, 0.3, 0.3, True
     a.out.mkdir(parents=True, exist_ok=True)
-    runner = Runner(a.out, a.workers)
+    with ProcessPoolExecutor(a.workers) as pool:
+        return report(a, Runner(a.out, pool))
+
+
+def report(a: argparse.Namespace, runner: Runner) -> dict[str, Any]:
+    """Runs (or reads from the cache) every experiment and writes the tables and plots."""
     seeds = list(range(a.seeds))
     budgets = {"budget": a.budget, "mnist_budget": a.mnist_budget}
     base = lambda t, **kw: {"task": t, "budget": budgets[TASKS[t].budget_key], "quick": a.quick, **kw}  # noqa: E731

@@ -552,3 +552,81 @@ def test_resume_with_a_pending_line_request_is_exact(tmp_path):
 
     a, b = run(False), run(True)
     assert np.array_equal(a.x, b.x) and a.fun == b.fun and np.array_equal(a.history, b.history)
+
+
+# -- trust-region growth and sweep lines (the options networks use) ---------------------------------
+def _valley(dim: int = 5):
+    rng = np.random.default_rng(0)
+    Q, _ = np.linalg.qr(rng.normal(size=(dim, dim)))
+    H = Q @ np.diag(np.logspace(0, 3, dim)) @ Q.T          # condition number 1000, rotated
+    return lambda X: np.einsum("ni,ij,nj->n", X - 0.3, H, X - 0.3)
+
+
+def test_sweep_lines_and_growth_cross_a_narrow_rotated_valley_faster():
+    f = _valley()
+
+    def best(**kw):
+        return np.median([minimize(f, [(-2, 2)] * 5, vectorized=True, seed=s, max_evals=20000, refine=0.0,
+                                   stall_lines=False, **kw).fun for s in range(3)])
+
+    plain, both = best(), best(grow=1.5, sweep_lines=True)
+    assert both < plain / 10, (plain, both)
+
+
+def test_a_sweep_line_follows_the_sweeps_displacement():
+    from qiml.potentials import LineRequest
+    f = _valley(3)
+    opt = QiML([(-2, 2)] * 3, x0=[0.0, 0.0, 0.0], seed=1, max_evals=10**5, sweep_lines=True, refine=0.0)
+    for _ in range(3):                                       # one sweep, one parameter per request
+        assert not isinstance(opt.ask_request(), LineRequest)
+        X = opt.ask()
+        opt.tell(X, f(X))
+    req = opt.ask_request()
+    assert isinstance(req, LineRequest)
+    d = opt.x - np.zeros(3)
+    span = np.linalg.norm(d)
+    np.testing.assert_allclose(req.directions[0], d / span, atol=1e-12)
+    assert req.grid[0, 0] >= -span - 1e-12 and req.grid[0, -1] <= 3 * span + 1e-12
+    X = opt.ask()
+    opt.tell(X, f(X))
+    assert not isinstance(opt.ask_request(), LineRequest)    # then a new axis sweep starts
+
+
+def test_grow_widens_a_window_whose_packet_ends_at_its_edge():
+    opt = QiML([(-10, 10)], x0=[0.0], seed=0, max_evals=10**4, grow=1.5, refine=0.0, hbar=1e-4)
+    opt.low[:], opt.width[:] = [-1.0], [2.0]                 # a narrowed window around 0
+    req = opt.ask_request()
+    opt.tell_potentials(0.0, -req.grid)                      # downhill to the right edge
+    assert opt.x[0] > 0.7 and opt.width[0] == pytest.approx(3.0)
+    shrinking = QiML([(-10, 10)], x0=[0.0], seed=0, max_evals=10**4, refine=0.0, hbar=1e-4)
+    shrinking.low[:], shrinking.width[:] = [-1.0], [2.0]
+    req = shrinking.ask_request()
+    shrinking.tell_potentials(0.0, -req.grid)
+    assert shrinking.width[0] < 2.0
+
+
+def test_resume_with_a_pending_sweep_line_is_exact(tmp_path):
+    from qiml.potentials import LineRequest
+    f = _valley(3)
+
+    def run(interrupt: bool):
+        opt = QiML([(-2, 2)] * 3, seed=3, max_evals=3000, sweep_lines=True, grow=1.5)
+        while not opt.stop():
+            if interrupt and isinstance(opt.ask_request(), LineRequest):
+                opt.save(tmp_path / "ck.npz")
+                opt = QiML([(-2, 2)] * 3, seed=3, max_evals=3000, sweep_lines=True, grow=1.5)
+                opt.load(tmp_path / "ck.npz")
+                interrupt = False
+            X = opt.ask()
+            opt.tell(X, f(X))
+        assert not interrupt, "the run never queued a sweep line"
+        return opt.result
+
+    a, b = run(False), run(True)
+    assert np.array_equal(a.x, b.x) and a.fun == b.fun and np.array_equal(a.history, b.history)
+
+
+@pytest.mark.parametrize("grow", [0.5, -1, float("nan")])
+def test_grow_below_one_is_rejected(grow):
+    with pytest.raises(ConfigError, match="grow must"):
+        QiML([(-1, 1)], grow=grow)

@@ -156,8 +156,11 @@ class MLP:
         With ``bits`` (4 or 8) layer ``l`` uses the symmetric lattice ``s_l * {-(2^(bits-1)-1), ..., 2^(bits-1)-1}``
         with ``s_l = bound_l / (2^(bits-1) - 1)``: every point the optimizer visits is a quantized network.
         """
-        b = np.broadcast_to(np.asarray(bound, dtype=float), (self.n_layers,)) if np.ndim(bound) else \
-            np.full(self.n_layers, float(bound))
+        try:
+            b = np.asarray(bound, dtype=float)
+        except (TypeError, ValueError):
+            b = np.full(0, np.nan)
+        b = np.full(self.n_layers, float(b)) if b.ndim == 0 else b
         if b.shape != (self.n_layers,) or not np.all(np.isfinite(b)) or np.any(b <= 0):
             raise ConfigError(f"bound must be > 0 and finite, one value or one per layer ({self.n_layers}), got {bound!r}")
         per_param = b[self.param_layer]
@@ -170,8 +173,8 @@ class MLP:
     # -- forward passes --------------------------------------------------------------------------
     def check_inputs(self, X: ArrayLike) -> NDArray[np.float64]:
         Xa = np.asarray(X, dtype=float)
-        if Xa.ndim != 2 or Xa.shape[1] != self.layer_sizes[0]:
-            raise ShapeError(f"{self!r} takes inputs of shape (n, {self.layer_sizes[0]}), got {Xa.shape}")
+        if Xa.ndim != 2 or Xa.shape[1] != self.layer_sizes[0] or Xa.shape[0] == 0:
+            raise ShapeError(f"{self!r} takes inputs of shape (n >= 1, {self.layer_sizes[0]}), got {Xa.shape}")
         if not np.all(np.isfinite(Xa)):
             raise ShapeError("inputs contain NaN or infinite values")
         return Xa

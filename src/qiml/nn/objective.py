@@ -40,14 +40,17 @@ def check_targets(net: MLP, loss: Loss, y: ArrayLike, n: int) -> NDArray[Any]:
     if loss.classification:
         if ya.ndim != 1:
             raise ShapeError(f"loss {loss.name!r} takes class labels of shape (n,), got {ya.shape}")
-        if not np.all(np.isfinite(ya.astype(float))) or np.any(ya.astype(float) != np.round(ya.astype(float))):
-            raise ShapeError(f"loss {loss.name!r} takes integer class labels")
+        if ya.dtype.kind not in "biuf" or not np.all(np.isfinite(ya)) or np.any(ya != np.round(ya)):
+            raise ShapeError(f"loss {loss.name!r} takes integer class labels 0..K-1 (encode other labels first, "
+                             f"e.g. with sklearn.preprocessing.LabelEncoder), got dtype {ya.dtype}")
         labels = ya.astype(np.intp)
         top = max(n_out, 2) - 1
         if labels.min() < 0 or labels.max() > top:
             raise ShapeError(f"class labels must lie in [0, {top}] for a network with {n_out} output(s), "
                              f"got [{labels.min()}, {labels.max()}]")
         return labels
+    if ya.dtype.kind not in "biuf":
+        raise ShapeError(f"regression targets must be numbers, got dtype {ya.dtype}")
     yf = ya.astype(float)
     if yf.ndim == 1:
         yf = yf[:, None]

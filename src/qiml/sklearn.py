@@ -1,0 +1,332 @@
+"""scikit-learn estimators: small (optionally int8/int4) MLPs trained by QiML, without gradients.
+
+:class:`QiMLRegressor` and :class:`QiMLClassifier` follow scikit-learn's estimator API (they pass
+``sklearn.utils.estimator_checks``) and its ``MLPRegressor`` / ``MLPClassifier`` parameter names
+where the meaning is the same, so they drop into pipelines, ``GridSearchCV``, ``cross_val_score``
+and ``clone``. Training is :func:`qiml.training.fit_network`: every weight is a wave packet in
+``[-bound, bound]`` (or on a signed ``bits``-bit lattice), so non-differentiable activations
+(``"step"``, ``"sign"``, ``"staircase"``), non-differentiable losses (``"mae"``, ``"hinge"``,
+``"zero_one"``) and quantized weights all work.
+
+Conventions
+-----------
+* **Inputs are not scaled for you**, as with scikit-learn's MLPs: put a ``StandardScaler`` in front.
+  The fixed parameter box ``[-bound, bound]`` assumes inputs of order one.
+* **Regression targets are standardised inside** ``fit`` (``(y - y_mean_) / y_scale_`` per output;
+  a constant output gets scale 1) and predictions are mapped back, so ``bound`` means the same for
+  any target units. ``coefs_``/``intercepts_`` are the parameters of the network on the
+  standardised scale (for ``bits`` they are exactly on the lattice): ``predict(X) =
+  network(X) * y_scale_ + y_mean_``. ``loss_`` is measured on the standardised targets.
+* **Classification** maps the labels to ``0..K-1`` (``classes_`` holds them, sorted). Two classes use
+  **one logit** ``z`` (as ``MLPClassifier`` does): ``P(classes_[1]) = sigmoid(z)``,
+  ``decision_function`` returns ``z`` (n,), and the losses are their binary forms (logistic,
+  hinge ``max(0, 1 - s z)``, 0-1). ``K > 2`` classes use ``K`` logits and a softmax.
+  ``predict_proba`` is the sigmoid/softmax of the scores whatever the loss; it is a probability
+  model only for ``loss="cross_entropy"``.
+* **Budget**: ``max_iter=200`` engine iterations by default (each updates ``block = 8``
+  parameters on ``nx = 64`` grid points, about ``8 * 65`` cheap slice evaluations), about 0.25 s
+  for 200 samples x 10 features with ``hidden_layer_sizes=(6,)`` (``bits=8`` searches the full
+  int8 lattice, ``nx = 256``, about 4x slower per iteration). Larger networks need more: one
+  sweep over ``P`` parameters is ``P / 8`` iterations. ``max_evals`` and ``max_time`` add budgets
+  (the first one reached stops the fit); ``max_iter=None`` with neither set uses the engine's
+  default (20 sweeps). ``max_time`` makes results depend on machine speed.
+* **Determinism**: an int ``random_state`` gives identical ``coefs_`` from run to run (unless
+  ``max_time`` cuts the run). ``None`` draws the seed from NumPy's global random state, like
+  every scikit-learn estimator.
+
+Parameters common to both estimators
+------------------------------------
+hidden_layer_sizes : int or tuple of int, default (6,)
+    Widths of the hidden layers; ``()`` is a linear model.
+activation : str or list, default "tanh"
+    Any name in :data:`qiml.nn.ACTIVATIONS` (scikit-learn's ``"logistic"``, ``"identity"`` too), or
+    one entry per hidden layer, each a name or a list with one name per neuron.
+loss : str
+    Regressor: ``"mse"`` (default) or ``"mae"``. Classifier: ``"cross_entropy"`` (default),
+    ``"hinge"`` or ``"zero_one"``. scikit-learn's names (``"squared_error"``, ``"absolute_error"``,
+    ``"log_loss"``) are accepted.
+alpha : float, default 0.0
+    L2 penalty ``alpha * sum(W**2)`` on the weights (not the biases).
+batch_size : int or None, default None
+    ``None`` scores every engine request on all samples (QiML needs few evaluations per sample, so
+    full batches are the norm); an int scores each request on a reproducible random mini-batch of
+    that size (``loss_`` is then recomputed on all samples at the end).
+max_iter : int or None, default 200
+    Engine iterations.
+random_state : int, RandomState or None, default None
+verbose : bool, default False
+    Show a progress bar (fraction of the budget, best loss so far).
+bits : {None, 4, 8}, default None
+    Train directly on the signed ``bits``-bit lattice with one scale per layer,
+    ``scales_[l] = bound / (2**(bits-1) - 1)``: ``coefs_[l] / scales_[l]`` are integers in
+    ``[-(2**(bits-1) - 1), 2**(bits-1) - 1]``.
+bound : float, default 3.0
+    Every parameter lies in ``[-bound, bound]``.
+max_evals : int or None, default None
+    Budget of loss evaluations (slice points).
+max_time : float or None, default None
+    Budget of wall seconds.
+qiml_options : dict or None, default None
+    Engine options passed to :func:`qiml.training.fit_network` (see :mod:`qiml.engine.options`,
+    e.g. ``{"nx": 32, "block": 4}``, or ``target``/``callback``); they override
+    :data:`qiml.training.NETWORK_OPTIONS`.
+
+Learned attributes
+------------------
+``coefs_``, ``intercepts_`` (lists per layer, as ``MLPRegressor``), ``n_features_in_`` (and
+``feature_names_in_`` for DataFrames), ``n_outputs_``, ``n_layers_``, ``out_activation_``,
+``loss_`` (final training objective, penalty included), ``loss_curve_`` (best loss after each
+iteration; on mini-batches when ``batch_size`` is set), ``n_iter_``, ``scales_`` (per-layer lattice step, or ``None``), ``result_`` (the
+engine's :class:`qiml.OptimizeResult`), ``net_`` (the :class:`qiml.nn.MLP`); regressor:
+``y_mean_``, ``y_scale_``; classifier: ``classes_``.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+import sklearn
+from numpy.typing import ArrayLike, NDArray
+from scipy.special import expit, log_expit
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted
+
+from .errors import ConfigError
+from .nn import MLP, get_loss
+from .nn.losses import log_softmax
+from .nn.mlp import BITS
+from .training import fit_network
+
+try:
+    from sklearn.utils.validation import validate_data
+except ImportError as exc:  # pragma: no cover - depends on the installed scikit-learn
+    raise ImportError(f"qiml.sklearn needs scikit-learn >= 1.6 (found {sklearn.__version__}); "
+                      "pip install -U 'scikit-learn>=1.6'") from exc
+
+__all__ = ["QiMLClassifier", "QiMLRegressor"]
+
+#: fit_network arguments that the estimators set from their own parameters
+_RESERVED = {"loss": "loss", "bits": "bits", "bound": "bound", "batch_size": "batch_size", "l2": "alpha",
+             "seed": "random_state", "max_evals": "max_evals", "max_iter": "max_iter", "max_time": "max_time",
+             "progress": "verbose", "x0": None}
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
+
+
+class _QiMLBase(BaseEstimator):
+    """Parameter checks and the fit shared by the regressor and the classifier."""
+
+    _regression: bool
+
+    # -- parameters ----------------------------------------------------------------------------
+    def _check_params(self) -> dict[str, Any]:
+        """Validate the constructor arguments (scikit-learn validates in ``fit``); returns fit_network kwargs."""
+        hls = self.hidden_layer_sizes
+        sizes = [hls] if _is_int(hls) else hls
+        if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
+            raise ConfigError(f"hidden_layer_sizes must be an int or a sequence of positive ints, got {hls!r}")
+        sizes = list(sizes)
+        if not all(_is_int(s) and s >= 1 for s in sizes):
+            raise ConfigError(f"hidden_layer_sizes must be positive ints, got {hls!r}")
+        act = self.activation
+        if not isinstance(act, str) and not (isinstance(act, (list, tuple)) and len(act) == len(sizes)):
+            raise ConfigError(f"activation must be a name or a list with one entry per hidden layer "
+                              f"({len(sizes)}), got {act!r}")
+        loss = get_loss(self.loss)
+        if loss.classification == self._regression:
+            kind = "regression" if self._regression else "classification"
+            ok = "'mse', 'mae'" if self._regression else "'cross_entropy', 'hinge', 'zero_one'"
+            raise ConfigError(f"loss {self.loss!r} is not a {kind} loss; choose from {ok}")
+        if not (isinstance(self.alpha, numbers.Real) and not isinstance(self.alpha, bool)
+                and np.isfinite(self.alpha) and self.alpha >= 0):
+            raise ConfigError(f"alpha must be a finite number >= 0, got {self.alpha!r}")
+        for name in ("batch_size", "max_iter", "max_evals"):
+            v = getattr(self, name)
+            if v is not None and not (_is_int(v) and v >= 1):
+                raise ConfigError(f"{name} must be a positive int or None, got {v!r}")
+        if self.max_time is not None and not (isinstance(self.max_time, numbers.Real) and self.max_time > 0):
+            raise ConfigError(f"max_time must be a number > 0 or None, got {self.max_time!r}")
+        if self.bits is not None and not (_is_int(self.bits) and self.bits in BITS):
+            raise ConfigError(f"bits must be None or one of {BITS} (int4 / int8 weights), got {self.bits!r}")
+        if not (isinstance(self.bound, numbers.Real) and not isinstance(self.bound, bool)
+                and np.isfinite(self.bound) and self.bound > 0):
+            raise ConfigError(f"bound must be a finite number > 0, got {self.bound!r}")
+        opts = {} if self.qiml_options is None else self.qiml_options
+        if not isinstance(opts, dict):
+            raise ConfigError(f"qiml_options must be a dict or None, got {type(opts).__name__}")
+        clash = sorted(set(opts) & set(_RESERVED))
+        if clash:
+            uses = [f"{k!r} (use {_RESERVED[k]}=)" if _RESERVED[k] else repr(k) for k in clash]
+            raise ConfigError(f"qiml_options may not set {', '.join(uses)}")
+        rs = self.random_state
+        if _is_int(rs) and rs >= 0:
+            seed = int(rs)
+        else:
+            try:
+                seed = int(check_random_state(rs).randint(np.iinfo(np.int32).max))
+            except ValueError as exc:
+                raise ConfigError(f"random_state must be a non-negative int, a RandomState or None, got {rs!r}") \
+                    from exc
+        return {"hidden": tuple(int(s) for s in sizes), "loss": loss,
+                "kwargs": dict(bits=None if self.bits is None else int(self.bits), bound=float(self.bound),
+                               batch_size=None if self.batch_size is None else int(self.batch_size),
+                               l2=float(self.alpha), seed=seed, max_evals=self.max_evals, max_iter=self.max_iter,
+                               max_time=self.max_time, progress=bool(self.verbose), **opts)}
+
+    # -- training ------------------------------------------------------------------------------
+    def _fit_net(self, params: dict[str, Any], X: NDArray[np.float64], targets: NDArray[Any], n_out: int) -> None:
+        net = MLP((X.shape[1], *params["hidden"], n_out), self.activation)
+        res = fit_network(net, X, targets, params["loss"], **params["kwargs"])
+        layers = net.unpack(res.x)
+        self.coefs_ = [np.array(W) for W, _ in layers]
+        self.intercepts_ = [np.array(b) for _, b in layers]
+        self.n_outputs_ = n_out
+        self.n_layers_ = net.n_layers + 1
+        self.loss_ = float(res.fun)
+        self.loss_curve_ = np.asarray(res.history, dtype=float).reshape(-1, 2)[:, 1].copy()
+        self.n_iter_ = int(res.nit)
+        bits = params["kwargs"]["bits"]
+        self.scales_ = None if bits is None else np.full(net.n_layers, params["kwargs"]["bound"]) / (2 ** (bits - 1) - 1)
+        self.result_ = res
+        self.net_ = net
+
+    def _scores(self, X: ArrayLike) -> NDArray[np.float64]:
+        """Network outputs (n, n_outputs_) from the current ``coefs_`` / ``intercepts_``."""
+        check_is_fitted(self)
+        Xv = validate_data(self, X, reset=False, dtype=np.float64)
+        theta = self.net_.pack(list(zip(self.coefs_, self.intercepts_)))
+        return self.net_.forward(Xv, theta)
+
+
+class QiMLRegressor(RegressorMixin, _QiMLBase):
+    """Multilayer perceptron regressor trained by QiML (gradient-free); see :mod:`qiml.sklearn`.
+
+    Targets are standardised inside ``fit`` and predictions unscaled; multi-output ``y`` (n, k) is
+    supported. Inputs are used as given: scale them (``StandardScaler``).
+
+    >>> import numpy as np
+    >>> from qiml.sklearn import QiMLRegressor
+    >>> X = np.linspace(-2, 2, 100)[:, None]
+    >>> reg = QiMLRegressor(random_state=0).fit(X, np.sin(X[:, 0]))
+    >>> reg.score(X, np.sin(X[:, 0])) > 0.99
+    True
+    """
+
+    _regression = True
+
+    def __init__(self, hidden_layer_sizes: Any = (6,), activation: Any = "tanh", *, loss: str = "mse",
+                 alpha: float = 0.0, batch_size: int | None = None, max_iter: int | None = 200,
+                 random_state: Any = None, verbose: bool = False, bits: int | None = None, bound: float = 3.0,
+                 max_evals: int | None = None, max_time: float | None = None,
+                 qiml_options: dict[str, Any] | None = None) -> None:
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.loss = loss
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.random_state = random_state
+        self.verbose = verbose
+        self.bits = bits
+        self.bound = bound
+        self.max_evals = max_evals
+        self.max_time = max_time
+        self.qiml_options = qiml_options
+
+    def fit(self, X: ArrayLike, y: ArrayLike) -> QiMLRegressor:
+        """Train on ``X`` (n, d) and ``y`` (n,) or (n, k); returns ``self``."""
+        params = self._check_params()
+        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=np.float64)
+        y = np.asarray(y, dtype=np.float64)
+        self._y_1d = y.ndim == 1
+        Y = y[:, None] if y.ndim == 1 else y
+        self.y_mean_ = Y.mean(axis=0)
+        std = Y.std(axis=0)
+        self.y_scale_ = np.where(std > 0, std, 1.0)
+        self._fit_net(params, X, (Y - self.y_mean_) / self.y_scale_, Y.shape[1])
+        self.out_activation_ = "identity"
+        return self
+
+    def predict(self, X: ArrayLike) -> NDArray[np.float64]:
+        """Predictions (n,) for a 1-D training ``y``, else (n, k)."""
+        out = self._scores(X) * self.y_scale_ + self.y_mean_
+        return out[:, 0] if self._y_1d else out
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+
+class QiMLClassifier(ClassifierMixin, _QiMLBase):
+    """Multilayer perceptron classifier trained by QiML (gradient-free); see :mod:`qiml.sklearn`.
+
+    Binary problems use one logit (``P(classes_[1]) = sigmoid(z)``), ``K > 2`` classes a softmax
+    over ``K`` logits. Inputs are used as given: scale them (``StandardScaler``).
+    """
+
+    _regression = False
+
+    def __init__(self, hidden_layer_sizes: Any = (6,), activation: Any = "tanh", *, loss: str = "cross_entropy",
+                 alpha: float = 0.0, batch_size: int | None = None, max_iter: int | None = 200,
+                 random_state: Any = None, verbose: bool = False, bits: int | None = None, bound: float = 3.0,
+                 max_evals: int | None = None, max_time: float | None = None,
+                 qiml_options: dict[str, Any] | None = None) -> None:
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.loss = loss
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.random_state = random_state
+        self.verbose = verbose
+        self.bits = bits
+        self.bound = bound
+        self.max_evals = max_evals
+        self.max_time = max_time
+        self.qiml_options = qiml_options
+
+    def fit(self, X: ArrayLike, y: ArrayLike) -> QiMLClassifier:
+        """Train on ``X`` (n, d) and class labels ``y`` (n,) of any type; returns ``self``."""
+        params = self._check_params()
+        X, y = validate_data(self, X, y, dtype=np.float64)
+        check_classification_targets(y)
+        self.classes_, codes = np.unique(y, return_inverse=True)
+        if self.classes_.size < 2:
+            raise ValueError(f"QiMLClassifier needs samples of at least 2 classes; the data holds only one class "
+                             f"({self.classes_[0]!r})")
+        k = self.classes_.size
+        self._fit_net(params, X, codes.astype(np.intp), 1 if k == 2 else k)
+        self.out_activation_ = "logistic" if k == 2 else "softmax"
+        return self
+
+    def decision_function(self, X: ArrayLike) -> NDArray[np.float64]:
+        """Scores: the logit (n,) for two classes (> 0 means ``classes_[1]``), else logits (n, K)."""
+        z = self._scores(X)
+        return z[:, 0] if z.shape[1] == 1 else z
+
+    def predict(self, X: ArrayLike) -> NDArray[Any]:
+        """Predicted labels (n,), of the type of the training labels."""
+        z = self._scores(X)
+        idx = (z[:, 0] > 0).astype(np.intp) if z.shape[1] == 1 else z.argmax(axis=1)
+        return self.classes_[idx]
+
+    def predict_proba(self, X: ArrayLike) -> NDArray[np.float64]:
+        """Class probabilities (n, K) in the order of ``classes_``: sigmoid / softmax of the scores."""
+        z = self._scores(X)
+        if z.shape[1] == 1:
+            return np.column_stack([expit(-z[:, 0]), expit(z[:, 0])])
+        return np.exp(log_softmax(z))
+
+    def predict_log_proba(self, X: ArrayLike) -> NDArray[np.float64]:
+        """Log of :meth:`predict_proba`, computed stably."""
+        z = self._scores(X)
+        if z.shape[1] == 1:
+            return np.column_stack([log_expit(-z[:, 0]), log_expit(z[:, 0])])
+        return log_softmax(z)
