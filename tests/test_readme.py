@@ -17,3 +17,4 @@ def test_readme_python_blocks_run(tmp_path, monkeypatch):
         exec(compile(code, str(README), "exec"), namespace)
     assert namespace["res"].fun < 1e-6     # Rastrigin 10-D, 20 000 evaluations
     assert (tmp_path / "run.ckpt.npz").exists()
+    assert namespace["fp"].fun < 0.5 * namespace["y"].var()      # the network example learned something

@@ -23,11 +23,10 @@ Conventions
   hinge ``max(0, 1 - s z)``, 0-1). ``K > 2`` classes use ``K`` logits and a softmax.
   ``predict_proba`` is the sigmoid/softmax of the scores whatever the loss; it is a probability
   model only for ``loss="cross_entropy"``.
-* **Budget**: ``max_iter=200`` engine iterations by default (each updates ``block = 8``
-  parameters on ``nx = 64`` grid points, about ``8 * 65`` cheap slice evaluations), about 0.25 s
-  for 200 samples x 10 features with ``hidden_layer_sizes=(6,)`` (``bits=8`` searches the full
-  int8 lattice, ``nx = 256``, about 4x slower per iteration). Larger networks need more: one
-  sweep over ``P`` parameters is ``P / 8`` iterations. ``max_evals`` and ``max_time`` add budgets
+* **Budget**: ``max_iter=200`` engine iterations by default (each updates a block of parameters
+  on a grid, see :data:`qiml.training.NETWORK_OPTIONS`: ``block = 16``, ``nx = 32``), a fraction of
+  a second for 200 samples x 10 features with ``hidden_layer_sizes=(6,)``. Larger networks need
+  more: one sweep over ``P`` parameters is ``P / 16`` iterations. ``max_evals`` and ``max_time`` add budgets
   (the first one reached stops the fit); ``max_iter=None`` with neither set uses the engine's
   default (20 sweeps). ``max_time`` makes results depend on machine speed.
 * **Determinism**: an int ``random_state`` gives identical ``coefs_`` from run to run (unless
