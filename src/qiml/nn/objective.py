@@ -103,7 +103,7 @@ class NetworkObjective(Objective):
         self.seed = int(seed)
         self.max_batch_bytes = int(max_batch_bytes)
         self._is_weight = net.param_row >= 0
-        self._key: tuple[bytes, bytes] | None = None
+        self._key: bytes | None = None
         self._cache: tuple[list[Any], list[Any]] | None = None
         self._x: NDArray[np.float64] | None = None
         self._work = [np.empty(0), np.empty(0)]
@@ -200,14 +200,13 @@ class NetworkObjective(Objective):
         # input each parameter multiplies: a_i for a weight, 1 for a bias (k, N)
         u = np.where(rows[:, None] >= 0, A[l][:, np.maximum(rows, 0)].T, 1.0)
         z = np.multiply(delta[:, :, None], u[:, None, :], out=self._scratch(delta.shape + (n,)))  # (k, nx, N)
-        z += Z[l + 1][:, cols].T[:, None, :]
         last = net.n_layers - 1
+        if l == last and self.loss.name == "mse":
+            # only output c moves, by z: (r + z)^2 - r^2 summed, with r the residual of that output
+            r = (A[-1] - yb)[:, cols].T[:, None, :]                             # (k, 1, N)
+            return per_sample.mean() + ((2.0 * r + z) * z).mean(axis=-1)
+        z += Z[l + 1][:, cols].T[:, None, :]                                    # the neuron's new pre-activation
         if l == last:
-            if self.loss.name == "mse":
-                # only output c moves: (r + dz)^2 - r^2 summed, with r the residual of that output
-                r = (A[-1] - yb)[:, cols].T[:, None, :]                         # (k, 1, N)
-                z -= Z[l + 1][:, cols].T[:, None, :]
-                return per_sample.mean() + ((2.0 * r + z) * z).mean(axis=-1)
             out = np.repeat(A[-1][None, None], z.shape[0] * z.shape[1], axis=0).reshape(z.shape + A[-1].shape[1:])
             out[np.arange(z.shape[0]), :, :, cols] = z
             return self.loss(out, yb).mean(axis=-1)
