@@ -14,7 +14,7 @@ which favours Adam), and every number is a median over ``--seeds`` seeds. Runs a
 ``<out>/runs.jsonl`` so an interrupted run resumes. All test metrics are computed by the same NumPy
 forward pass (:class:`qiml.nn.MLP`) whatever trained the weights.
 
-    python benchmarks/nn_experiments.py                # full run (about 30 min on 2 cores)
+    python benchmarks/nn_experiments.py                # full run (about 45 min on 2 cores)
     python benchmarks/nn_experiments.py --quick        # smoke run
 """
 
@@ -272,8 +272,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "nn")
     ap.add_argument("--seeds", type=int, default=5)
-    ap.add_argument("--budget", type=float, default=10.0, help="seconds per run (small tasks)")
-    ap.add_argument("--mnist-budget", type=float, default=30.0, help="seconds per MNIST run")
+    ap.add_argument("--budget", type=float, default=15.0, help="seconds per run (small tasks)")
+    ap.add_argument("--mnist-budget", type=float, default=45.0, help="seconds per MNIST run")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--quick", action="store_true", help="smoke run: tiny budgets and data, no MNIST")
     ap.add_argument("--skip-mnist", action="store_true")
@@ -365,11 +365,12 @@ def report(a: argparse.Namespace, runner: Runner) -> dict[str, Any]:
 
     summary["environment"] = {"python": sys.version.split()[0], "numpy": np.__version__, "machine": platform.machine(),
                               "cpus": os.cpu_count(), "date": time.strftime("%Y-%m-%d")}
-    head = [f"# Tiny networks: QiML against gradient training", "",
-            f"`python benchmarks/nn_experiments.py{' --quick' if a.quick else ''}` — {a.seeds} seeds, "
+    head = ["# Tiny networks: QiML against gradient training", "",
+            f"`python benchmarks/nn_experiments.py{' --quick' if a.quick else ''} --seeds {a.seeds} --budget {a.budget:g} "
+            f"--mnist-budget {a.mnist_budget:g}` — {a.seeds} seeds, "
             f"{a.budget:g} s per run ({a.mnist_budget:g} s on MNIST), Adam lr grid {list(LRS)} tuned on the test "
             f"metric (in Adam's favour), one process per run, {a.workers} workers; "
-            f"{summary['environment']}.", ""]
+            + ", ".join(f"{k} {v}" for k, v in summary["environment"].items()) + ".", ""]
     (a.out / "summary.md").write_text("\n".join(head + md) + "\n")
     (a.out / "summary.json").write_text(json.dumps(summary, indent=1))
     plot(summary, a.out)
@@ -400,6 +401,7 @@ def plot(summary: dict[str, Any], out: Path) -> None:
         ax.plot([p["hidden"] for p in c], [p["adam"] for p in c], "o-", color="C1", label="Adam (tuned lr)")
         ax.axhline(r["qiml_6"], color="C0", ls="--", label="QiML, 6 hidden")
         ax.set_xscale("log", base=2)
+        ax.set_xticks([p["hidden"] for p in c], [str(p["hidden"]) for p in c])
         ax.set_yscale("log")
         ax.set_xlabel("hidden neurons")
         ax.set_title(r["task"])
