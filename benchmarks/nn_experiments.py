@@ -101,7 +101,7 @@ def test_metric(task: Task, net: MLP, theta: np.ndarray, X: np.ndarray, y: np.nd
 
 # -- methods ---------------------------------------------------------------------------------------
 def run_qiml(task: Task, net: MLP, data: tuple, seed: int, budget: float, bits: int | None) -> dict[str, Any]:
-    Xtr, ytr, Xte, yte = data
+    Xtr, ytr = data[:2]
     t0 = time.perf_counter()
     res = fit_network(net, Xtr, ytr, task.loss, bits=bits, batch_size=task.qiml_batch, seed=seed,
                       max_time=budget, max_evals=10**12)
@@ -147,7 +147,7 @@ def run_adam(task: Task, net: MLP, data: tuple, seed: int, budget: float, lr: fl
 
     torch.set_num_threads(1)
     torch.manual_seed(seed)
-    Xtr, ytr, Xte, yte = data
+    Xtr, ytr = data[:2]
     model = _torch_net(net, task.activation)
     X = torch.tensor(Xtr)
     y = torch.tensor(ytr[:, None] if task.metric == "mse" else ytr.astype(np.int64))

@@ -9,7 +9,7 @@ For each network this measures, in one process, with medians over repeats:
 * ``t_fwd``: NX full-batch forward passes (``MLP.forward_cache`` on all N samples);
 * ``t_inc``: ``NetworkObjective.potentials`` on one ``SliceRequest`` over all P parameters (a fresh
   objective per repeat, so the base network's forward pass is included), grid ``x[p] + linspace(-0.5, 0.5, NX)``;
-* the same P slices requested in blocks of 8 (the engine's block for networks), summed over requests,
+* the same P slices requested in blocks (the engine's block for networks, ``NETWORK_OPTIONS``), summed over requests,
   once at a fixed base point (the objective's cache means nothing is recomputed between blocks) and once
   with the base point moving after every block, as in training (layers after the moved parameters are
   recomputed and, with mini-batches, every request draws a new batch);
@@ -42,9 +42,10 @@ from numpy.typing import NDArray
 
 from qiml.nn import MLP, NetworkObjective, get_loss
 from qiml.potentials import Objective, SliceRequest
+from qiml.training import NETWORK_OPTIONS
 
 GOAL = 10.0                 # the bound on t_inc / t_fwd
-BLOCK = 8                   # parameters per request in training (qiml.training.NETWORK_OPTIONS)
+BLOCK = int(NETWORK_OPTIONS["block"])   # parameters per request in training
 CHUNK_BYTES = 64 * 2**20    # the generic fallback's batch of candidate rows, as NetworkObjective.evaluate
 
 
@@ -222,8 +223,8 @@ def measure(case: Case, batch: int | None, net: MLP, x: NDArray[np.float64], X: 
         "network": case.name, "loss": case.loss, "mode": "full batch" if batch is None else f"mini-batch B={batch}",
         "N": X.shape[0], "samples_per_update": m, "P": P, "nx": nx,
         "t_fwd_s": t_fwd, "t_fwd_min_s": min(fwd), "t_fwd_max_s": max(fwd), "t_inc_s": t_inc, "t_inc_min_s": min(inc), "t_inc_max_s": max(inc),
-        "ratio": t_inc / t_fwd, "t_blk8_same_x_s": blk_same, "ratio_blk8_same_x": blk_same / t_fwd,
-        "t_blk8_moving_x_s": blk_move, "ratio_blk8_moving_x": blk_move / t_fwd,
+        "ratio": t_inc / t_fwd, "t_block_same_x_s": blk_same, "ratio_block_same_x": blk_same / t_fwd,
+        "t_block_moving_x_s": blk_move, "ratio_block_moving_x": blk_move / t_fwd,
         "naive_slices": idx.size, "t_naive_extrapolated_s": t_naive, "ratio_naive_measured": t_naive / t_fwd,
         "ratio_naive_definition": P, "speedup_vs_naive": t_naive / t_inc,
         "ops_ratio": ops["inc_ops"] * m / (ops["fwd_ops"] * X.shape[0]),
@@ -236,7 +237,7 @@ def measure(case: Case, batch: int | None, net: MLP, x: NDArray[np.float64], X: 
 # -- output ----------------------------------------------------------------------------------------------
 COLUMNS = [("network", "network"), ("mode", "mode"), ("N", "N"), ("samples_per_update", "samples/update"),
            ("P", "P"), ("t_fwd_s", "t_fwd [s]"), ("t_inc_s", "t_inc [s]"), ("ratio", "ratio"),
-           ("ratio_blk8_same_x", "ratio, blocks of 8, same x"), ("ratio_blk8_moving_x", "ratio, blocks of 8, moving x"),
+           ("ratio_block_same_x", f"ratio, blocks of {BLOCK}, same x"), ("ratio_block_moving_x", f"ratio, blocks of {BLOCK}, moving x"),
            ("ratio_naive_measured", "naive ratio (measured)"), ("ratio_naive_definition", "naive ratio (= P)"),
            ("speedup_vs_naive", "speed-up vs naive"), ("ops_ratio", "op-count ratio"),
            ("nonlinearity_ratio", "tanh/exp-count ratio"), ("goal_met", "<= 10x?"),
@@ -270,7 +271,7 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    series = [("ratio", "incremental, all P in one request"), ("ratio_blk8_moving_x", "incremental, blocks of 8, moving x"),
+    series = [("ratio", "incremental, all P in one request"), ("ratio_block_moving_x", f"incremental, blocks of {BLOCK}, moving x"),
               ("ratio_naive_measured", "naive (generic Objective), measured")]
     labels = [f"{r['network']}\n{r['mode'].replace('mini-batch ', 'mini ')}" for r in rows]
     pos = np.arange(len(rows))
@@ -302,7 +303,7 @@ def markdown(rows: list[dict[str, Any]], args: argparse.Namespace, argv: list[st
                f"{rows[0]['fwd_repeats']} repeats taken before and after the update's repeats. `t_inc`: "
                "`NetworkObjective.potentials` on one `SliceRequest` over all P parameters, grid "
                "`x[p] + linspace(-0.5, 0.5, NX)`, a fresh objective per repeat (so the base network's forward pass "
-               f"is included), median of {rows[0]['repeats']} repeats. `ratio = t_inc / t_fwd`. *Blocks of 8*: the "
+               f"is included), median of {rows[0]['repeats']} repeats. `ratio = t_inc / t_fwd`. *Blocks of {BLOCK}*: the "
                f"same P slices requested {BLOCK} at a time in a random sweep order (the engine's block for networks), "
                "time summed over the requests, one sweep: at a fixed base point (*same x*; the objective caches the "
                "base network, so nothing is recomputed between blocks) and with the block's parameters moved to a "
@@ -375,7 +376,7 @@ def print_table(rows: list[dict[str, Any]]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    short = {"ratio_blk8_same_x": "blk8 same x", "ratio_blk8_moving_x": "blk8 moving x",
+    short = {"ratio_block_same_x": "block same x", "ratio_block_moving_x": "block moving x",
              "ratio_naive_measured": "naive meas.", "ratio_naive_definition": "naive = P",
              "speedup_vs_naive": "speed-up", "ops_ratio": "ops ratio", "nonlinearity_ratio": "tanh/exp ratio",
              "max_abs_diff": "max|dV|", "samples_per_update": "n/update"}

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ..errors import ConfigError, ObjectiveError, ShapeError
+from ..errors import ConfigError, ShapeError
 from ..potentials import Objective, Request, SliceRequest, check_values
 from .losses import Loss, get_loss
 from .mlp import MLP
