@@ -38,9 +38,11 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from qiml import datasets  # noqa: E402
 from qiml.nn import MLP, get_loss, quantize  # noqa: E402
+from qiml.engine.options import Options  # noqa: E402
 from qiml.training import NETWORK_OPTIONS, fit_network  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+NX = NETWORK_OPTIONS.get("nx", Options().nx)   # grid points per slice in QiML's network training
 LRS = (1e-3, 3e-3, 1e-2, 3e-2)
 
 
@@ -106,7 +108,7 @@ def run_qiml(task: Task, net: MLP, data: tuple, seed: int, budget: float, bits: 
     res = fit_network(net, Xtr, ytr, task.loss, bits=bits, batch_size=task.qiml_batch, seed=seed,
                       max_time=budget, max_evals=10**12)
     elapsed = time.perf_counter() - t0
-    sweeps = res.nfev / (net.n_params * (NETWORK_OPTIONS["nx"] + 1))   # epoch-equivalent: every slice once
+    sweeps = res.nfev / (net.n_params * (NX + 1))   # epoch-equivalent: every parameter's slice once
     return {"theta": res.x, "elapsed": elapsed, "epochs": sweeps, "train_loss": float(res.fun)}
 
 

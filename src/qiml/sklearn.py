@@ -24,9 +24,9 @@ Conventions
   ``predict_proba`` is the sigmoid/softmax of the scores whatever the loss; it is a probability
   model only for ``loss="cross_entropy"``.
 * **Budget**: ``max_iter=200`` engine iterations by default (each updates a block of parameters
-  on a grid, see :data:`qiml.training.NETWORK_OPTIONS`: ``block = 16``, ``nx = 32``), a fraction of
+  on a grid, see :data:`qiml.training.NETWORK_OPTIONS`: ``block = 8``, ``nx = 64``), a fraction of
   a second for 200 samples x 10 features with ``hidden_layer_sizes=(6,)``. Larger networks need
-  more: one sweep over ``P`` parameters is ``P / 16`` iterations. ``max_evals`` and ``max_time`` add budgets
+  more: one sweep over ``P`` parameters is ``P / 8`` iterations. ``max_evals`` and ``max_time`` add budgets
   (the first one reached stops the fit); ``max_iter=None`` with neither set uses the engine's
   default (20 sweeps). ``max_time`` makes results depend on machine speed.
 * **Determinism**: an int ``random_state`` gives identical ``coefs_`` from run to run (unless

@@ -20,14 +20,14 @@ from .result import OptimizeResult
 
 __all__ = ["fit_network", "NETWORK_OPTIONS"]
 
-#: Engine options that differ from the black-box defaults for networks (chosen on the 15-6-1
-#: teacher-student; see docs/nn/summary.md). A network's loss is a narrow curved valley, where
-#: axis moves stall as windows collapse: windows may grow again (``grow``) and each sweep ends
-#: with a slice along its own displacement (``sweep_lines``). Random stall lines and the GA cost
-#: full forward passes per point, unlike incremental axis slices, so they are off; a coarser grid
-#: and blocks of 16 buy more sweeps per second.
-NETWORK_OPTIONS: dict[str, Any] = {"nx": 32, "block": 16, "hbar": (0.01, 1e-6), "grow": 1.5, "sweep_lines": True,
-                                   "stall_lines": False, "refine": 0.0}
+#: Engine options that differ from the black-box defaults for networks, chosen by
+#: ``benchmarks/nn_defaults.py`` (``docs/nn/defaults.md``). A network's loss is a narrow curved
+#: valley where axis moves stall as the windows collapse: windows may grow again (``grow``, the
+#: largest gain) and each sweep ends with a slice along its own displacement (``sweep_lines``).
+#: Random stall lines and the GA cost full forward passes per point, unlike incremental axis
+#: slices, so they are off; blocks of 8 amortise the per-request work.
+NETWORK_OPTIONS: dict[str, Any] = {"block": 8, "grow": 1.5, "sweep_lines": True, "stall_lines": False,
+                                   "refine": 0.0}
 
 
 def fit_network(net: MLP, X: ArrayLike, y: ArrayLike, loss: str | Loss = "mse", *, bits: int | None = None,
