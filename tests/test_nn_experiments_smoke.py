@@ -36,3 +36,14 @@ def test_quick_run_writes_every_table_and_plot(script, tmp_path):
     n_runs = len((tmp_path / "runs.jsonl").read_text().splitlines())
     script.main(["--quick", "--out", str(tmp_path), "--workers", "2"])
     assert len((tmp_path / "runs.jsonl").read_text().splitlines()) == n_runs
+
+
+def test_defaults_table_smoke(script, tmp_path):
+    spec = importlib.util.spec_from_file_location("nn_defaults", ROOT / "benchmarks" / "nn_defaults.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["nn_defaults"] = mod
+    spec.loader.exec_module(mod)
+    text = mod.main(["--seeds", "1", "--budget", "0.2", "--out", str(tmp_path / "defaults.md"), "--workers", "2"])
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "configuration" not in line]
+    assert len(rows) == len(mod.CONFIGS)
+    assert (tmp_path / "defaults.md").read_text() == text

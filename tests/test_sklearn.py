@@ -128,7 +128,7 @@ def test_classifier_one_class_error():
 
 def test_pipeline_scales_inputs():
     X, y, Xt, yt = sine_problem()
-    pipe = make_pipeline(StandardScaler(), QiMLRegressor(random_state=0)).fit(100.0 * X + 5.0, y)
+    pipe = make_pipeline(StandardScaler(), QiMLRegressor(random_state=0, max_iter=400)).fit(100.0 * X + 5.0, y)
     assert pipe.score(100.0 * Xt + 5.0, yt) > 0.95
 
 
