@@ -64,7 +64,8 @@ def minimize(fun: Callable[..., Any] | Objective, bounds: Any, *, x0: ArrayLike 
             raise ConfigError(f"objective has {objective.dim} parameters but bounds have {opt.space.dim}")
     else:
         objective = Objective(fun, opt.space.dim, vectorized=vectorized,
-                              max_batch_bytes=opt.options.max_batch_bytes, nan_policy=opt.options.nan_policy)
+                              max_batch_bytes=opt.options.max_batch_bytes, nan_policy=opt.options.nan_policy,
+                              workers=opt.options.workers)
     if resume and checkpoint is not None and Path(checkpoint).exists():
         opt.load(checkpoint)
     with _progress_bar(progress) as bar:

@@ -32,10 +32,11 @@ from numpy.typing import ArrayLike, NDArray
 
 from .. import __version__
 from ..errors import CheckpointError, ConfigError, ShapeError
+from ..parallel import check_workers, parallel_map
 from ..potentials import LineRequest, PopulationRequest, SliceRequest, check_values
 from ..random import SeedLike, make_rng, rng_from_state, rng_state
 from ..result import OptimizeResult
-from ..solvers import Solver, density, get_solver, normalize, unit_dx
+from ..solvers import Solver, density, get_solver, normalize, setting_names, unit_dx
 from ..spaces import as_space
 from . import checkpoint, readout, refine
 from .options import Options, split_options
@@ -43,6 +44,9 @@ from .options import Options, split_options
 __all__ = ["QiML", "default_max_evals"]
 
 Request = SliceRequest | LineRequest | PopulationRequest
+
+# packets per solver task for stochastic solvers (fixed, so results do not depend on workers)
+_CHUNK_PACKETS = 8
 
 
 def default_max_evals(dim: int, nx: int) -> int:
@@ -83,7 +87,7 @@ class QiML:
     def __init__(self, bounds: Any, x0: ArrayLike | None = None, *, solver: str | Solver = "fd",
                  seed: SeedLike = None, max_evals: int | None = None, max_iter: int | None = None,
                  max_time: float | None = None, target: float | None = None, **options: Any) -> None:
-        engine_opts, solver_opts = split_options(options)
+        engine_opts, solver_opts = split_options(options, setting_names(solver))
         self.space = as_space(bounds)
         self.options = Options(**engine_opts)
         self.solver = get_solver(solver, **solver_opts)
@@ -350,9 +354,27 @@ class QiML:
         pot = alpha * (_unit_range(V, valid) if opts.normalize else np.where(np.isfinite(V), V, _finite_max(V) + 1.0))
         for c in np.unique(counts):
             rows = np.flatnonzero(counts == c)
-            psi[rows, :c] = self.solver.evolve(psi[rows, :c], pot[rows, :c], hbar, self.rng)
+            psi[rows, :c] = self._evolve(psi[rows, :c], pot[rows, :c], hbar)
         rho = density(psi)
         return psi, rho, readout.position(rho, grid, counts, opts.readout)
+
+    def _evolve(self, psi: NDArray[np.complex128], V: NDArray[np.float64], hbar: float) -> NDArray[np.complex128]:
+        """Run the solver on packets (k, n), in parallel chunks when there are several workers.
+
+        A stochastic solver always gets chunks of ``_CHUNK_PACKETS`` packets, each with a generator
+        seeded from the run's, so the result is the same for any number of workers.
+        """
+        k, workers = psi.shape[0], check_workers(self.options.workers)
+        if self.solver.stochastic:
+            size = _CHUNK_PACKETS
+            seeds = self.rng.integers(0, 2**63, size=-(-k // size))
+            rngs = [np.random.default_rng(int(s)) for s in seeds]
+        elif workers > 1:
+            size, rngs = -(-k // workers), [self.rng] * workers
+        else:
+            return self.solver.evolve(psi, V, hbar, self.rng)
+        tasks = [(psi[a:a + size], V[a:a + size], hbar, rng) for a, rng in zip(range(0, k, size), rngs, strict=False)]
+        return np.concatenate(parallel_map(self.solver.evolve, tasks, workers))
 
     def _tell_slices(self, req: SliceRequest, fx: float, V: NDArray[np.float64]) -> None:
         opts = self.options
@@ -446,7 +468,9 @@ class QiML:
         """What must match for a checkpoint to be loaded into this optimizer."""
         sp = self.space.to_arrays()
         digest = hashlib.sha256(b"".join(a.tobytes() for a in sp.values())).hexdigest()
-        return {"space": digest, "dim": self.space.dim, "options": self.options.describe(),
+        options = self.options.describe()
+        del options["workers"]   # results do not depend on it, so a run may resume with other workers
+        return {"space": digest, "dim": self.space.dim, "options": options,
                 "solver": {"name": self.solver.name, **self.solver.settings()},
                 "max_evals": self.max_evals, "max_iter": self.max_iter, "max_time": self.max_time,
                 "target": self.target, "popsize": self.popsize}

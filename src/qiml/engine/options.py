@@ -25,11 +25,13 @@ option              default          meaning
 ``normalize``       True             rescale every slice to [0, 1] (hbar becomes relative)
 ``nan_policy``      "raise"          "raise" on NaN losses, or "inf": treat NaN as infeasible
 ``max_batch_bytes`` 64 MiB           bound on one batch of candidate rows
+``workers``         1                processes for the objective's batches of rows and the
+                                     solver's chunks of packets (-1: all cores; :mod:`qiml.parallel`)
 ==================  ===============  ==========================================================
 
-Solver settings (``time``, ``steps``, ``dt``, ``theta``, ``mass``) are passed to the solver; see
-:class:`qiml.solvers.FiniteDifference`. The defaults were chosen by
-``benchmarks/update_schemes.py``; its table is ``docs/update_schemes.md``.
+Any other keyword is a setting of the chosen solver (for finite differences ``time``, ``steps``,
+``dt``, ``theta``, ``mass``; see each class in :mod:`qiml.solvers`) and is checked by it. The
+defaults were chosen by ``benchmarks/update_schemes.py``; its table is ``docs/update_schemes.md``.
 """
 
 from __future__ import annotations
@@ -40,14 +42,14 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
+from ..parallel import check_workers
 from ..potentials import NAN_POLICIES
 from .readout import READOUTS
 from .schedules import Schedule, as_schedule
 
-__all__ = ["Options", "UPDATES", "SOLVER_KEYS", "split_options"]
+__all__ = ["Options", "UPDATES", "split_options"]
 
 UPDATES = ("sequential", "random", "jacobi")
-SOLVER_KEYS = ("time", "steps", "dt", "theta", "mass")
 MAX_NX = 65536
 
 
@@ -72,6 +74,7 @@ class Options:
     normalize: bool = True
     nan_policy: str = "raise"
     max_batch_bytes: int = 64 * 2**20
+    workers: int = 1
 
     def __post_init__(self) -> None:
         if not _is_int(self.nx) or not 3 <= self.nx <= MAX_NX:
@@ -105,6 +108,7 @@ class Options:
             raise ConfigError(f"nan_policy must be one of {NAN_POLICIES}, got {self.nan_policy!r}")
         if not _is_int(self.max_batch_bytes) or self.max_batch_bytes < 1:
             raise ConfigError(f"max_batch_bytes must be a positive int, got {self.max_batch_bytes!r}")
+        check_workers(self.workers)
 
     def describe(self) -> dict[str, Any]:
         """JSON-able description (schedules described, not pickled), for checkpoints and reports."""
@@ -114,15 +118,16 @@ class Options:
         return d
 
 
-def split_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Split keyword options into engine options and solver settings; reject unknown names."""
+def split_options(options: dict[str, Any], solver_settings: tuple[str, ...]
+                  ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split keyword options into engine options and the settings ``solver_settings`` of the solver."""
     names = {f.name for f in fields(Options)}
-    unknown = sorted(set(options) - names - set(SOLVER_KEYS))
+    unknown = sorted(set(options) - names - set(solver_settings))
     if unknown:
         raise ConfigError(f"unknown option(s) {unknown}; engine options are {sorted(names)}, "
-                          f"solver settings are {list(SOLVER_KEYS)}")
+                          f"the solver's settings are {list(solver_settings)}")
     engine = {k: v for k, v in options.items() if k in names}
-    solver = {k: v for k, v in options.items() if k in SOLVER_KEYS}
+    solver = {k: v for k, v in options.items() if k not in names}
     return engine, solver
 
 

@@ -6,18 +6,33 @@ A new solver is one new file plus one line in ``_REGISTRY``.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from ..errors import ConfigError
 from .base import Solver, density, normalize, unit_dx
 from .finite_difference import FiniteDifference
 
-__all__ = ["Solver", "FiniteDifference", "get_solver", "density", "normalize", "unit_dx"]
+__all__ = ["Solver", "FiniteDifference", "get_solver", "setting_names", "density", "normalize", "unit_dx"]
 
 _REGISTRY: dict[str, type[Solver]] = {
     "fd": FiniteDifference,
     "finite-differences": FiniteDifference,
 }
+
+
+def setting_names(solver: str | Solver) -> tuple[str, ...]:
+    """The settings (constructor keywords) a solver, given by name or instance, takes."""
+    cls = type(solver) if isinstance(solver, Solver) else _solver_class(solver)
+    params = inspect.signature(cls.__init__).parameters
+    return tuple(name for name, p in params.items()
+                 if name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+
+
+def _solver_class(name: Any) -> type[Solver]:
+    if not isinstance(name, str) or name not in _REGISTRY:
+        raise ConfigError(f"unknown solver {name!r}; choose one of {sorted(_REGISTRY)} or pass a Solver")
+    return _REGISTRY[name]
 
 
 def get_solver(solver: str | Solver, **settings: Any) -> Solver:
@@ -27,9 +42,8 @@ def get_solver(solver: str | Solver, **settings: Any) -> Solver:
             raise ConfigError(f"solver settings {sorted(settings)} given with a solver instance; "
                               "set them on the instance instead")
         return solver
-    if not isinstance(solver, str) or solver not in _REGISTRY:
-        raise ConfigError(f"unknown solver {solver!r}; choose one of {sorted(_REGISTRY)} or pass a Solver")
+    cls = _solver_class(solver)
     try:
-        return _REGISTRY[solver](**settings)
+        return cls(**settings)
     except TypeError as exc:
         raise ConfigError(f"bad settings for solver {solver!r}: {exc}") from exc

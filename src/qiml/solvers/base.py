@@ -55,6 +55,9 @@ class Solver(ABC):
     #: whether :meth:`evolve` starts from the packets it is given (False: it ignores them, as a
     #: ground-state solver does, and the engine skips carrying packets between windows)
     stateful: bool = True
+    #: whether :meth:`evolve` draws random numbers (the engine then cuts its packets into fixed
+    #: chunks, each with its own generator, so results do not depend on how many workers run them)
+    stochastic: bool = False
 
     def __init__(self, mass: float = 1.0) -> None:
         if not np.isfinite(mass) or mass <= 0:
