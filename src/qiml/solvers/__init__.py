@@ -12,12 +12,16 @@ from typing import Any
 from ..errors import ConfigError
 from .base import Solver, density, normalize, unit_dx
 from .finite_difference import FiniteDifference
+from .mesoscopic import Mesoscopic
+from .signed_particles import SignedParticles
 
-__all__ = ["Solver", "FiniteDifference", "get_solver", "setting_names", "density", "normalize", "unit_dx"]
+__all__ = ["Solver", "FiniteDifference", "SignedParticles", "Mesoscopic", "get_solver", "setting_names", "density", "normalize", "unit_dx"]
 
 _REGISTRY: dict[str, type[Solver]] = {
     "fd": FiniteDifference,
     "finite-differences": FiniteDifference,
+    "signed-particles": SignedParticles,
+    "mesoscopic": Mesoscopic,
 }
 
 

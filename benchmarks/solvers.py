@@ -1,0 +1,302 @@
+"""Which solver to choose: quality against evaluations and wall time for every solver.
+
+    python benchmarks/solvers.py                         # full run (about 20 min on 2 cores)
+    python benchmarks/solvers.py --smoke --out /tmp/s    # CI smoke run: tiny budgets
+
+Every solver (``--solvers``; default: finite differences, signed particles, mesoscopic lattice and
+mesoscopic walkers, each with its default settings) runs inside the same engine with the same
+default options and seeds on
+
+- the black-box benchmarks of the engine issue (``qiml.functions.Benchmark``: Rastrigin, Schwefel,
+  Ackley, Griewank, Styblinski–Tang; 2-D and 10-D; ``--budget-per-dim`` evaluations per dimension):
+  the share of runs in the global basin and the median error after 10 %, 30 % and 100 % of the
+  budget, the wall time per run and the engine + solver time per iteration (wall time minus the
+  time inside the objective);
+- the tiny-network tasks of the neural-network issue (teacher-student 15-6-1, two spirals
+  2-8-8-2) at an equal wall-clock budget per run (``--net-budget`` seconds), via
+  ``qiml.training.fit_network``: the median test metric and the sweeps done;
+- one long run per solver (Rastrigin 10-D, ``--long-iters`` iterations) under ``tracemalloc``: the
+  peak memory traced after 10 %, 50 % and 100 % of the iterations, to show it stays bounded.
+
+Runs are single-threaded (BLAS pinned to one thread) and spread over ``--workers`` processes;
+finished runs are cached in ``runs.jsonl`` under ``--out`` (default ``docs/solvers``), so an
+interrupted run resumes. Writes ``summary.md``, ``summary.json`` and ``solvers.png``.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")  # one BLAS thread per worker process; parallelism is across runs
+
+import argparse  # noqa: E402
+import datetime  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import time  # noqa: E402
+import tracemalloc  # noqa: E402
+from concurrent.futures import ProcessPoolExecutor  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+import qiml  # noqa: E402
+from qiml import datasets  # noqa: E402
+from qiml.functions import Benchmark  # noqa: E402
+from qiml.nn import MLP  # noqa: E402
+from qiml.training import NETWORK_OPTIONS, fit_network  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SOLVERS: dict[str, dict[str, Any]] = {
+    "fd": {"solver": "fd"},
+    "signed-particles": {"solver": "signed-particles"},
+    "mesoscopic": {"solver": "mesoscopic"},
+    "mesoscopic-walkers": {"solver": "mesoscopic", "method": "walkers"},
+}
+FUNCTIONS = ("rastrigin", "schwefel", "ackley", "griewank", "styblinski_tang")
+DIMS = (2, 10)
+FRACTIONS = (0.1, 0.3, 1.0)
+NETS = {"teacher": ((15, 6, 1), "mse"), "spirals": ((2, 8, 8, 2), "cross_entropy")}
+SMOKE = {"seeds": 1, "budget_per_dim": 150, "net_budget": 0.5, "long_iters": 20, "dims": [2],
+         "functions": ["rastrigin", "ackley"]}
+
+
+# -- one run -----------------------------------------------------------------------------------------
+def run_job(job: dict[str, Any]) -> dict[str, Any]:
+    """One run in a worker process; returns a JSON-able record."""
+    settings = SOLVERS[job["solver"]]
+    t0 = time.perf_counter()
+    if job["kind"] == "function":
+        prob = Benchmark(job["function"], job["dim"], seed=job["seed"])
+        budget = job["budget"]
+        res = qiml.minimize(prob, prob.bounds, vectorized=True, max_evals=budget, seed=job["seed"], **settings)
+        wall = time.perf_counter() - t0
+        hist = np.asarray(res.history, dtype=float).reshape(-1, 2)
+        errors = []
+        for frac in FRACTIONS:
+            seen = hist[hist[:, 0] <= frac * budget, 1]
+            errors.append(float(seen.min() - prob.f_opt) if seen.size else float("inf"))
+        return {"errors": errors, "in_basin": [bool(e < prob.basin_tol) for e in errors], "seconds": wall,
+                "overhead_ms_per_iter": 1e3 * (wall - res.objective_seconds) / max(1, res.nit), "nfev": res.nfev}
+    if job["kind"] == "net":
+        sizes, loss = NETS[job["task"]]
+        Xtr, ytr, Xte, yte = load_net_task(job["task"])
+        net = MLP(sizes, "tanh")
+        opts = {k: v for k, v in settings.items()}
+        res = fit_network(net, Xtr, ytr, loss, seed=job["seed"], max_time=job["budget"], max_evals=10**12, **opts)
+        out = net.forward(Xte, res.x)
+        metric = float(np.mean((out[:, 0] - yte) ** 2)) if loss == "mse" else float(np.mean(out.argmax(1) != yte))
+        nx = NETWORK_OPTIONS.get("nx", 64)
+        return {"test": metric, "sweeps": res.nfev / (net.n_params * (nx + 1)), "seconds": time.perf_counter() - t0}
+    if job["kind"] == "memory":
+        prob = Benchmark("rastrigin", 10, seed=0)
+        iters = job["iters"]
+        marks = {max(1, round(f * iters)) for f in (0.1, 0.5, 1.0)}
+        peaks: list[float] = []
+
+        def watch(_res: Any) -> None:
+            nonlocal done
+            done += 1
+            if done in marks:
+                peaks.append(tracemalloc.get_traced_memory()[1] / 2**20)
+
+        done = 0
+        tracemalloc.start()
+        qiml.minimize(prob, prob.bounds, vectorized=True, max_iter=iters, seed=0, refine=0.0, callback=watch,
+                      **settings)
+        tracemalloc.stop()
+        return {"peak_mib": peaks, "seconds": time.perf_counter() - t0}
+    raise KeyError(job["kind"])
+
+
+def load_net_task(task: str) -> tuple[np.ndarray, ...]:
+    """The same fixed splits as benchmarks/nn_experiments.py."""
+    if task == "teacher":
+        X, y, _ = datasets.make_teacher_student(4000, seed=1)
+        h = X.shape[0] // 2
+        return X[:h], y[:h], X[h:], y[h:]
+    X, y = datasets.make_spirals(1000, noise=0.02, seed=1)
+    train = np.arange(X.shape[0]) % 4 < 2
+    return X[train], y[train], X[~train], y[~train]
+
+
+# -- orchestration ---------------------------------------------------------------------------------------
+def job_key(job: dict[str, Any]) -> str:
+    return json.dumps(job, sort_keys=True)
+
+
+def run_all(jobs: list[dict[str, Any]], out: Path, workers: int) -> list[dict[str, Any]]:
+    """Run the jobs not in ``runs.jsonl`` yet (appending each as it finishes); return every record."""
+    from rich.progress import Progress
+
+    path = out / "runs.jsonl"
+    done: dict[str, dict[str, Any]] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            rec = json.loads(line)
+            done[rec["key"]] = rec
+    todo = [j for j in jobs if job_key(j) not in done]
+    if todo:
+        # the slowest runs first, so the pool is not left waiting on one long run at the end
+        todo.sort(key=lambda j: (j["kind"] != "memory", j["kind"] != "net", -j.get("dim", 0)))
+        with ProcessPoolExecutor(workers) as pool, Progress() as bar:
+            task = bar.add_task(f"solver runs ({len(todo)})", total=len(todo))
+            for job, rec in zip(todo, pool.map(run_job, todo), strict=True):
+                rec = {**job, **rec, "key": job_key(job)}
+                done[rec["key"]] = rec
+                with path.open("a") as f:
+                    f.write(json.dumps(rec) + "\n")
+                bar.advance(task)
+    return [done[job_key(j)] for j in jobs]
+
+
+# -- report ------------------------------------------------------------------------------------------------
+def _fmt(v: float) -> str:
+    return "n/a" if not np.isfinite(v) else f"{v:.2g}" if abs(v) < 1e3 else f"{v:.1e}"
+
+
+def summarise(recs: list[dict[str, Any]], solvers: list[str], functions: list[str], dims: list[int]
+              ) -> dict[str, Any]:
+    fun = [r for r in recs if r["kind"] == "function"]
+    table, per_function = [], []
+    for s in solvers:
+        for d in dims:
+            rs = [r for r in fun if r["solver"] == s and r["dim"] == d]
+            if not rs:
+                continue
+            table.append({
+                "solver": s, "dim": d, "runs": len(rs),
+                "in_basin": [float(np.mean([r["in_basin"][i] for r in rs])) for i in range(len(FRACTIONS))],
+                "median_seconds": float(np.median([r["seconds"] for r in rs])),
+                "overhead_ms_per_iter": float(np.median([r["overhead_ms_per_iter"] for r in rs])),
+            })
+            for f in functions:
+                fr = [r for r in rs if r["function"] == f]
+                per_function.append({"solver": s, "dim": d, "function": f,
+                                     "median_error": [float(np.median([r["errors"][i] for r in fr]))
+                                                      for i in range(len(FRACTIONS))]})
+    nets = []
+    for task in NETS:
+        for s in solvers:
+            rs = [r for r in recs if r["kind"] == "net" and r["task"] == task and r["solver"] == s]
+            if rs:
+                nets.append({"task": task, "solver": s, "test": float(np.median([r["test"] for r in rs])),
+                             "sweeps": float(np.median([r["sweeps"] for r in rs])), "runs": len(rs)})
+    memory = [{"solver": r["solver"], "iters": r["iters"], "peak_mib": r["peak_mib"], "seconds": r["seconds"]}
+              for r in recs if r["kind"] == "memory"]
+    return {"functions": table, "per_function": per_function, "nets": nets, "memory": memory}
+
+
+def write_markdown(out: Path, summary: dict[str, Any], meta: dict[str, Any]) -> None:
+    pct = lambda v: f"{100 * v:.0f}%"  # noqa: E731
+    md = ["# Solvers compared inside the engine", "",
+          f"Command: `{meta['command']}`. {meta['seeds']} seeds, default engine options, each solver with its "
+          f"default settings; black-box budget {meta['budget_per_dim']} x D evaluations, network budget "
+          f"{meta['net_budget']} s per run. Machine: {meta['machine']}; {meta['date']}.", "",
+          "## Black-box benchmarks: share of runs in the global basin after 10 % / 30 % / 100 % of the budget", "",
+          "| solver | D | in basin @10% | @30% | @100% | median s per run | engine+solver ms per iteration |",
+          "|---|---|---|---|---|---|---|"]
+    for r in summary["functions"]:
+        b = r["in_basin"]
+        md.append(f"| {r['solver']} | {r['dim']} | {pct(b[0])} | {pct(b[1])} | {pct(b[2])} | "
+                  f"{r['median_seconds']:.2f} | {r['overhead_ms_per_iter']:.2f} |")
+    md += ["", "Median error f - f* after 10 % / 30 % / 100 % of the budget:", "",
+           "| function | D | " + " | ".join(meta["solvers"]) + " |", "|---|---|" + "---|" * len(meta["solvers"])]
+    keys = sorted({(r["function"], r["dim"]) for r in summary["per_function"]}, key=lambda k: (k[1], k[0]))
+    for f, d in keys:
+        cells = []
+        for s in meta["solvers"]:
+            m = [r for r in summary["per_function"] if (r["function"], r["dim"], r["solver"]) == (f, d, s)]
+            cells.append(" / ".join(_fmt(e) for e in m[0]["median_error"]) if m else "")
+        md.append(f"| {f} | {d} | " + " | ".join(cells) + " |")
+    if summary["nets"]:
+        md += ["", f"## Tiny networks at {meta['net_budget']} s per run (median test metric; sweeps done)", "",
+               "| task | " + " | ".join(meta["solvers"]) + " |", "|---|" + "---|" * len(meta["solvers"])]
+        for task in NETS:
+            cells = []
+            for s in meta["solvers"]:
+                m = [r for r in summary["nets"] if (r["task"], r["solver"]) == (task, s)]
+                metric = "test MSE" if NETS[task][1] == "mse" else "test error"
+                cells.append(f"{_fmt(m[0]['test'])} ({m[0]['sweeps']:.1f} sweeps)" if m else "")
+            md.append(f"| {task} ({metric}) | " + " | ".join(cells) + " |")
+    if summary["memory"]:
+        md += ["", "## Memory over a long run (Rastrigin 10-D, tracemalloc peak after 10 % / 50 % / 100 %)", "",
+               "| solver | iterations | peak MiB | seconds |", "|---|---|---|---|"]
+        for r in summary["memory"]:
+            md.append(f"| {r['solver']} | {r['iters']} | {' / '.join(f'{p:.1f}' for p in r['peak_mib'])} | "
+                      f"{r['seconds']:.1f} |")
+    (out / "summary.md").write_text("\n".join(md) + "\n")
+
+
+def plot(out: Path, recs: list[dict[str, Any]], summary: dict[str, Any], solvers: list[str], dims: list[int]) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(dims) + 1, figsize=(4.5 * (len(dims) + 1), 3.6))
+    for ax, d in zip(axes, dims, strict=False):
+        for s in solvers:
+            m = [r for r in summary["functions"] if (r["solver"], r["dim"]) == (s, d)]
+            if m:
+                ax.plot([100 * f for f in FRACTIONS], [100 * v for v in m[0]["in_basin"]], marker="o", label=s)
+        ax.set(title=f"black-box, {d}-D", xlabel="% of the evaluation budget", ylabel="% of runs in the global basin",
+               ylim=(-5, 105))
+        ax.legend(fontsize=7)
+    ax = axes[-1]
+    xs = np.arange(len(NETS))
+    width = 0.8 / max(1, len(solvers))
+    for i, s in enumerate(solvers):
+        vals = []
+        for task in NETS:
+            m = [r for r in summary["nets"] if (r["task"], r["solver"]) == (task, s)]
+            ref = [r["test"] for r in summary["nets"] if r["task"] == task and r["solver"] == solvers[0]]
+            vals.append(m[0]["test"] / ref[0] if m and ref and ref[0] > 0 else np.nan)
+        ax.bar(xs + i * width, vals, width, label=s)
+    ax.set_xticks(xs + 0.4 - width / 2, list(NETS))
+    ax.set(title=f"tiny networks: test metric / {solvers[0]}'s", ylabel="ratio (lower is better)")
+    ax.axhline(1.0, color="k", lw=0.5)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out / "solvers.png", dpi=120)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "solvers")
+    ap.add_argument("--solvers", nargs="+", default=list(SOLVERS), choices=list(SOLVERS))
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--budget-per-dim", type=int, default=1000)
+    ap.add_argument("--net-budget", type=float, default=10.0, help="seconds per network run")
+    ap.add_argument("--long-iters", type=int, default=1500, help="iterations of the memory run")
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--smoke", action="store_true", help="tiny budgets, one seed, 2-D only")
+    a = ap.parse_args(argv)
+    dims, functions = list(DIMS), list(FUNCTIONS)
+    if a.smoke:
+        a.seeds, a.budget_per_dim, a.net_budget, a.long_iters = (SMOKE[k] for k in
+                                                                  ("seeds", "budget_per_dim", "net_budget", "long_iters"))
+        dims, functions = SMOKE["dims"], SMOKE["functions"]
+    a.out.mkdir(parents=True, exist_ok=True)
+    jobs = [{"kind": "function", "solver": s, "function": f, "dim": d, "seed": seed, "budget": a.budget_per_dim * d}
+            for s in a.solvers for f in functions for d in dims for seed in range(a.seeds)]
+    jobs += [{"kind": "net", "solver": s, "task": t, "seed": seed, "budget": a.net_budget}
+             for s in a.solvers for t in NETS for seed in range(a.seeds)]
+    jobs += [{"kind": "memory", "solver": s, "iters": a.long_iters} for s in a.solvers]
+    recs = run_all(jobs, a.out, a.workers)
+    summary = summarise(recs, a.solvers, functions, dims)
+    meta = {"command": "python benchmarks/solvers.py" + (" --smoke" if a.smoke else ""), "seeds": a.seeds,
+            "budget_per_dim": a.budget_per_dim, "net_budget": a.net_budget, "solvers": a.solvers,
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+                       f"NumPy {np.__version__}, qiml {qiml.__version__}",
+            "date": datetime.date.today().isoformat(), "smoke": a.smoke}
+    write_markdown(a.out, summary, meta)
+    (a.out / "summary.json").write_text(json.dumps({"meta": meta, **summary}, indent=1))
+    plot(a.out, recs, summary, a.solvers, dims)
+    return {"meta": meta, **summary}
+
+
+if __name__ == "__main__":
+    main()
