@@ -87,7 +87,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--workers", type=int, default=cpu_count())
     ap.add_argument("--smoke", action="store_true")
     a = ap.parse_args(argv)
-    evals = {"simulator": 130 if a.smoke else 1500, "signed-particles": 16 * 64 + 1 if a.smoke else 30 * (16 * 64 + 1)}
+    evals = {"simulator": 130 if a.smoke else 3000,
+             "signed-particles": 16 * 64 + 1 if a.smoke else 10 * (16 * 64 + 1)}
     if a.smoke:
         a.repeats = 1
     rows = []
