@@ -255,7 +255,7 @@ def plot(out: Path, recs: list[dict[str, Any]], summary: dict[str, Any], solvers
             vals.append(m[0]["test"] / ref[0] if m and ref and ref[0] > 0 else np.nan)
         ax.bar(xs + i * width, vals, width, label=s)
     ax.set_xticks(xs + 0.4 - width / 2, list(NETS))
-    ax.set(title=f"tiny networks: test metric / {solvers[0]}'s", ylabel="ratio (lower is better)")
+    ax.set(title=f"tiny networks: test metric / {solvers[0]}'s", ylabel="ratio (lower is better)", yscale="log")
     ax.axhline(1.0, color="k", lw=0.5)
     ax.legend(fontsize=7)
     fig.tight_layout()
@@ -276,8 +276,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     a = ap.parse_args(argv)
     dims, functions = list(DIMS), list(FUNCTIONS)
     if a.smoke:
-        a.seeds, a.budget_per_dim, a.net_budget, a.long_iters = (SMOKE[k] for k in
-                                                                  ("seeds", "budget_per_dim", "net_budget", "long_iters"))
+        a.seeds, a.budget_per_dim = SMOKE["seeds"], SMOKE["budget_per_dim"]
+        a.net_budget, a.long_iters = SMOKE["net_budget"], SMOKE["long_iters"]
         dims, functions = SMOKE["dims"], SMOKE["functions"]
     a.out.mkdir(parents=True, exist_ok=True)
     jobs = [{"kind": "function", "solver": s, "function": f, "dim": d, "seed": seed, "budget": a.budget_per_dim * d}

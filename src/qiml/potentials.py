@@ -28,6 +28,7 @@ from .parallel import check_workers, parallel_map
 __all__ = ["SliceRequest", "LineRequest", "PopulationRequest", "Objective", "check_values", "NAN_POLICIES"]
 
 NAN_POLICIES = ("raise", "inf")
+_PARALLEL_MIN_SECONDS = 0.05   # expected serial time below which a batch is not sent to worker processes
 
 
 class _Slices:
@@ -155,7 +156,8 @@ class Objective:
         What a NaN loss means; see :func:`check_values`.
     workers : int
         Processes that evaluate batches of rows at once (-1: every core); see
-        :mod:`qiml.parallel`. Worth it when one evaluation costs more than about a millisecond.
+        :mod:`qiml.parallel`. A request whose rows are expected (from the time measured so far) to
+        take under 50 ms in all is evaluated in this process, since a pool call costs about 10 ms.
     """
 
     def __init__(self, fun: Callable[..., Any], dim: int, *, vectorized: bool = False,
@@ -171,18 +173,23 @@ class Objective:
         self.chunk = max(1, int(max_batch_bytes) // (8 * self.dim))
         self.workers = check_workers(workers)
         self.seconds = 0.0   # time spent inside fun (summed over workers), for overhead measurements
+        self._rows = 0       # rows evaluated so far (with seconds: the cost of one row)
 
     def evaluate(self, request: Request) -> NDArray[np.float64]:
         """Loss at every candidate row of ``request``, shape (n_rows,)."""
         n = request.n_rows
+        # a pool call costs about 10 ms: batches expected to take less than a few of those run here
+        per_row = self.seconds / self._rows if self._rows else np.inf
+        workers = self.workers if n * per_row > _PARALLEL_MIN_SECONDS else 1
         # with several workers, cut the rows into a few batches per worker to balance the load
-        chunk = self.chunk if self.workers == 1 else max(1, min(self.chunk, -(-n // (4 * self.workers))))
+        chunk = self.chunk if workers == 1 else max(1, min(self.chunk, -(-n // (4 * workers))))
         bounds = [(a, min(n, a + chunk)) for a in range(0, n, chunk)]
         tasks = ((self.fun, self.vectorized, request.rows(a, b)) for a, b in bounds)  # lazy: bounded memory
         out = np.empty(n)
-        for (a, b), (F, seconds) in zip(bounds, parallel_map(_values, tasks, self.workers), strict=True):
+        for (a, b), (F, seconds) in zip(bounds, parallel_map(_values, tasks, workers), strict=True):
             self.seconds += seconds
             out[a:b] = check_values(F, b - a, self.nan_policy)
+        self._rows += n
         return out
 
     def potentials(self, request: SliceRequest) -> tuple[float, NDArray[np.float64]]:

@@ -15,7 +15,8 @@ from .finite_difference import FiniteDifference
 from .mesoscopic import Mesoscopic
 from .signed_particles import SignedParticles
 
-__all__ = ["Solver", "FiniteDifference", "SignedParticles", "Mesoscopic", "get_solver", "setting_names", "density", "normalize", "unit_dx"]
+__all__ = ["Solver", "FiniteDifference", "SignedParticles", "Mesoscopic", "get_solver", "setting_names",
+           "density", "normalize", "unit_dx"]
 
 _REGISTRY: dict[str, type[Solver]] = {
     "fd": FiniteDifference,

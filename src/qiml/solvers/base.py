@@ -73,6 +73,13 @@ class Solver(ABC):
         """The constructor arguments, for checkpoints and reports."""
         return {"mass": self.mass}
 
+    def __eq__(self, other: object) -> bool:
+        """Solvers are equal when they are of the same class with the same settings."""
+        return type(other) is type(self) and other.settings() == self.settings()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, tuple(sorted(self.settings().items()))))
+
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.settings().items())
         return f"{type(self).__name__}({args})"

@@ -301,10 +301,12 @@ def walker_relax(phi: NDArray[Any], V: NDArray[np.float64], dx: float, hbar: flo
         # (bridge probability exp(-2 d_old d_new / sigma^2) for each wall).
         # Only walkers within 6 sigma of a wall can have touched it (probability < e^-72 otherwise).
         alive = (x_new > lo) & (x_new < hi)
-        near = np.flatnonzero(alive & ((np.minimum(x, x_new) < lo + 6 * sigma) | (np.maximum(x, x_new) > hi - 6 * sigma)))
+        edge = (np.minimum(x, x_new) < lo + 6 * sigma) | (np.maximum(x, x_new) > hi - 6 * sigma)
+        near = np.flatnonzero(alive & edge)
         if near.size:
             xa, xb = x[near], x_new[near]
-            p_cross = np.exp(-2.0 * (xa - lo) * (xb - lo) / sigma ** 2) + np.exp(-2.0 * (hi - xa) * (hi - xb) / sigma ** 2)
+            p_cross = (np.exp(-2.0 * (xa - lo) * (xb - lo) / sigma ** 2)
+                       + np.exp(-2.0 * (hi - xa) * (hi - xb) / sigma ** 2))
             alive[near] = rng.random(near.size) >= p_cross
         x_new, tag, v_old = x_new[alive], tag[alive], v_old[alive]
         v_new = _node_values(Vflat, n, x_new, tag, dx)
@@ -438,8 +440,3 @@ class Mesoscopic(Solver):
         return {"method": self.method, "steps": self.steps, "tol": self.tol, "walkers": self.walkers,
                 "max_walkers": self.max_walkers, "tau_relax": self.tau_relax, "cs2": self.cs2,
                 "walker_step": self.walker_step, "mass": self.mass}
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and self.settings() == other.settings()  # type: ignore[union-attr]
-
-    __hash__ = None  # type: ignore[assignment]

@@ -484,8 +484,3 @@ class SignedParticles(Solver):
                 "annihilate_every": self.annihilate_every, "max_particles": self.max_particles,
                 "mass": self.mass}
 
-    def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other.settings() == self.settings()   # type: ignore[union-attr]
-
-    def __hash__(self) -> int:
-        return hash((type(self).__name__, tuple(self.settings().items())))
