@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import qiml
+import qiml.engine.optimizer
 from qiml.functions import ackley, rastrigin
 from qiml.errors import ConfigError, ObjectiveError
 from qiml.parallel import check_workers, cpu_count, parallel_map
@@ -34,6 +35,13 @@ class NoisyShift(Solver):
         return normalize(out + 0.01 * rng.random(psi.shape), unit_dx(psi.shape[1]))
 
 
+@pytest.fixture
+def always_parallel(monkeypatch):
+    """Send even quick work to the workers, so these tests exercise the parallel paths."""
+    monkeypatch.setattr(qiml.potentials, "MIN_PARALLEL_SECONDS", 0.0)
+    monkeypatch.setattr(qiml.engine.optimizer, "MIN_PARALLEL_SECONDS", 0.0)
+
+
 @pytest.mark.parametrize("workers, expected", [(1, 1), (2, 2), (-1, cpu_count())])
 def test_check_workers_accepts(workers, expected):
     assert check_workers(workers) == expected
@@ -58,7 +66,7 @@ def test_parallel_map_raises_the_workers_exception():
         parallel_map(_boom, [(1.0,), (3.0,)], 2)
 
 
-def test_objective_in_workers_matches_serial_with_a_lambda():
+def test_objective_in_workers_matches_serial_with_a_lambda(always_parallel):
     rng = np.random.default_rng(0)
     x = rng.standard_normal(6)
     grid = np.tile(np.linspace(-2, 2, 9), (6, 1))
@@ -70,7 +78,7 @@ def test_objective_in_workers_matches_serial_with_a_lambda():
     assert par.seconds > 0
 
 
-def test_objective_errors_in_workers_name_the_problem():
+def test_objective_errors_in_workers_name_the_problem(always_parallel):
     def nan_at_zero(w):
         return float("nan") if w[0] == 0 else float(w @ w)
     req = SliceRequest(np.ones(2), np.array([0]), np.linspace(-1, 1, 5)[None, :], np.array([5]))
@@ -80,7 +88,7 @@ def test_objective_errors_in_workers_name_the_problem():
         Objective(lambda w: 1 / 0, 2, workers=2).evaluate(req)
 
 
-def test_minimize_same_result_with_two_workers():
+def test_minimize_same_result_with_two_workers(always_parallel):
     bounds = [(-5.0, 5.0)] * 4
     kw = dict(seed=3, max_evals=3000, update="jacobi", vectorized=True)
     one = qiml.minimize(rastrigin, bounds, **kw)
@@ -88,7 +96,7 @@ def test_minimize_same_result_with_two_workers():
     assert np.array_equal(one.x, two.x) and one.fun == two.fun and one.nfev == two.nfev
 
 
-def test_stochastic_solver_result_does_not_depend_on_workers():
+def test_stochastic_solver_result_does_not_depend_on_workers(always_parallel):
     bounds = [(-5.0, 5.0)] * 20          # 20 packets: three chunks of at most 8
     kw = dict(seed=5, max_iter=6, update="jacobi", refine=0.0, vectorized=True)
     runs = [qiml.minimize(ackley, bounds, solver=NoisyShift(), workers=w, **kw) for w in (1, 2)]
@@ -97,7 +105,7 @@ def test_stochastic_solver_result_does_not_depend_on_workers():
     assert not np.array_equal(other.x, runs[0].x)
 
 
-def test_threads_backend_through_joblib_config():
+def test_threads_backend_through_joblib_config(always_parallel):
     bounds = [(-5.0, 5.0)] * 3
     serial = qiml.minimize(ackley, bounds, seed=1, max_evals=800, vectorized=True)
     with joblib.parallel_config(backend="threading"):
@@ -105,7 +113,7 @@ def test_threads_backend_through_joblib_config():
     assert np.array_equal(serial.x, threaded.x)
 
 
-def test_resume_with_other_workers(tmp_path):
+def test_resume_with_other_workers(tmp_path, always_parallel):
     bounds = [(-5.0, 5.0)] * 3
     kw = dict(seed=2, max_evals=1500, update="jacobi")
     full = qiml.minimize(rastrigin, bounds, vectorized=True, **kw)
@@ -117,3 +125,22 @@ def test_resume_with_other_workers(tmp_path):
     opt.save(ck)
     resumed = qiml.minimize(rastrigin, bounds, checkpoint=ck, resume=True, workers=2, vectorized=True, **kw)
     assert np.array_equal(resumed.x, full.x) and resumed.fun == full.fun
+
+
+def test_quick_work_stays_in_process(monkeypatch):
+    """A pool call costs ~10 ms: cheap batches and cheap solver calls are not sent to the workers."""
+    calls: list[tuple[str, int]] = []
+
+    def spy(name):
+        def wrapped(fn, tasks, workers=1):
+            calls.append((name, workers))
+            return parallel_map(fn, tasks, workers)
+        return wrapped
+
+    monkeypatch.setattr(qiml.potentials, "parallel_map", spy("objective"))
+    monkeypatch.setattr(qiml.engine.optimizer, "parallel_map", spy("solver"))
+    qiml.minimize(rastrigin, [(-5.0, 5.0)] * 4, vectorized=True, seed=0, max_evals=2000, block=4, workers=2)
+    objective = [w for name, w in calls if name == "objective"]
+    solver = [w for name, w in calls if name == "solver"]
+    assert objective[0] == 2 and set(objective[1:]) == {1}   # the first call measures the cost
+    assert set(solver) == {1}

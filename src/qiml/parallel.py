@@ -25,7 +25,11 @@ from typing import Any
 
 from .errors import ConfigError
 
-__all__ = ["check_workers", "cpu_count", "parallel_map"]
+__all__ = ["MIN_PARALLEL_SECONDS", "check_workers", "cpu_count", "parallel_map"]
+
+#: work expected to take less than this many seconds serially runs in the calling process:
+#: a call to the process pool costs about 10 ms (measured with joblib's loky backend)
+MIN_PARALLEL_SECONDS = 0.05
 
 
 def cpu_count() -> int:

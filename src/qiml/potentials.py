@@ -23,12 +23,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .errors import ConfigError, ObjectiveError
-from .parallel import check_workers, parallel_map
+from .parallel import MIN_PARALLEL_SECONDS, check_workers, parallel_map
 
 __all__ = ["SliceRequest", "LineRequest", "PopulationRequest", "Objective", "check_values", "NAN_POLICIES"]
 
 NAN_POLICIES = ("raise", "inf")
-_PARALLEL_MIN_SECONDS = 0.05   # expected serial time below which a batch is not sent to worker processes
 
 
 class _Slices:
@@ -178,9 +177,9 @@ class Objective:
     def evaluate(self, request: Request) -> NDArray[np.float64]:
         """Loss at every candidate row of ``request``, shape (n_rows,)."""
         n = request.n_rows
-        # a pool call costs about 10 ms: batches expected to take less than a few of those run here
+        # batches expected (from the time per row so far) to be quick run here; see MIN_PARALLEL_SECONDS
         per_row = self.seconds / self._rows if self._rows else np.inf
-        workers = self.workers if n * per_row > _PARALLEL_MIN_SECONDS else 1
+        workers = self.workers if n * per_row > MIN_PARALLEL_SECONDS else 1
         # with several workers, cut the rows into a few batches per worker to balance the load
         chunk = self.chunk if workers == 1 else max(1, min(self.chunk, -(-n // (4 * workers))))
         bounds = [(a, min(n, a + chunk)) for a in range(0, n, chunk)]

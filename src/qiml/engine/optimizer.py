@@ -32,7 +32,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from .. import __version__
 from ..errors import CheckpointError, ConfigError, ShapeError
-from ..parallel import check_workers, parallel_map
+from ..parallel import MIN_PARALLEL_SECONDS, check_workers, parallel_map
 from ..potentials import LineRequest, PopulationRequest, SliceRequest, check_values
 from ..random import SeedLike, make_rng, rng_from_state, rng_state
 from ..result import OptimizeResult
@@ -145,6 +145,7 @@ class QiML:
         self._elapsed_before = 0.0
         self._t_start = time.perf_counter()
         self._user_stop: str | None = None
+        self._seconds_per_packet = 0.0   # of serial solver calls; decides whether workers are worth it
 
     # ------------------------------------------------------------------ ask / tell
     def ask(self) -> NDArray[np.float64]:
@@ -362,19 +363,24 @@ class QiML:
         """Run the solver on packets (k, n), in parallel chunks when there are several workers.
 
         A stochastic solver always gets chunks of ``_CHUNK_PACKETS`` packets, each with a generator
-        seeded from the run's, so the result is the same for any number of workers.
+        seeded from the run's, so the result is the same for any number of workers. Work expected
+        to be quick (from the time per packet of serial calls so far) stays in this process.
         """
-        k, workers = psi.shape[0], check_workers(self.options.workers)
+        k = psi.shape[0]
+        workers = check_workers(self.options.workers)
+        if k * self._seconds_per_packet < MIN_PARALLEL_SECONDS:
+            workers = 1
         if self.solver.stochastic:
             size = _CHUNK_PACKETS
-            seeds = self.rng.integers(0, 2**63, size=-(-k // size))
-            rngs = [np.random.default_rng(int(s)) for s in seeds]
-        elif workers > 1:
-            size, rngs = -(-k // workers), [self.rng] * workers
+            rngs = [np.random.default_rng(int(s)) for s in self.rng.integers(0, 2**63, size=-(-k // size))]
         else:
-            return self.solver.evolve(psi, V, hbar, self.rng)
+            size, rngs = -(-k // workers), [self.rng] * workers
         tasks = [(psi[a:a + size], V[a:a + size], hbar, rng) for a, rng in zip(range(0, k, size), rngs, strict=False)]
-        return np.concatenate(parallel_map(self.solver.evolve, tasks, workers))
+        t0 = time.perf_counter()
+        out = np.concatenate(parallel_map(self.solver.evolve, tasks, workers))
+        if workers == 1:
+            self._seconds_per_packet = (time.perf_counter() - t0) / k
+        return out
 
     def _tell_slices(self, req: SliceRequest, fx: float, V: NDArray[np.float64]) -> None:
         opts = self.options
