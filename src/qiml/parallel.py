@@ -12,9 +12,11 @@ backend is a pool of worker processes (loky, which also ships lambdas and closur
     with joblib.parallel_config(backend="ray"):
         qiml.minimize(expensive_loss, bounds, workers=-1)
 
-``workers = 1`` (the default everywhere) runs in the calling process and never imports joblib.
-Results never depend on ``workers``: tasks are cut the same way whatever the number of
-workers, and stochastic tasks carry their own random generators (see the engine).
+``workers = 1`` (the default everywhere) runs in the calling process and never imports joblib;
+work expected to take under :data:`MIN_PARALLEL_SECONDS` also stays there. Results never depend
+on ``workers``: rows and deterministic packets do not depend on how they are grouped, and a
+stochastic solver always gets the same fixed chunks, each with its own seeded generator (see
+:meth:`qiml.engine.QiML`).
 """
 
 from __future__ import annotations
