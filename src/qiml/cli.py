@@ -56,5 +56,78 @@ def demo(out: Path = typer.Option(Path("docs/demo"), help="Directory for tables 
     console.print(f"Wrote {out / 'demo.md'}, {out / 'demo.csv'}, {out / 'convergence.png'}, {out / 'double_well.png'}")
 
 
+bench_app = typer.Typer(help="Benchmarks against the field.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+
+
+@bench_app.command("bbob")
+def bench_bbob(out: Path = typer.Option(Path("docs/results/bbob"), help="Results folder (resumable)."),
+               dims: list[int] = typer.Option([5, 20], "--dim", help="Dimensions (repeat the option)."),
+               functions: str = typer.Option("1-24", help="bbob functions, COCO range syntax."),
+               instances: str = typer.Option("1-15", help="Instances, COCO range syntax."),
+               budget: int = typer.Option(10_000, min=1, help="Evaluations per dimension per run."),
+               methods: list[str] = typer.Option([], "--method", help="Methods (repeat); default: qiml and "
+                                                 "every baseline. Choices: see `qiml.reports.bbob.METHODS`."),
+               workers: int = typer.Option(0, help="Processes (0: every core)."),
+               cocopp: bool = typer.Option(True, help="Post-process with cocopp (figures, ERT tables)."),
+               smoke: bool = typer.Option(False, help="Tiny run: 2-D, f1 and f15, instance 1, budget 50.")) -> None:
+    """Run qiml and baselines on COCO's bbob suite through cocoex; ECDFs, ERTs and cocopp's figures."""
+    import datetime
+    import platform
+
+    import numpy as np
+
+    from .parallel import cpu_count
+    from .reports import bbob
+
+    if smoke:
+        dims, functions, instances, budget = [2], "1,15", "1", 50
+    chosen = methods or list(bbob.DEFAULT_METHODS)
+    unknown = sorted(set(chosen) - set(bbob.METHODS))
+    if unknown:
+        raise typer.BadParameter(f"unknown method(s) {unknown}; choose from {sorted(bbob.METHODS)}")
+    try:
+        fids, iids = bbob.parse_range(functions), bbob.parse_range(instances)
+    except ValueError as exc:
+        raise typer.BadParameter(f"bad range: {exc}") from exc
+    if not fids or min(fids) < 1 or max(fids) > 24 or not iids or min(iids) < 1:
+        raise typer.BadParameter("functions must lie in 1-24 and instances be >= 1")
+    jobs = [bbob.Job(m, f, d, i, budget) for d in dims for m in chosen for f in fids for i in iids]
+    with Progress(TextColumn("bbob"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TextColumn("{task.description}"), console=console) as progress:
+        task = progress.add_task("", total=len(jobs))
+        done_before = len(jobs) - sum(1 for j in jobs if j.key not in bbob._load(out / "runs.jsonl"))
+        progress.update(task, completed=done_before)
+        records = bbob.run_jobs(jobs, out, workers or cpu_count(),
+                                on_done=lambda r: progress.update(task, advance=1, description=r["key"]))
+    summary = bbob.summarise(records, budget)
+    meta = {"command": "qiml bench bbob " + ("--smoke" if smoke else " ".join(
+                [*(f"--dim {d}" for d in dims), f"--functions {functions}", f"--instances {instances}",
+                 f"--budget {budget}", *(f"--method {m}" for m in methods)])),
+            "functions": functions, "instances": instances, "seed": 0,
+            "machine": f"{platform.machine()}, {cpu_count()} cores, Python {platform.python_version()}, "
+                       f"NumPy {np.__version__}, qiml {__version__}, " + _versions("cocoex", "cocopp", "cma",
+                                                                                   "scipy", "nevergrad"),
+            "date": datetime.date.today().isoformat()}
+    bbob.write_report(out, records, summary, meta)
+    if cocopp:
+        console.print("post-processing with cocopp ...")
+        folder = bbob.postprocess(out, chosen)
+        console.print(f"cocopp output: {folder}")
+    console.print(f"Wrote {out / 'summary.md'}, summary.csv, ert.csv, ecdf_*D.png")
+
+
+def _versions(*modules: str) -> str:
+    from importlib import metadata
+    names = {"cocoex": "coco-experiment"}
+    out = []
+    for m in modules:
+        try:
+            out.append(f"{m} {metadata.version(names.get(m, m))}")
+        except metadata.PackageNotFoundError:
+            out.append(f"{m} not installed")
+    return ", ".join(out)
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

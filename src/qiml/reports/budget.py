@@ -159,8 +159,8 @@ SETTINGS = {
 
 
 def run_method(method: str, fun: Callable[[NDArray[np.float64]], NDArray[np.float64]],
-               bounds: Any, budget: int, seed: int) -> Budgeted:
-    """Run ``method`` on ``fun`` within ``budget`` evaluations; return the wrapper with its record.
+               bounds: Any, budget: int, seed: int, runner: Runner | None = None) -> Budgeted:
+    """Run ``method`` (or the given ``runner``) on ``fun`` within ``budget`` evaluations; return the wrapper.
 
     Once the budget is spent the method is stopped; an exception raised after that (qiml wraps
     the stop in its ``ObjectiveError``) is part of stopping, any earlier one propagates.
@@ -168,7 +168,7 @@ def run_method(method: str, fun: Callable[[NDArray[np.float64]], NDArray[np.floa
     f = Budgeted(fun, budget)
     lo, hi = (np.asarray(b, dtype=float) for b in zip(*bounds))
     try:
-        METHODS[method](f, lo, hi, seed)
+        (runner or METHODS[method])(f, lo, hi, seed)
     except Exception:
         if not f.exhausted:
             raise
