@@ -4,12 +4,14 @@
 
 Reports median microseconds per evaluation over repeats, for qiml (total, and excluding the time
 spent inside the objective), with pycma's ask/tell loop and plain random search on the same
-objective and budget in the same process as references. Writes docs/engine_overhead.md.
+objective and budget in the same process as references. Writes ``engine_overhead.md``, the same
+table as ``engine_overhead.csv`` and a bar plot ``engine_overhead.png`` to ``--out`` (default docs/).
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import platform
 import time
 from pathlib import Path
@@ -84,7 +86,36 @@ def main(argv: list[str] | None = None) -> None:
         lines.append(f"| {name} | {np.median(v):.2f} | {min(v):.2f} | {max(v):.2f} | {np.median(v) / ref:.1f} |")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "engine_overhead.md").write_text("\n".join(lines) + "\n")
+    with open(args.out / "engine_overhead.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["what", "median_us_per_eval", "min_us", "max_us", "x_random_search", "repeats", "dim", "nx",
+                    "evals"])
+        for name, v in rows.items():
+            w.writerow([name, f"{np.median(v):.4g}", f"{min(v):.4g}", f"{max(v):.4g}", f"{np.median(v) / ref:.3g}",
+                        args.repeats, args.dim, args.nx, args.evals])
+    plot(rows, args.out / "engine_overhead.png", f"P = {args.dim}, NX = {args.nx}, {args.evals} evaluations, "
+         f"{args.repeats} repeat(s)")
     print("\n".join(lines))
+
+
+def plot(rows: dict[str, list[float]], path: Path, title: str) -> None:
+    """Median microseconds per evaluation per row of the table, with the min-max range as error bars."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(rows)[::-1]
+    med = np.array([np.median(rows[n]) for n in names])
+    lo, hi = med - [min(rows[n]) for n in names], [max(rows[n]) for n in names] - med
+    fig, ax = plt.subplots(figsize=(7, 0.5 * len(names) + 1.3))
+    ax.barh(range(len(names)), med, xerr=[lo, hi], color="C0", capsize=3)
+    ax.set_yticks(range(len(names)), names, fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel("microseconds per evaluation (median; bars: min-max), log scale")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 Trains the 15-6-1 teacher-student and the 2-8-8-2 two-spirals network of ``nn_experiments.py``
 with the black-box defaults, with each network option added in turn, and with a few alternatives
 that were tried and rejected; every run has the same wall-clock budget. Writes
-``docs/nn/defaults.md`` (median test metric and training loss over seeds).
+``docs/nn/defaults.md`` (median test metric and training loss over seeds), and next to it the same
+table as ``defaults.csv`` and a plot ``defaults.png`` (``--out`` names the Markdown file).
 
     python benchmarks/nn_defaults.py [--seeds 3] [--budget 12]
 """
@@ -11,6 +12,7 @@ that were tried and rejected; every run has the same wall-clock budget. Writes
 from __future__ import annotations
 
 import argparse
+import csv
 import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
@@ -81,14 +83,48 @@ def main(argv: list[str] | None = None) -> str:
              "",
              "| configuration | teacher test MSE | teacher train MSE | spirals test error | spirals train CE |",
              "|---|---|---|---|---|"]
+    rows = []
     for c, (name, _) in enumerate(CONFIGS):
         t = np.median(np.array(table[("teacher", c)]), axis=0)
         s = np.median(np.array(table[("spirals", c)]), axis=0)
         lines.append(f"| {name} | {t[0]:.3g} | {t[1]:.3g} | {100 * s[0]:.1f}% | {s[1]:.3f} |")
+        rows.append({"configuration": name, "teacher_test_mse": float(t[0]), "teacher_train_mse": float(t[1]),
+                     "spirals_test_error": float(s[0]), "spirals_train_ce": float(s[1]), "seeds": a.seeds,
+                     "budget_s": a.budget})
     text = "\n".join(lines) + "\n"
+    a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(text)
+    write_csv(rows, a.out.with_suffix(".csv"))
+    plot(rows, a.out.with_suffix(".png"), a.seeds, a.budget)
     print(text)
     return text
+
+
+def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
+    """The Markdown table's medians, one row per configuration."""
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+
+
+def plot(rows: list[dict[str, Any]], path: Path, seeds: int, budget: float) -> None:
+    """Median teacher test MSE and spirals test error per configuration (horizontal bars)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [r["configuration"] for r in rows][::-1]       # first configuration on top
+    fig, axes = plt.subplots(1, 2, figsize=(11, 0.45 * len(rows) + 1.5), sharey=True)
+    for ax, key, label in ((axes[0], "teacher_test_mse", "teacher 15-6-1: test MSE"),
+                           (axes[1], "spirals_test_error", "spirals 2-8-8-2: test error")):
+        ax.barh(range(len(rows)), [r[key] for r in rows][::-1], color="C0")
+        ax.set_xlabel(label + " (median, lower is better)")
+    axes[0].set_yticks(range(len(rows)), names, fontsize=8)
+    fig.suptitle(f"Engine options for networks: {seeds} seed(s), {budget:g} s per run", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 if __name__ == "__main__":

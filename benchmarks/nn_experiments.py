@@ -12,7 +12,8 @@ Every run gets the same wall-clock budget (``--budget`` seconds, ``--mnist-budge
 single-threaded process; Adam's learning rate is tuned over a grid (best median test metric per task,
 which favours Adam), and every number is a median over ``--seeds`` seeds. Runs are cached in
 ``<out>/runs.jsonl`` so an interrupted run resumes. All test metrics are computed by the same NumPy
-forward pass (:class:`qiml.nn.MLP`) whatever trained the weights.
+forward pass (:class:`qiml.nn.MLP`) whatever trained the weights. Writes ``summary.md``, ``summary.json``,
+the tables as ``tasks.csv``, ``neurons.csv`` and ``step.csv``, and ``tasks.png``, ``neurons_to_target.png``.
 
     python benchmarks/nn_experiments.py                # full run (about 45 min on 2 cores)
     python benchmarks/nn_experiments.py --quick        # smoke run
@@ -21,6 +22,7 @@ forward pass (:class:`qiml.nn.MLP`) whatever trained the weights.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import platform
@@ -375,9 +377,33 @@ def report(a: argparse.Namespace, runner: Runner) -> dict[str, Any]:
             + ", ".join(f"{k} {v}" for k, v in summary["environment"].items()) + ".", ""]
     (a.out / "summary.md").write_text("\n".join(head + md) + "\n")
     (a.out / "summary.json").write_text(json.dumps(summary, indent=1))
+    write_csv(summary, a.out)
     plot(summary, a.out)
     print("\n".join(head + md))
     return summary
+
+
+def write_csv(summary: dict[str, Any], out: Path) -> None:
+    """The Markdown tables as CSV: ``tasks.csv`` (tasks and time per epoch), ``neurons.csv`` (the Adam
+    hidden-size ladder against QiML's 6 hidden) and ``step.csv`` (step activations)."""
+    keys = ["task", "net", "P", "metric", "qiml", "adam", "qiml_int8", "adam_ptq8", "adam_lr", "qiml_epochs",
+            "adam_epochs", "qiml_s_per_epoch", "adam_s_per_epoch"]
+    with open(out / "tasks.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=keys, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(summary["tasks"])
+    with open(out / "neurons.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["task", "metric", "qiml_6_hidden", "adam_hidden", "adam", "adam_lr", "matches_qiml"])
+        for r in summary["neurons"]:
+            for c in r["curve"]:
+                w.writerow([r["task"], TASKS[r["task"]].metric, r["qiml_6"], c["hidden"], c["adam"], c["lr"],
+                            c["hidden"] == r["adam_hidden_needed"]])
+    step = summary["step"]
+    with open(out / "step.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["task", "metric", "P", "qiml", "ste", "ste_lr", "cma"])
+        w.writerow(["digits_step", "error", step["P"], step["qiml"], step["ste"], step["ste_lr"], step["cma"]])
 
 
 def plot(summary: dict[str, Any], out: Path) -> None:

@@ -14,7 +14,8 @@ Cases (each run ``--repeats`` times per worker count, alternating, median wall t
   solver's chunks of packets run in parallel.
 
 Both workers settings must give the same result (checked and reported). BLAS is pinned to one
-thread so the serial baseline does not already use several cores.
+thread so the serial baseline does not already use several cores. Writes ``parallel_speedup.md``,
+``parallel_speedup.json``, the table as ``parallel_speedup.csv`` and a bar plot ``parallel_speedup.png``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import argparse  # noqa: E402
+import csv  # noqa: E402
 import datetime  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
@@ -89,7 +91,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--workers", type=int, default=cpu_count())
     ap.add_argument("--smoke", action="store_true")
     a = ap.parse_args(argv)
-    evals = {"simulator": 130 if a.smoke else 3000,
+    evals = {"simulator": 300 if a.smoke else 3000,
              "signed-particles": 16 * 64 + 1 if a.smoke else 10 * (16 * 64 + 1)}
     if a.smoke:
         a.repeats = 1
@@ -120,8 +122,36 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     a.out.mkdir(parents=True, exist_ok=True)
     (a.out / "parallel_speedup.md").write_text("\n".join(md) + "\n")
     (a.out / "parallel_speedup.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
+    with open(a.out / "parallel_speedup.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=["case", "evals", "serial_s", "parallel_s", "workers", "speedup",
+                                           "same_result", "fun"])
+        w.writeheader()
+        w.writerows(rows)
+    plot(rows, a.out / "parallel_speedup.png", f"median of {a.repeats} run(s); {meta['machine']}")
     print("\n".join(md))
     return {"meta": meta, "rows": rows}
+
+
+def plot(rows: list[dict[str, Any]], path: Path, subtitle: str) -> None:
+    """Wall time with workers=1 and workers=N per case, the speed-up written above each pair."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    xs = np.arange(len(rows))
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    ax.bar(xs - 0.2, [r["serial_s"] for r in rows], 0.4, label="workers=1")
+    ax.bar(xs + 0.2, [r["parallel_s"] for r in rows], 0.4, label=f"workers={rows[0]['workers']}")
+    for x, r in zip(xs, rows, strict=True):
+        ax.annotate(f"{r['speedup']:.2f}x", (x, max(r["serial_s"], r["parallel_s"])), ha="center", va="bottom")
+    ax.set_xticks(xs, [f"{r['case']}\n({r['evals']} evaluations)" for r in rows])
+    ax.set_ylabel("wall time (s)")
+    ax.set_title("Parallel speed-up\n" + subtitle, fontsize=8)
+    ax.margins(y=0.15)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 if __name__ == "__main__":

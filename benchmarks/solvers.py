@@ -20,7 +20,9 @@ default options and seeds on
 
 Runs are single-threaded (BLAS pinned to one thread) and spread over ``--workers`` processes;
 finished runs are cached in ``runs.jsonl`` under ``--out`` (default ``docs/solvers``), so an
-interrupted run resumes. Writes ``summary.md``, ``summary.json`` and ``solvers.png``.
+interrupted run resumes. Writes ``summary.md``, ``summary.json`` and ``solvers.png``, and the Markdown
+tables as CSV: ``summary.csv`` (black-box, per solver and dimension), ``per_function.csv``, ``nets.csv``
+and ``memory.csv``.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")  # one BLAS thread per worker process; parallelism is across runs
 
 import argparse  # noqa: E402
+import csv  # noqa: E402
 import datetime  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
@@ -230,6 +233,31 @@ def write_markdown(out: Path, summary: dict[str, Any], meta: dict[str, Any]) -> 
     (out / "summary.md").write_text("\n".join(md) + "\n")
 
 
+def write_csv(out: Path, summary: dict[str, Any]) -> None:
+    """The Markdown tables as CSV, one file per table (fractions of the budget as columns)."""
+    pcts = [f"{100 * f:.0f}" for f in FRACTIONS]
+    tables = {
+        "summary.csv": (["solver", "dim", "runs", *(f"in_basin_at_{p}pct" for p in pcts), "median_seconds",
+                         "overhead_ms_per_iter"],
+                        [[r["solver"], r["dim"], r["runs"], *r["in_basin"], r["median_seconds"],
+                          r["overhead_ms_per_iter"]] for r in summary["functions"]]),
+        "per_function.csv": (["solver", "dim", "function", *(f"median_error_at_{p}pct" for p in pcts)],
+                             [[r["solver"], r["dim"], r["function"], *r["median_error"]]
+                              for r in summary["per_function"]]),
+        "nets.csv": (["task", "solver", "metric", "median_test", "median_sweeps", "runs"],
+                     [[r["task"], r["solver"], "test_mse" if NETS[r["task"]][1] == "mse" else "test_error",
+                       r["test"], r["sweeps"], r["runs"]] for r in summary["nets"]]),
+        "memory.csv": (["solver", "iters", *(f"peak_mib_at_{p}pct" for p in ("10", "50", "100")), "seconds"],
+                       [[r["solver"], r["iters"], *(list(r["peak_mib"]) + [""] * 3)[:3], r["seconds"]]
+                        for r in summary["memory"]]),
+    }
+    for name, (header, rows) in tables.items():
+        with open(out / name, "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(header)
+            w.writerows(rows)
+
+
 def plot(out: Path, recs: list[dict[str, Any]], summary: dict[str, Any], solvers: list[str], dims: list[int]) -> None:
     import matplotlib
     matplotlib.use("Agg")
@@ -293,6 +321,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                        f"NumPy {np.__version__}, qiml {qiml.__version__}",
             "date": datetime.date.today().isoformat(), "smoke": a.smoke}
     write_markdown(a.out, summary, meta)
+    write_csv(a.out, summary)
     (a.out / "summary.json").write_text(json.dumps({"meta": meta, **summary}, indent=1))
     plot(a.out, recs, summary, a.solvers, dims)
     return {"meta": meta, **summary}

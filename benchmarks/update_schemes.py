@@ -5,7 +5,7 @@ on the multimodal benchmarks, to choose the engine's defaults from data.
 
 Writes ``docs/update_schemes.md`` and ``docs/update_schemes.csv``: for every configuration,
 the fraction of runs ending in the global basin and the median error, over the five functions,
-axis-aligned and rotated, at equal evaluation budgets.
+axis-aligned and rotated, at equal evaluation budgets; ``update_schemes.png`` plots the rates.
 """
 
 from __future__ import annotations
@@ -107,7 +107,32 @@ def main(argv: list[str] | None = None) -> None:
             cells.append(f"{a:.1f} / {b:.1f}")
         lines.append(f"| {c} | " + " | ".join(cells) + " |")
     (args.out / "update_schemes.md").write_text("\n".join(lines) + "\n")
+    plot(rows, args.configs, args.out / "update_schemes.png",
+         f"{args.dim}-D, {args.budget_per_dim} x D evaluations, {args.seeds} seed(s), {len(BASE)} functions")
     print("\n".join(lines))
+
+
+def plot(rows: list[dict], configs: list[str], path: Path, title: str) -> None:
+    """Global-basin rate per configuration, axis-aligned and rotated (the main table's rates)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = configs[::-1]                                   # first configuration on top
+    ys = np.arange(len(names))
+    fig, ax = plt.subplots(figsize=(7, 0.32 * len(names) + 1.5))
+    for off, rotated, label in ((0.2, False, "axis-aligned"), (-0.2, True, "rotated")):
+        rates = [np.mean([r["in_basin"] for r in rows if r["config"] == c and r["rotated"] == rotated])
+                 for c in names]
+        ax.barh(ys + off, rates, 0.4, label=label)
+    ax.set_yticks(ys, names, fontsize=8)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("share of runs in the global basin")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -75,10 +76,8 @@ def bench_bbob(out: Path = typer.Option(Path("docs/results/bbob"), help="Results
     import datetime
     import platform
 
-    import numpy as np
-
     from .parallel import cpu_count
-    from .reports import bbob
+    from .reports import bbob, experiments
 
     if smoke:
         dims, functions, instances, budget = [2], "1,15", "1", 50
@@ -101,14 +100,13 @@ def bench_bbob(out: Path = typer.Option(Path("docs/results/bbob"), help="Results
         records = bbob.run_jobs(jobs, out, workers or cpu_count(),
                                 on_done=lambda r: progress.update(task, advance=1, description=r["key"]))
     summary = bbob.summarise(records, budget)
+    versions = ", ".join(f"{k} {v}" for k, v in experiments.versions().items())
     meta = {"command": "qiml bench bbob " + ("--smoke" if smoke else " ".join(
                 [*(f"--dim {d}" for d in dims), f"--functions {functions}", f"--instances {instances}",
                  f"--budget {budget}", *(f"--method {m}" for m in methods)])),
             "functions": functions, "instances": instances, "seed": 0,
-            "machine": f"{platform.machine()}, {cpu_count()} cores, Python {platform.python_version()}, "
-                       f"NumPy {np.__version__}, qiml {__version__}, " + _versions("cocoex", "cocopp", "cma",
-                                                                                   "scipy", "nevergrad"),
-            "date": datetime.date.today().isoformat()}
+            "machine": f"{platform.machine()}, {cpu_count()} cores, Python {platform.python_version()}; {versions}",
+            "versions": experiments.versions(), "date": datetime.date.today().isoformat()}
     bbob.write_report(out, records, summary, meta)
     if cocopp:
         console.print("post-processing with cocopp ...")
@@ -117,16 +115,84 @@ def bench_bbob(out: Path = typer.Option(Path("docs/results/bbob"), help="Results
     console.print(f"Wrote {out / 'summary.md'}, summary.csv, ert.csv, ecdf_*D.png")
 
 
-def _versions(*modules: str) -> str:
-    from importlib import metadata
-    names = {"cocoex": "coco-experiment"}
-    out = []
-    for m in modules:
+@app.command()
+def reproduce(name: Annotated[str, typer.Argument(show_default=False,
+                                                  help="Experiment to run (see --list), or `all`.")] = "",
+              smoke: Annotated[bool, typer.Option("--smoke",
+                                                  help="Tiny budgets: checks the pipeline, not the claim.")] = False,
+              out: Annotated[Path | None, typer.Option(
+                  "--out", show_default=False, help="Results root; each experiment writes <out>/<name>/ (default: "
+                                                    "docs/results of the checkout; docs/results/smoke with --smoke)")
+              ] = None,
+              list_: Annotated[bool, typer.Option("--list",
+                                                  help="List the experiments and whether results exist.")] = False,
+              ) -> None:
+    """Regenerate the table behind a claim: run a named experiment (or `all`) and record how in meta.json.
+
+    Runs the script under benchmarks/ with this interpreter; writes tables, plots, log.txt, meta.json to <out>/<name>/.
+    """
+    from .reports.experiments import EXPERIMENTS, POINTERS, ReproduceError, folder_status, run_experiment, source_root
+
+    valid = ", ".join([*EXPERIMENTS, "all"])
+    try:
+        root = source_root()
+    except ReproduceError as exc:
+        typer.echo(f"Error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    # smoke results go to their own folder by default so they never overwrite the committed full results
+    base = out if out is not None else root / "docs" / "results" / ("smoke" if smoke else "")
+    if base.exists() and not base.is_dir():
+        typer.echo(f"Error: --out {base} exists and is not a folder.", err=True)
+        raise typer.Exit(2)
+    if list_:
+        if name:
+            typer.echo(f"Error: give either an experiment name or --list, not both (got {name!r}).", err=True)
+            raise typer.Exit(2)
+
+        def shown(path: Path) -> str:
+            # paths relative to where the user stands, when they lie below it
+            try:
+                return str(path.resolve().relative_to(Path.cwd().resolve()))
+            except ValueError:
+                return str(path)
+
+        table = Table(title="Experiments: `qiml reproduce NAME [--smoke] [--out DIR]`")
+        for col, kw in (("name", {"no_wrap": True}), ("claim", {"ratio": 4}), ("script", {"ratio": 2}),
+                        ("output folder", {"ratio": 2}), ("results", {"ratio": 1})):
+            table.add_column(col, overflow="fold", **kw)
+        for exp in EXPERIMENTS.values():
+            script = exp.script or "qiml " + " ".join(exp.cli)
+            table.add_row(exp.name, exp.claim, script, shown(base / exp.name), folder_status(base / exp.name))
+        for key, (claim, command) in POINTERS.items():
+            folder = root / "docs" / "results" / key
+            table.add_row(key, f"{claim} (not run by reproduce)", command, shown(folder), folder_status(folder))
+        console.print(table)
+        return
+    if not name:
+        typer.echo(f"Error: name an experiment ({valid}) or use --list.", err=True)
+        raise typer.Exit(2)
+    if name != "all" and name not in EXPERIMENTS:
+        typer.echo(f"Error: unknown experiment {name!r}. Valid names: {valid}.", err=True)
+        raise typer.Exit(2)
+    chosen = list(EXPERIMENTS.values()) if name == "all" else [EXPERIMENTS[name]]
+    failed: list[tuple[str, int, str]] = []
+    for exp in chosen:
+        console.rule(f"{exp.name} ({'smoke' if smoke else 'full'}) -> {base / exp.name}")
+        if exp.needs and not smoke:
+            console.print(f"needs: {exp.needs}")
         try:
-            out.append(f"{m} {metadata.version(names.get(m, m))}")
-        except metadata.PackageNotFoundError:
-            out.append(f"{m} not installed")
-    return ", ".join(out)
+            meta = run_experiment(exp, base, smoke=smoke)
+        except ReproduceError as exc:
+            typer.echo(f"Error: {exc}", err=True)
+            failed.append((exp.name, exc.code, str(exc)))
+            continue
+        console.print(f"[green]{exp.name}[/green]: done in {meta['duration_s']:.1f} s; wrote "
+                      f"{', '.join(meta['outputs'])}")
+    if failed:
+        if len(chosen) > 1:
+            typer.echo(f"Error: {len(failed)} of {len(chosen)} experiments failed: "
+                       + ", ".join(n for n, _, _ in failed), err=True)
+        raise typer.Exit(failed[0][1])
 
 
 if __name__ == "__main__":  # pragma: no cover

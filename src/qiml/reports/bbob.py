@@ -213,7 +213,8 @@ def _load(path: Path) -> dict[str, dict[str, Any]]:
 
 
 # -- summaries -----------------------------------------------------------------------------------------------
-def ecdf(records: list[dict[str, Any]], budget: int, points: int = 101) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+def ecdf(records: list[dict[str, Any]], budget: int, points: int = 101
+         ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """ECDF of (run, target) pairs solved against evaluations / D, on a log grid from 1 to ``budget``."""
     grid = np.geomspace(1.0, budget, points)
     if not records:
