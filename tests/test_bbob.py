@@ -67,7 +67,8 @@ def test_cli_smoke_run_writes_everything_and_resumes(tmp_path):
     res = runner.invoke(app, ["bench", "bbob", "--smoke", "--out", str(out), "--workers", "2",
                               "--method", "qiml", "--method", "cma_ipop", "--method", "ng_pso"])
     assert res.exit_code == 0, res.output
-    for name in ("summary.md", "summary.csv", "ert.csv", "summary.json", "ecdf_02D.png", "cocopp/index.html"):
+    for name in ("summary.md", "summary.csv", "ert.csv", "summary.json", "ecdf_02D.png", "cocopp/index.html",
+                 "cocopp_ecdf/pprldmany_02D_noiselessall.svg"):
         assert (out / name).stat().st_size > 0, name
     runs = (out / "runs.jsonl").read_text().splitlines()
     assert len(runs) == 3 * 2          # 3 methods x f1, f15 x instance 1

@@ -263,9 +263,13 @@ def summarise(records: list[dict[str, Any]], budget: int) -> dict[str, Any]:
 
 
 def postprocess(out: Path, methods: list[str]) -> Path | None:
-    """Run ``cocopp`` on the COCO logs of ``methods`` (offline; bundled best-2009 records); its output folder."""
+    """Run ``cocopp`` on the COCO logs of ``methods`` (offline; bundled best-2009 records); its output folder.
+
+    The per-group ECDF figures are also copied to ``out/cocopp_ecdf/``.
+    """
     import cocopp
 
+    out = out.resolve()   # cocopp runs from inside ``out``
     folders = [str(out / "exdata" / m) for m in methods if (out / "exdata" / m).is_dir()]
     if not folders:
         return None
@@ -277,9 +281,17 @@ def postprocess(out: Path, methods: list[str]) -> Path | None:
         os.chdir(out)    # cocopp writes some helper files into the working directory
         cocopp.genericsettings.isConv = False
         # cocopp.main parses one string of arguments (a list is taken as something else)
-        cocopp.main(" ".join(["-o", str(target.resolve()), *(str(Path(f).resolve()) for f in folders)]))
+        cocopp.main(" ".join(["-o", str(target), *folders]))
     finally:
         os.chdir(cwd)
+    # the full cocopp output is large (several MB of figures per run); keep its per-group ECDF figures
+    # (with the best-2009 reference) next to the tables, where they are committed
+    figures = out / "cocopp_ecdf"
+    if figures.exists():
+        shutil.rmtree(figures)
+    figures.mkdir()
+    for svg in target.glob("*/pprldmany_*D_*.svg"):
+        shutil.copy2(svg, figures / svg.name)
     return target
 
 
@@ -291,7 +303,8 @@ def write_report(out: Path, records: list[dict[str, Any]], summary: dict[str, An
     md = ["# COCO/BBOB: qiml against the baselines", "",
           f"Command: `{meta['command']}`. Budget {summary['budget']} x D evaluations; functions "
           f"{meta['functions']}, instances {meta['instances']}, one run per instance. {meta['machine']}; "
-          f"{meta['date']}. Official COCO figures and tables (with the best-2009 records): `cocopp/index.html`.", "",
+          f"{meta['date']}. cocopp's ECDF per function group, with the best-2009 record: `cocopp_ecdf/*.svg` "
+          "(its full output, `cocopp/index.html`, is rebuilt locally and not committed).", "",
           "## ECDF area at the full budget (share of the 51 targets x runs solved, averaged over log10(evals/D); "
           "higher is better)", ""]
     for d in summary["dims"]:
