@@ -39,7 +39,7 @@ from numpy.typing import NDArray
 from . import budget as baselines
 
 __all__ = ["Job", "METHODS", "GROUPS", "TARGET_EXPONENTS", "run_job", "run_jobs", "summarise", "postprocess",
-           "parse_range"]
+           "parse_range", "load_runs", "write_report"]
 
 #: bbob function groups (COCO's names), by function number
 GROUPS: dict[str, tuple[int, ...]] = {
@@ -178,7 +178,7 @@ def run_jobs(jobs: Iterable[Job], out: Path, workers: int = 1,
     jobs = list(jobs)
     path = out / "runs.jsonl"
     out.mkdir(parents=True, exist_ok=True)
-    done = _load(path)
+    done = load_runs(path)
     todo = [j for j in jobs if j.key not in done]
     if todo:
         # the costly runs first (high dimension), so the pool does not wait on one long run at the end
@@ -200,7 +200,7 @@ def run_jobs(jobs: Iterable[Job], out: Path, workers: int = 1,
     return [done[j.key] for j in jobs]
 
 
-def _load(path: Path) -> dict[str, dict[str, Any]]:
+def load_runs(path: Path) -> dict[str, dict[str, Any]]:
     done: dict[str, dict[str, Any]] = {}
     if path.exists():
         for line in path.read_text().splitlines():
@@ -300,9 +300,13 @@ def write_report(out: Path, records: list[dict[str, Any]], summary: dict[str, An
     import csv
 
     groups = ["all", *GROUPS]
+    counts: dict[tuple[str, int], int] = {}
+    for r in records:
+        counts[r["method"], r["dim"]] = counts.get((r["method"], r["dim"]), 0) + 1
+    runs = ", ".join(f"{m} {d}-D: {n}" for (m, d), n in sorted(counts.items(), key=lambda kv: (kv[0][1], kv[0][0])))
     md = ["# COCO/BBOB: qiml against the baselines", "",
-          f"Command: `{meta['command']}`. Budget {summary['budget']} x D evaluations; functions "
-          f"{meta['functions']}, instances {meta['instances']}, one run per instance. {meta['machine']}; "
+          f"Every finished run at budget {summary['budget']} x D in `runs.jsonl` (one run per bbob function and "
+          f"instance; runs per method and dimension: {runs}). Latest command: `{meta['command']}`. {meta['machine']}; "
           f"{meta['date']}. cocopp's ECDF per function group, with the best-2009 record: `cocopp_ecdf/*.svg` "
           "(its full output, `cocopp/index.html`, is rebuilt locally and not committed).", "",
           "## ECDF area at the full budget (share of the 51 targets x runs solved, averaged over log10(evals/D); "
