@@ -87,8 +87,8 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         sizes, loss = NETS[job["task"]]
         Xtr, ytr, Xte, yte = load_net_task(job["task"])
         net = MLP(sizes, "tanh")
-        opts = {k: v for k, v in settings.items()}
-        res = fit_network(net, Xtr, ytr, loss, seed=job["seed"], max_time=job["budget"], max_evals=10**12, **opts)
+        res = fit_network(net, Xtr, ytr, loss, seed=job["seed"], max_time=job["budget"], max_evals=10**12,
+                          **settings)
         out = net.forward(Xte, res.x)
         metric = float(np.mean((out[:, 0] - yte) ** 2)) if loss == "mse" else float(np.mean(out.argmax(1) != yte))
         nx = NETWORK_OPTIONS.get("nx", 64)

@@ -95,8 +95,8 @@ def bench_bbob(out: Path = typer.Option(Path("docs/results/bbob"), help="Results
     with Progress(TextColumn("bbob"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TextColumn("{task.description}"), console=console) as progress:
         task = progress.add_task("", total=len(jobs))
-        done_before = len(jobs) - sum(1 for j in jobs if j.key not in bbob.load_runs(out / "runs.jsonl"))
-        progress.update(task, completed=done_before)
+        finished = bbob.load_runs(out / "runs.jsonl")
+        progress.update(task, completed=sum(1 for j in jobs if j.key in finished))
         bbob.run_jobs(jobs, out, workers or cpu_count(),
                       on_done=lambda r: progress.update(task, advance=1, description=r["key"]))
     # the report covers every finished run in the folder at this budget, so runs added by separate
