@@ -40,7 +40,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import ConfigError
-from .base import Solver, normalize, unit_dx
+from .base import Solver, check_positive_int, normalize, unit_dx
 
 __all__ = [
     "Particles",
@@ -380,12 +380,6 @@ def run_particles(p: Particles, theta: NDArray[np.float64], v: NDArray[np.float6
 
 
 # ----------------------------------------------------------------------------- solver
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ConfigError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
-
-
 def _positive_float_or_none(name: str, value: Any) -> float | None:
     if value is None:
         return None
@@ -444,15 +438,15 @@ class SignedParticles(Solver):
 
     def __init__(self, particles: int = 4000, nk: int = 32, steps: int | None = None, dt: float | None = None,
                  annihilate_every: int = 1, max_particles: int = 40000, mass: float | None = None) -> None:
-        self.particles = _positive_int("particles", particles)
-        nk = _positive_int("nk", nk)
+        self.particles = check_positive_int("particles", particles)
+        nk = check_positive_int("nk", nk)
         if nk < 4 or nk % 2:
             raise ConfigError(f"nk must be an even int >= 4, got {nk!r}")
         self.nk = nk
-        self.steps = None if steps is None else _positive_int("steps", steps)
+        self.steps = None if steps is None else check_positive_int("steps", steps)
         self.dt = _positive_float_or_none("dt", dt)
-        self.annihilate_every = _positive_int("annihilate_every", annihilate_every)
-        self.max_particles = _positive_int("max_particles", max_particles)
+        self.annihilate_every = check_positive_int("annihilate_every", annihilate_every)
+        self.max_particles = check_positive_int("max_particles", max_particles)
         if self.max_particles < self.particles:
             raise ConfigError(f"max_particles ({max_particles}) must be >= particles ({particles})")
         self.mass = _positive_float_or_none("mass", mass)   # type: ignore[assignment]
