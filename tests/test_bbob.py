@@ -37,6 +37,15 @@ def test_hits_leave_unreached_targets_open():
     assert np.all(h.hit[bbob.TARGET_EXPONENTS < 0] == -1) and np.all(h.hit[bbob.TARGET_EXPONENTS >= 0] == 1)
 
 
+def test_a_run_solves_the_named_instance_and_stops_at_the_final_target(tmp_path):
+    # instance 12 is COCO's instance 12 (not the 12th of the suite's default list, 1-5 and 71-80)
+    rec = bbob.run_job(bbob.Job("qiml", function=1, dim=2, instance=12, budget=2000), tmp_path)
+    assert 0.0 <= rec["best_gap"] <= 1e-8 and min(rec["hit"]) > 0
+    assert rec["nfev"] < 2000 * 2          # stopped at f_opt + 1e-8, as COCO's experiments do
+    (info,) = (tmp_path / "exdata").rglob("*.info")
+    assert ", 12:" in info.read_text()     # COCO's log names instance 12
+
+
 def test_parse_range():
     assert bbob.parse_range("1-3,7") == [1, 2, 3, 7] and bbob.parse_range("5") == [5]
 

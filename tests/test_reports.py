@@ -30,6 +30,15 @@ def test_budgeted_truncates_the_batch_that_crosses_the_budget():
     np.testing.assert_array_equal(f.evals, [1, 2, 3, 4, 5])
 
 
+@pytest.mark.parametrize("method", ["qiml", "random", "differential_evolution"])
+def test_a_method_stops_at_the_target_like_coco(method):
+    bounds = [(-5.0, 5.0)] * 2
+    f = run_method(method, sphere, bounds, budget=50_000, seed=0, target=1.0)
+    assert f.reached and not f.exhausted
+    assert f.best <= 1.0 and f.nfev < 50_000
+    assert np.all(f.trace[-1] <= 1.0)   # the trace keeps the best value to the end
+
+
 @pytest.mark.parametrize("method", list(METHODS))
 def test_every_method_stays_within_budget_and_records_a_trace(method):
     b = Benchmark("rastrigin", 3, seed=0)

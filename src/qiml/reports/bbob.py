@@ -4,7 +4,8 @@ One *run* is one method on one bbob problem (function 1-24, dimension, instance)
 ``budget x D`` evaluations. Each run happens in a worker process with its own ``cocoex`` observer
 folder ``<out>/exdata/<method>/f<f>_d<d>_i<i>`` (COCO's format, which ``cocopp`` merges per method),
 and appends one JSON line to ``<out>/runs.jsonl`` when it finishes, so an interrupted comparison
-resumes where it stopped (an unfinished run's folder is cleared and the run redone).
+resumes where it stopped (an unfinished run's folder is cleared and the run redone). As in COCO's
+own experiments, a run stops once it reaches the final target ``f_opt + 1e-8``.
 
 Besides COCO's own logs, every run records the exact evaluation at which it first reached each of
 the 51 standard bbob targets ``f_opt + 10^k``, ``k = 2, 1.8, ..., -8``. From these
@@ -148,19 +149,23 @@ def run_job(job: Job, out: Path, seed: int = 0) -> dict[str, Any]:
         shutil.rmtree(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     cocoex.log_level("warning")
-    suite = cocoex.Suite("bbob", "", f"dimensions:{job.dim} function_indices:{job.function} "
-                                     f"instance_indices:{job.instance}")
+    # name the instance itself: ``instance_indices`` would index the suite's current instance list
+    # (1-5, 71-80), not instances 1-15
+    suite = cocoex.Suite("bbob", f"instances: {job.instance}",
+                         f"dimensions:{job.dim} function_indices:{job.function}")
     f_opt = float(cocoex.BareProblem("bbob", job.function, job.dim, job.instance).best_value())
     cwd = os.getcwd()
     os.chdir(out)    # cocoex writes under ./exdata/<result_folder>, whatever the path it is given
     try:
         observer = cocoex.Observer("bbob", f"result_folder: {job.method}/{name} algorithm_name: {job.method}")
         problem = next(iter(suite))
+        if (problem.id_function, problem.dimension, problem.id_instance) != (job.function, job.dim, job.instance):
+            raise RuntimeError(f"cocoex gave {problem.id} for {job.key}")
         problem.observe_with(observer)
         hits = _Hits(problem, f_opt)
         t0 = time.perf_counter()
         baselines.run_method(job.method, hits, list(zip(problem.lower_bounds, problem.upper_bounds, strict=True)),
-                             job.budget * job.dim, seed, runner=METHODS[job.method])
+                             job.budget * job.dim, seed, runner=METHODS[job.method], target=hits.targets[-1])
         seconds = time.perf_counter() - t0
         problem.free()
         del observer

@@ -48,11 +48,14 @@ class Budgeted:
 
     ``trace[i]`` is the best value among the first ``evals[i]`` evaluations (log-spaced
     checkpoints); ``f_seconds`` the time spent inside ``f``; ``exhausted`` whether the budget ran out.
+    With a ``target``, the method is also stopped (``reached``) as soon as a value ``<= target`` is
+    seen, as COCO stops a run at its final target: the rest of the budget could only repeat a success.
     """
 
-    def __init__(self, fun: Callable[[NDArray[np.float64]], NDArray[np.float64]], budget: int) -> None:
-        self.fun, self.budget = fun, int(budget)
-        self.nfev, self.best, self.exhausted, self.f_seconds = 0, np.inf, False, 0.0
+    def __init__(self, fun: Callable[[NDArray[np.float64]], NDArray[np.float64]], budget: int,
+                 target: float | None = None) -> None:
+        self.fun, self.budget, self.target = fun, int(budget), target
+        self.nfev, self.best, self.exhausted, self.reached, self.f_seconds = 0, np.inf, False, False, 0.0
         self.evals = checkpoints(self.budget)
         self.trace = np.full(self.evals.size, np.nan)
         self._next = 0
@@ -72,6 +75,9 @@ class Budgeted:
         self._record(F)
         if cut:
             self.exhausted = True
+            raise BudgetExhausted
+        if self.target is not None and self.best <= self.target:
+            self.reached = True
             raise BudgetExhausted
         return F
 
@@ -159,18 +165,20 @@ SETTINGS = {
 
 
 def run_method(method: str, fun: Callable[[NDArray[np.float64]], NDArray[np.float64]],
-               bounds: Any, budget: int, seed: int, runner: Runner | None = None) -> Budgeted:
+               bounds: Any, budget: int, seed: int, runner: Runner | None = None,
+               target: float | None = None) -> Budgeted:
     """Run ``method`` (or the given ``runner``) on ``fun`` within ``budget`` evaluations; return the wrapper.
 
-    Once the budget is spent the method is stopped; an exception raised after that (qiml wraps
-    the stop in its ``ObjectiveError``) is part of stopping, any earlier one propagates.
+    Once the budget is spent (or ``target`` reached) the method is stopped; an exception raised
+    after that (qiml wraps the stop in its ``ObjectiveError``) is part of stopping, any earlier one
+    propagates.
     """
-    f = Budgeted(fun, budget)
+    f = Budgeted(fun, budget, target)
     lo, hi = (np.asarray(b, dtype=float) for b in zip(*bounds))
     try:
         (runner or METHODS[method])(f, lo, hi, seed)
     except Exception:
-        if not f.exhausted:
+        if not (f.exhausted or f.reached):
             raise
     f.finish()
     return f
