@@ -198,5 +198,68 @@ def reproduce(name: Annotated[str, typer.Argument(show_default=False,
         raise typer.Exit(failed[0][1])
 
 
+
+telecom_app = typer.Typer(help="Telecom applications.", no_args_is_help=True)
+app.add_typer(telecom_app, name="telecom")
+
+
+@telecom_app.command("tilt")
+def telecom_tilt(out: Path = typer.Option(Path("docs/results/telecom_tilt"), help="Results folder (resumable)."),
+                 n_samples: int = typer.Option(420_000, min=1000, help="Samples in the data set."),
+                 hidden: list[int] = typer.Option([], "--hidden", help="Adam's hidden sizes (repeat); default "
+                                                  "2, 4, 6, 8, 12, 16, 24, 32, 64, 128, 256, 512."),
+                 qiml_hidden: list[int] = typer.Option([], "--qiml-hidden", help="QiML's hidden sizes (repeat); "
+                                                       "default 2 to 64."),
+                 seeds: int = typer.Option(3, min=1, help="Seeds per size (medians are reported)."),
+                 qiml_sweeps: int = typer.Option(30, min=1, help="QiML sweeps over the parameters per run."),
+                 target_rmse: float | None = typer.Option(None, min=0.0, help="Target test RMSE in dB; default "
+                                                          "1.05 x the best median float RMSE of the study."),
+                 workers: int = typer.Option(0, help="Processes (0: every core)."),
+                 smoke: bool = typer.Option(False, help="Tiny run: 20,000 samples, sizes 2 and 6, one seed.")) -> None:
+    """Antenna tilting: test RMSE against hidden size for tuned Adam and QiML, float and int8."""
+    import dataclasses
+    import datetime
+    import platform
+
+    from .parallel import cpu_count
+    from .reports import experiments
+    from .reports import telecom_tilt as tilt
+
+    if smoke:
+        cfg = tilt.TiltConfig.smoke()
+    else:
+        cfg = tilt.TiltConfig(n_samples=n_samples, seeds=tuple(range(seeds)), qiml_sweeps=qiml_sweeps,
+                              target_rmse=target_rmse)
+        if hidden:
+            cfg = dataclasses.replace(cfg, hidden=tuple(sorted(set(hidden))))
+        if qiml_hidden:
+            cfg = dataclasses.replace(cfg, qiml_hidden=tuple(sorted(set(qiml_hidden))))
+    if min(cfg.hidden + cfg.qiml_hidden) < 1:
+        raise typer.BadParameter("hidden sizes must be >= 1")
+    console.print(f"data: make_dataset({cfg.n_samples}, seed={cfg.data_seed}) (cached after the first build)")
+    with Progress(TextColumn("tilt"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TextColumn("{task.description}"), console=console) as progress:
+        task = progress.add_task("", total=None)
+
+        def done(rec: dict, total: int) -> None:
+            progress.update(task, advance=1, total=total,
+                            description=f"{rec['key']}: test RMSE {rec['test_rmse']:.3f} dB")
+
+        records = tilt.run_study(cfg, out, workers or cpu_count(), on_done=done)
+    split = tilt.load_split(cfg)
+    summary = tilt.summarise(cfg, records, tilt.linear_baseline(cfg))
+    meta = {"command": "qiml telecom tilt " + ("--smoke" if smoke else " ".join(
+                [f"--n-samples {cfg.n_samples}", f"--seeds {len(cfg.seeds)}", f"--qiml-sweeps {cfg.qiml_sweeps}",
+                 *(f"--hidden {h}" for h in hidden), *(f"--qiml-hidden {h}" for h in qiml_hidden),
+                 *([f"--target-rmse {target_rmse:g}"] if target_rmse is not None else [])])),
+            "split": ", ".join(f"{k} {v}" for k, v in split.sizes.items()),
+            "machine": f"{platform.machine()}, {cpu_count()} cores, Python {platform.python_version()}",
+            "versions": experiments.versions(), "date": datetime.date.today().isoformat()}
+    tilt.write_report(out, summary, meta)
+    sm = summary["smallest_hidden"]
+    console.print(f"target {summary['target_rmse']:.3f} dB; smallest hidden size: "
+                  + ", ".join(f"{c} {sm[c] or 'not reached'}" for c in tilt.CURVES))
+    console.print(f"Wrote {out / 'summary.md'}, summary.csv, summary.json, rmse_vs_hidden.png")
+
 if __name__ == "__main__":  # pragma: no cover
     app()

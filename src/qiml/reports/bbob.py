@@ -38,6 +38,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from . import budget as baselines
+from .runlog import load_runs
 
 __all__ = ["Job", "METHODS", "GROUPS", "TARGET_EXPONENTS", "run_job", "run_jobs", "summarise", "postprocess",
            "parse_range", "load_runs", "write_report"]
@@ -203,18 +204,6 @@ def run_jobs(jobs: Iterable[Job], out: Path, workers: int = 1,
                     if queue:
                         pending.add(pool.submit(run_job, queue.pop(0), out))
     return [done[j.key] for j in jobs]
-
-
-def load_runs(path: Path) -> dict[str, dict[str, Any]]:
-    done: dict[str, dict[str, Any]] = {}
-    if path.exists():
-        for line in path.read_text().splitlines():
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:   # a line cut short by an interruption: that run is redone
-                continue
-            done[rec["key"]] = rec
-    return done
 
 
 # -- summaries -----------------------------------------------------------------------------------------------

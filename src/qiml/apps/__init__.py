@@ -1,0 +1,1 @@
+"""Applications built on qiml's engine and models: telecom (antenna tilt, ...)."""

@@ -1,0 +1,1 @@
+"""Telecom applications: :mod:`.antenna_tilt` (downlink SINR regression for tilt tuning)."""
