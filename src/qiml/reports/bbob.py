@@ -245,6 +245,8 @@ def summarise(records: list[dict[str, Any]], budget: int) -> dict[str, Any]:
     for d in dims:
         for m in methods:
             rs = [r for r in records if r["method"] == m and r["dim"] == d]
+            if not rs:           # a method run in other dimensions only
+                continue
             row = {"method": m, "dim": d, "all": ecdf_area(rs, budget)}
             for g, fids in GROUPS.items():
                 row[g] = ecdf_area([r for r in rs if r["function"] in fids], budget)
@@ -305,16 +307,28 @@ def write_report(out: Path, records: list[dict[str, Any]], summary: dict[str, An
           "(its full output, `cocopp/index.html`, is rebuilt locally and not committed).", "",
           "## ECDF area at the full budget (share of the 51 targets x runs solved, averaged over log10(evals/D); "
           "higher is better)", ""]
-    for d in summary["dims"]:
-        rows = [a for a in summary["areas"] if a["dim"] == d]
+
+    def area_table(rows: list[dict[str, Any]], dim_records: list[dict[str, Any]]) -> list[str]:
         best = {g: np.nanmax([a[g] for a in rows]) if any(np.isfinite(a[g]) for a in rows) else np.nan
                 for g in groups}
-        md += [f"### {d}-D", "", "| method | " + " | ".join(groups) + " |", "|---|" + "---|" * len(groups)]
+        lines = ["| method | runs | " + " | ".join(groups) + " |", "|---|---|" + "---|" * len(groups)]
         for a in rows:
             cells = ["n/a" if not np.isfinite(a[g]) else f"**{a[g]:.3f}**" if a[g] == best[g] else f"{a[g]:.3f}"
                      for g in groups]
-            md.append(f"| {a['method']} | " + " | ".join(cells) + " |")
-        md.append("")
+            n = sum(r["method"] == a["method"] for r in dim_records)
+            lines.append(f"| {a['method']} | {n} | " + " | ".join(cells) + " |")
+        return [*lines, ""]
+
+    for d in summary["dims"]:
+        at_d = [r for r in records if r["dim"] == d]
+        md += [f"### {d}-D", "", *area_table([a for a in summary["areas"] if a["dim"] == d], at_d)]
+        # methods run on fewer instances (the costly ones) are compared again on the shared instances
+        sets = {m: {r["instance"] for r in at_d if r["method"] == m} for m in dict.fromkeys(r["method"] for r in at_d)}
+        common = set.intersection(*sets.values()) if sets else set()
+        if common and any(v != common for v in sets.values()):
+            shared = [r for r in at_d if r["instance"] in common]
+            md += [f"{d}-D on the instances every method ran ({', '.join(map(str, sorted(common)))}):", "",
+                   *area_table(summarise(shared, summary["budget"])["areas"], shared)]
     md += ["## ERT to reach f_opt + 1e-5 (evaluations; inf: no run did)", ""]
     for d in summary["dims"]:
         rows = [e for e in summary["ert"] if e["dim"] == d]

@@ -132,6 +132,8 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
 # experiments run by other commands, listed by ``qiml reproduce --list`` as pointers only
 POINTERS: dict[str, tuple[str, str]] = {
     "bbob": ("COCO bbob suite: qiml and baselines, ECDFs and ERTs", "qiml bench bbob"),
+    "telecom-tilt": ("antenna tilting: test RMSE against hidden size, tuned Adam against QiML, float and int8",
+                     "qiml telecom tilt"),
 }
 
 
