@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -11,29 +12,32 @@ from qiml.cli import app
 from qiml.reports import telecom_tilt as tilt
 
 CFG = tilt.TiltConfig(hidden=(2, 4, 8), qiml_hidden=(2, 4), seeds=(0, 1, 2), adam_lrs=(1e-3, 1e-2),
-                      adam_batches=(256,), margin=0.05)
+                      adam_batches=(256,), qiml_batches=(4096,), qiml_sweeps=(10,), margin=0.05)
 
 
 def _adam(h, lr, seed, val, test):
-    job = {"method": "adam", "hidden": h, "seed": seed, "lr": lr, "batch": 256}
+    job = {"method": "adam", "hidden": h, "seed": seed, "settings": {"lr": lr, "batch": 256}}
     return {**job, "key": tilt.job_key(job), "val_rmse": val, "test_rmse": test, "test_rmse_int8": test + 0.1,
             "seconds": 1.0}
 
 
 def _qiml(m, h, seed, test):
-    job = {"method": m, "hidden": h, "seed": seed}
+    job = {"method": m, "hidden": h, "seed": seed, "settings": {"batch": 4096, "sweeps": 10}}
     return {**job, "key": tilt.job_key(job), "val_rmse": test, "test_rmse": test, "seconds": 2.0}
 
 
-def test_adam_seeds_wait_for_their_tuning_grid_and_use_the_best_validation_pair():
+def test_other_seeds_wait_for_their_tuning_grid_and_use_the_best_validation_setting():
     jobs = tilt.jobs_for(CFG, {})
-    assert {j["seed"] for j in jobs if j["method"] == "adam"} == {0}     # tuning only
+    assert {j["seed"] for j in jobs} == {0}                              # tuning only
     assert len([j for j in jobs if j["method"] == "adam"]) == 3 * 2
+    assert len([j for j in jobs if j["method"] == "qiml_int8"]) == 2 * 1
     done = {r["key"]: r for r in (_adam(4, 1e-3, 0, 2.0, 2.0), _adam(4, 1e-2, 0, 1.5, 3.0))}
-    assert tilt.best_adam_pair(CFG, done, 4) == (1e-2, 256)            # validation decides, not test
-    seeds = [j for j in tilt.jobs_for(CFG, done) if j["method"] == "adam" and j["seed"] > 0]
-    assert [(j["hidden"], j["seed"], j["lr"]) for j in seeds] == [(4, 1, 1e-2), (4, 2, 1e-2)]
-    assert tilt.best_adam_pair(CFG, done, 2) is None
+    assert tilt.best_settings(CFG, done, "adam", 4) == {"lr": 1e-2, "batch": 256}   # validation decides, not test
+    seeds = [j for j in tilt.jobs_for(CFG, done) if j["seed"] > 0]
+    assert [(j["method"], j["hidden"], j["seed"], j["settings"]["lr"]) for j in seeds] == [
+        ("adam", 4, 1, 1e-2), ("adam", 4, 2, 1e-2)]
+    assert tilt.best_settings(CFG, done, "adam", 2) is None
+    assert len({j["key"] for j in tilt.jobs_for(CFG, done)}) == len(tilt.jobs_for(CFG, done))
 
 
 def test_target_and_smallest_sizes_from_medians():
@@ -50,7 +54,7 @@ def test_target_and_smallest_sizes_from_medians():
     assert s["target_rmse"] == pytest.approx(1.05)
     assert s["smallest_hidden"] == {"adam": 8, "adam_int8": None, "qiml": 2, "qiml_int8": None}
     assert s["ratio_adam_to_qiml"]["float"] == pytest.approx(4.0) and s["ratio_adam_to_qiml"]["int8"] is None
-    fixed = tilt.summarise(tilt.TiltConfig(**{**CFG.__dict__, "target_rmse": 1.25}), recs)
+    fixed = tilt.summarise(dataclasses.replace(CFG, target_rmse=1.25), recs)
     assert fixed["smallest_hidden"]["adam"] == 4 and fixed["smallest_hidden"]["adam_int8"] == 8
 
 

@@ -211,7 +211,8 @@ def telecom_tilt(out: Path = typer.Option(Path("docs/results/telecom_tilt"), hel
                  qiml_hidden: list[int] = typer.Option([], "--qiml-hidden", help="QiML's hidden sizes (repeat); "
                                                        "default 2 to 64."),
                  seeds: int = typer.Option(3, min=1, help="Seeds per size (medians are reported)."),
-                 qiml_sweeps: int = typer.Option(30, min=1, help="QiML sweeps over the parameters per run."),
+                 qiml_sweeps: list[int] = typer.Option([], "--qiml-sweeps", help="QiML sweeps tuned over (repeat); "
+                                                       "default 10 and 30."),
                  target_rmse: float | None = typer.Option(None, min=0.0, help="Target test RMSE in dB; default "
                                                           "1.05 x the best median float RMSE of the study."),
                  workers: int = typer.Option(0, help="Processes (0: every core)."),
@@ -228,8 +229,11 @@ def telecom_tilt(out: Path = typer.Option(Path("docs/results/telecom_tilt"), hel
     if smoke:
         cfg = tilt.TiltConfig.smoke()
     else:
-        cfg = tilt.TiltConfig(n_samples=n_samples, seeds=tuple(range(seeds)), qiml_sweeps=qiml_sweeps,
-                              target_rmse=target_rmse)
+        cfg = tilt.TiltConfig(n_samples=n_samples, seeds=tuple(range(seeds)), target_rmse=target_rmse)
+        if min(qiml_sweeps, default=1) < 1:
+            raise typer.BadParameter("--qiml-sweeps must be >= 1")
+        if qiml_sweeps:
+            cfg = dataclasses.replace(cfg, qiml_sweeps=tuple(sorted(set(qiml_sweeps))))
         if hidden:
             cfg = dataclasses.replace(cfg, hidden=tuple(sorted(set(hidden))))
         if qiml_hidden:
@@ -249,7 +253,7 @@ def telecom_tilt(out: Path = typer.Option(Path("docs/results/telecom_tilt"), hel
     split = tilt.load_split(cfg)
     summary = tilt.summarise(cfg, records, tilt.linear_baseline(cfg))
     meta = {"command": "qiml telecom tilt " + ("--smoke" if smoke else " ".join(
-                [f"--n-samples {cfg.n_samples}", f"--seeds {len(cfg.seeds)}", f"--qiml-sweeps {cfg.qiml_sweeps}",
+                [f"--n-samples {cfg.n_samples}", f"--seeds {len(cfg.seeds)}", *(f"--qiml-sweeps {n}" for n in qiml_sweeps),
                  *(f"--hidden {h}" for h in hidden), *(f"--qiml-hidden {h}" for h in qiml_hidden),
                  *([f"--target-rmse {target_rmse:g}"] if target_rmse is not None else [])])),
             "split": ", ".join(f"{k} {v}" for k, v in split.sizes.items()),
