@@ -91,6 +91,14 @@ def test_cli_smoke_run_writes_everything_and_resumes(tmp_path):
                               "--method", "qiml", "--method", "cma_ipop", "--method", "ng_pso"])
     assert res.exit_code == 0, res.output
     assert len((out / "runs.jsonl").read_text().splitlines()) == 6
+    # --report-only runs nothing, even for methods or instances not run yet
+    (out / "summary.md").unlink()
+    res = runner.invoke(app, ["bench", "bbob", "--report-only", "--out", str(out), "--no-cocopp", "--budget", "50"])
+    assert res.exit_code == 0, res.output
+    assert len((out / "runs.jsonl").read_text().splitlines()) == 6 and (out / "summary.md").exists()
+    assert "--report-only" in json.loads((out / "summary.json").read_text())["meta"]["command"]
+    res = runner.invoke(app, ["bench", "bbob", "--report-only", "--out", str(out), "--no-cocopp"])
+    assert res.exit_code == 2 and "no finished runs at budget 10000" in res.output
 
 
 def test_cli_rejects_unknown_methods_and_bad_ranges(tmp_path):

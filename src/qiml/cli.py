@@ -71,7 +71,9 @@ def bench_bbob(out: Path = typer.Option(Path("docs/results/bbob"), help="Results
                                                  "every baseline. Choices: see `qiml.reports.bbob.METHODS`."),
                workers: int = typer.Option(0, help="Processes (0: every core)."),
                cocopp: bool = typer.Option(True, help="Post-process with cocopp (figures, ERT tables)."),
-               smoke: bool = typer.Option(False, help="Tiny run: 2-D, f1 and f15, instance 1, budget 50.")) -> None:
+               smoke: bool = typer.Option(False, help="Tiny run: 2-D, f1 and f15, instance 1, budget 50."),
+               report_only: bool = typer.Option(False, "--report-only", help="Run nothing: rebuild the report "
+                                                "(and cocopp's, for every method with runs) from --out's runs.")) -> None:
     """Run qiml and baselines on COCO's bbob suite through cocoex; ECDFs, ERTs and cocopp's figures."""
     import datetime
     import platform
@@ -91,7 +93,8 @@ def bench_bbob(out: Path = typer.Option(Path("docs/results/bbob"), help="Results
         raise typer.BadParameter(f"bad range: {exc}") from exc
     if not fids or min(fids) < 1 or max(fids) > 24 or not iids or min(iids) < 1:
         raise typer.BadParameter("functions must lie in 1-24 and instances be >= 1")
-    jobs = [bbob.Job(m, f, d, i, budget) for d in dims for m in chosen for f in fids for i in iids]
+    jobs = [] if report_only else [bbob.Job(m, f, d, i, budget) for d in dims for m in chosen for f in fids
+                                   for i in iids]
     with Progress(TextColumn("bbob"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TextColumn("{task.description}"), console=console) as progress:
         task = progress.add_task("", total=len(jobs))
@@ -102,9 +105,13 @@ def bench_bbob(out: Path = typer.Option(Path("docs/results/bbob"), help="Results
     # the report covers every finished run in the folder at this budget, so runs added by separate
     # commands (other dimensions or methods) end up in one comparison
     records = [r for r in bbob.load_runs(out / "runs.jsonl").values() if r["budget"] == budget]
+    if report_only:
+        if not records:
+            raise typer.BadParameter(f"no finished runs at budget {budget} in {out / 'runs.jsonl'}")
+        chosen = methods or [m for m in bbob.METHODS if any(r["method"] == m for r in records)]
     summary = bbob.summarise(records, budget)
     versions = ", ".join(f"{k} {v}" for k, v in experiments.versions().items())
-    meta = {"command": "qiml bench bbob " + ("--smoke" if smoke else " ".join(
+    meta = {"command": "qiml bench bbob " + ("--smoke" if smoke else "--report-only" if report_only else " ".join(
                 [*(f"--dim {d}" for d in dims), f"--functions {functions}", f"--instances {instances}",
                  f"--budget {budget}", *(f"--method {m}" for m in methods)])),
             "functions": functions, "instances": instances, "seed": 0,
