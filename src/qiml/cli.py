@@ -258,7 +258,7 @@ def telecom_tilt(out: Path = typer.Option(Path("docs/results/telecom_tilt"), hel
 
         records = tilt.run_study(cfg, out, workers or cpu_count(), on_done=done)
     split = tilt.load_split(cfg)
-    summary = tilt.summarise(cfg, records, tilt.linear_baseline(cfg))
+    summary = tilt.summarise(cfg, records, tilt.linear_baseline(split))
     meta = {"command": "qiml telecom tilt " + ("--smoke" if smoke else " ".join(
                 [f"--n-samples {cfg.n_samples}", f"--seeds {len(cfg.seeds)}", *(f"--qiml-sweeps {n}" for n in qiml_sweeps),
                  *(f"--hidden {h}" for h in hidden), *(f"--qiml-hidden {h}" for h in qiml_hidden),

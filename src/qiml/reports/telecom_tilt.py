@@ -37,6 +37,7 @@ Runs are resumable (``runs.jsonl``) and spread over processes; the report is ``s
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import math
 import time
@@ -135,6 +136,12 @@ def load_split(cfg: TiltConfig) -> Split:
                  {"train": a, "validation": n_val, "test": n_test})
 
 
+@functools.lru_cache(maxsize=1)
+def _worker_split(cfg: TiltConfig) -> Split:
+    """A worker process loads and standardises the data once for all the runs it is given."""
+    return load_split(cfg)
+
+
 # -- one run ---------------------------------------------------------------------------------------------
 def _net(h: int) -> MLP:
     return MLP([len(antenna_tilt.FEATURES), h, 1], "tanh")
@@ -177,7 +184,7 @@ def _adam(split: Split, h: int, lr: float, batch: int, seed: int, max_epochs: in
 
 def run_job(job: dict[str, Any], cfg: TiltConfig) -> dict[str, Any]:
     """One run (``job``: method, hidden, seed and settings); returns its JSON-able record."""
-    split = load_split(cfg)
+    split = _worker_split(cfg)
     h, seed, net, st = job["hidden"], job["seed"], _net(job["hidden"]), job["settings"]
     t0 = time.perf_counter()
     rec: dict[str, Any] = {**job, "n_params": net.n_params}
@@ -303,9 +310,8 @@ def summarise(cfg: TiltConfig, records: list[dict[str, Any]], linear_rmse: float
                         for m in METHODS}}
 
 
-def linear_baseline(cfg: TiltConfig) -> float:
+def linear_baseline(s: Split) -> float:
     """Test RMSE (dB) of least squares on the same standardised features: the floor a network must beat."""
-    s = load_split(cfg)
     A = np.c_[s.X_train, np.ones(len(s.X_train))]
     coef = np.linalg.lstsq(A, s.y_train, rcond=None)[0]
     return s.rmse_db(np.c_[s.X_test, np.ones(len(s.X_test))] @ coef)
