@@ -51,6 +51,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..apps.telecom import antenna_tilt
+from ..datasets import standardize
 from ..nn import MLP, quantize
 from ..training import NETWORK_OPTIONS, fit_network
 from .runlog import load_runs
@@ -128,11 +129,10 @@ def load_split(cfg: TiltConfig) -> Split:
     if a <= 0 or n_test <= 0 or n_val <= 0:
         raise ValueError(f"{n} samples are too few for a {cfg.val_fraction:g} / {cfg.test_fraction:g} split "
                          f"in whole snapshots of {per}")
-    mu, sd = X[:a].mean(axis=0), X[:a].std(axis=0)
-    sd = np.where(sd > 0, sd, 1.0)
+    X_train, X_rest, _ = standardize(X[:a], X[a:])
     ym, ys = float(y[:a].mean()), float(y[:a].std())
-    Xs, yt = (X - mu) / sd, (y - ym) / ys
-    return Split(Xs[:a], yt[:a], Xs[a:b], yt[a:b], Xs[b:], yt[b:], ym, ys,
+    yt = (y - ym) / ys
+    return Split(X_train, yt[:a], X_rest[:b - a], yt[a:b], X_rest[b - a:], yt[b:], ym, ys,
                  {"train": a, "validation": n_val, "test": n_test})
 
 

@@ -179,7 +179,7 @@ def _drop_users(rng: np.random.Generator, sites: NDArray[np.float64], n: int) ->
     return out[:n]
 
 
-def _take_cell(a: NDArray[np.float64], i: NDArray[np.intp]) -> NDArray[np.float64]:
+def _take(a: NDArray[np.float64], i: NDArray[np.intp]) -> NDArray[np.float64]:
     """``a[..., i]`` per (snapshot, user): ``a`` (S, U or 1, C), ``i`` (S, U) -> (S, U)."""
     return np.take_along_axis(a, i[..., None], axis=-1)[..., 0]
 
@@ -217,14 +217,16 @@ def _chunk(seed_seq: np.random.SeedSequence, snapshots: int) -> tuple[NDArray[np
     # per cell: the site's link, the cell's azimuth and tilt
     phi = (bearing[..., site_of] - boresight + 180.0) % 360.0 - 180.0           # (S, U, C)
     th = theta[..., site_of]
+    d2d_cell = d2d[..., site_of]
     gain = element_gain_db(th, phi) + array_gain_db(th, tilt[:, None, :])
     rsrp = power[:, None, :] - 10 * np.log10(SUBCARRIERS) + gain - loss_site[..., site_of]
 
     order = np.argsort(-rsrp, axis=2)[..., :3]                              # serving, neighbour 1, 2
     s, n1, n2 = order[..., 0], order[..., 1], order[..., 2]
-    take = _take_cell
+    take = _take
+
     def cell(a: NDArray[np.float64], i: NDArray[np.intp]) -> NDArray[np.float64]:   # a snapshot's (S, C) setting
-        return _take_cell(a[:, None, :], i)
+        return _take(a[:, None, :], i)
 
     lin = 10 ** (rsrp / 10)
     interference = np.sum(load[:, None, :] * lin, axis=2) - cell(load, s) * take(lin, s)
@@ -232,9 +234,9 @@ def _chunk(seed_seq: np.random.SeedSequence, snapshots: int) -> tuple[NDArray[np
     mean_other = (load.sum(axis=1)[:, None] - cell(load, s)) / (n_cells - 1)
 
     X = np.stack([
-        take(d2d[..., site_of], s), take(phi, s), cell(h_bs[:, site_of], s), h_ut, cell(tilt, s), cell(power, s),
+        take(d2d_cell, s), take(phi, s), cell(h_bs[:, site_of], s), h_ut, cell(tilt, s), cell(power, s),
         take(rsrp, s),
-        take(rsrp, n1), cell(tilt, n1), cell(load, n1), take(d2d[..., site_of], n1),
+        take(rsrp, n1), cell(tilt, n1), cell(load, n1), take(d2d_cell, n1),
         take(rsrp, n2), cell(tilt, n2), cell(load, n2),
         mean_other,
     ], axis=2)
