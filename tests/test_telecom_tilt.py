@@ -54,6 +54,9 @@ def test_target_and_smallest_sizes_from_medians():
     assert s["target_rmse"] == pytest.approx(1.05)
     assert s["smallest_hidden"] == {"adam": 8, "adam_int8": None, "qiml": 2, "qiml_int8": None}
     assert s["ratio_adam_to_qiml"]["float"] == pytest.approx(4.0) and s["ratio_adam_to_qiml"]["int8"] is None
+    # Adam needs h=8 to match QiML's float RMSE at h=2; its PTQ int8 needs h=4 to match QiML int8
+    assert s["adam_hidden_matching_qiml"] == {"float": {"2": 8, "4": 8},
+                                              "int8": {"2": 4, "4": 4}}
     fixed = tilt.summarise(dataclasses.replace(CFG, target_rmse=1.25), recs)
     assert fixed["smallest_hidden"]["adam"] == 4 and fixed["smallest_hidden"]["adam_int8"] == 8
 

@@ -216,10 +216,10 @@ def telecom_tilt(out: Path = typer.Option(Path("docs/results/telecom_tilt"), hel
                  hidden: list[int] = typer.Option([], "--hidden", help="Adam's hidden sizes (repeat); default "
                                                   "2, 4, 6, 8, 12, 16, 24, 32, 64, 128, 256, 512."),
                  qiml_hidden: list[int] = typer.Option([], "--qiml-hidden", help="QiML's hidden sizes (repeat); "
-                                                       "default 2 to 64."),
+                                                       "default 2, 4, 6, 8, 12, 16, 32."),
                  seeds: int = typer.Option(3, min=1, help="Seeds per size (medians are reported)."),
                  qiml_sweeps: list[int] = typer.Option([], "--qiml-sweeps", help="QiML sweeps tuned over (repeat); "
-                                                       "default 10 and 30."),
+                                                       "default 10, 40 and 120."),
                  target_rmse: float | None = typer.Option(None, min=0.0, help="Target test RMSE in dB; default "
                                                           "1.05 x the best median float RMSE of the study."),
                  workers: int = typer.Option(0, help="Processes (0: every core)."),
