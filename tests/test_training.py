@@ -120,3 +120,12 @@ def test_fit_network_resume_through_checkpoint_option(tmp_path, teacher_data):
     np.testing.assert_array_equal(second.x, ref.x)
     np.testing.assert_array_equal(second.history, ref.history)
     assert second.fun == ref.fun
+
+
+def test_fit_network_treats_mini_batch_losses_as_noisy(teacher_data):
+    X, y = teacher_data
+    net = MLP((3, 4, 1), "tanh")
+    kw = {"batch_size": 50, "seed": 6, "max_evals": 40_000}
+    res = fit_network(net, X, y, **kw)
+    np.testing.assert_array_equal(res.x, fit_network(net, X, y, noisy=True, **kw).x)
+    assert not np.array_equal(res.x, fit_network(net, X, y, noisy=False, **kw).x)

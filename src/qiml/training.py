@@ -51,7 +51,9 @@ def fit_network(net: MLP, X: ArrayLike, y: ArrayLike, loss: str | Loss = "mse", 
     x0 : array_like (P,), optional
         Start; default a Glorot-uniform draw from ``seed``, snapped to the lattice.
     seed, max_evals, max_iter, max_time, target, callback, progress, **options
-        As for :func:`qiml.minimize`; ``options`` override :data:`NETWORK_OPTIONS`.
+        As for :func:`qiml.minimize`; ``options`` override :data:`NETWORK_OPTIONS`. With a
+        ``batch_size`` smaller than N the engine runs with ``noisy=True``: the result is the latest
+        request's best point, not the lowest mini-batch score ever seen.
     """
     rng = make_rng(seed)
     obj_seed = int(rng.integers(2**31))
@@ -59,7 +61,8 @@ def fit_network(net: MLP, X: ArrayLike, y: ArrayLike, loss: str | Loss = "mse", 
                                  nan_policy=options.get("nan_policy", "raise"))
     space = net.space(bound, bits)
     start = space.snap(net.init(rng) if x0 is None else net.check_theta(x0))
-    opts = {**NETWORK_OPTIONS, **options}
+    # a fresh mini-batch per request makes the loss noisy: see the engine's ``noisy`` option
+    opts = {**NETWORK_OPTIONS, "noisy": objective.batch_size is not None, **options}
     res = minimize(objective, space, x0=start, seed=int(rng.integers(2**31)), max_evals=max_evals, max_iter=max_iter,
                    max_time=max_time, target=target, callback=callback, progress=progress, **opts)
     if objective.batch_size is not None:

@@ -303,11 +303,20 @@ class QiML:
         self.order_pos += idx.size
         return idx
 
-    def _record(self, n_rows: int, f: float, x: NDArray[np.float64]) -> None:
-        """Count evaluations and keep the best point seen."""
+    def _record(self, n_rows: int, f: float, x: NDArray[np.float64], improved: bool = False) -> None:
+        """Count evaluations and keep the best point seen (``noisy``: the latest request's best point).
+
+        ``improved``: the request found a point better than its centre on its own sample.
+        """
         self.nfev += n_rows
         self.nit += 1
-        if f < self.best_f:
+        if self.options.noisy:
+            # Scores of different mini-batches are not comparable: keeping the lowest one ever seen
+            # keeps a lucky batch's point and stalls on it, so more iterations would make it worse.
+            self.best_f, self.best_x = float(f), x.copy()
+            if improved:
+                self.since_improve = 0
+        elif f < self.best_f:
             self.best_f, self.best_x = float(f), x.copy()
             self.since_improve = 0
         self.history.append((self.nfev, self.best_f))
@@ -339,7 +348,7 @@ class QiML:
             row = 1 + int(np.sum(req.counts[:j])) + int(g)
             best_here, best_point = Vv[j, g], req.rows(row, row + 1)[0]
         self.since_improve += req.counts.size
-        self._record(req.n_rows, best_here, best_point)
+        self._record(req.n_rows, best_here, best_point, improved=bool(Vv[j, g] < fx))
         return min(1.0, self.progress() / (1.0 - self.options.refine))
 
     def _relax(self, psi: NDArray[np.complex128], V: NDArray[np.float64], grid: NDArray[np.float64],
@@ -460,7 +469,7 @@ class QiML:
 
     def _tell_population(self, req: PopulationRequest, F: NDArray[np.float64]) -> None:
         i = int(np.argmin(F))
-        self._record(req.n_rows, float(F[i]), req.X[i])
+        self._record(req.n_rows, float(F[i]), req.X[i], improved=True)
         if self.ga_fit.size == 0:
             self.ga_fit = F.copy()
         else:

@@ -23,6 +23,9 @@ option              default          meaning
 ``refine``          0.1              fraction of the budget for the GA refinement (0 = none)
 ``popsize``         None             GA population (None: ``refine.default_popsize(P)``)
 ``normalize``       True             rescale every slice to [0, 1] (hbar becomes relative)
+``noisy``           False            the loss is a noisy estimate (e.g. a fresh mini-batch per
+                                     request): scores of different requests are not compared, the
+                                     best is the latest request's best point (see below)
 ``nan_policy``      "raise"          "raise" on NaN losses, or "inf": treat NaN as infeasible
 ``max_batch_bytes`` 64 MiB           bound on one batch of candidate rows
 ``workers``         1                processes for the objective's batches of rows and the
@@ -72,6 +75,7 @@ class Options:
     refine: float = 0.1
     popsize: int | None = None
     normalize: bool = True
+    noisy: bool = False
     nan_policy: str = "raise"
     max_batch_bytes: int = 64 * 2**20
     workers: int = 1
@@ -97,7 +101,7 @@ class Options:
             raise ConfigError(f"window must be > 0, got {self.window!r}")
         if not _is_int(self.patience) or self.patience < 1:
             raise ConfigError(f"patience must be a positive int, got {self.patience!r}")
-        for flag in ("reheat", "stall_lines", "sweep_lines", "normalize"):
+        for flag in ("reheat", "stall_lines", "sweep_lines", "normalize", "noisy"):
             if not isinstance(getattr(self, flag), (bool, np.bool_)):
                 raise ConfigError(f"{flag} must be True or False, got {getattr(self, flag)!r}")
         if not 0.0 <= _num(self.refine, "refine") < 1.0:

@@ -21,11 +21,11 @@ Protocol (:class:`TiltConfig` holds every number)
   (:func:`qiml.nn.quantize`: symmetric per-layer scale).
 * **QiML** (:func:`qiml.training.fit_network`, default network options): grid of sweeps over the
   parameters ``qiml_sweeps`` (``sweeps x ceil(P / 8)`` engine iterations) x mini-batch sizes
-  ``qiml_batches`` (samples per request), from a Glorot start. The mini-batch matters: the engine
-  keeps the best point it has seen, and on small batches that is a lucky batch's score (more sweeps
-  on 4096 samples gave a worse test RMSE than fewer in a probe). **QiML int8** searches the int8 lattice directly
-  (``bits=8``), so it needs no quantisation step. QiML has no early stopping; its result is the
-  best parameter vector it saw.
+  ``qiml_batches`` (samples per request), from a Glorot start. Every request draws a fresh
+  mini-batch, so the engine runs with ``noisy=True``: its result is the latest request's best point,
+  not the lowest mini-batch score ever seen (which belonged to a lucky batch, and made more sweeps
+  worse). **QiML int8** searches the int8 lattice directly (``bits=8``), so it needs no quantisation
+  step. QiML has no early stopping.
 * **Target RMSE**: ``target_rmse`` if given, else ``(1 + margin)`` times the best median test RMSE of
   any float model in the study. For each curve the report gives the smallest hidden size whose
   median test RMSE over the seeds reaches the target.
