@@ -25,7 +25,7 @@ option              default          meaning
 ``normalize``       True             rescale every slice to [0, 1] (hbar becomes relative)
 ``noisy``           False            the loss is a noisy estimate (e.g. a fresh mini-batch per
                                      request): scores of different requests are not compared, the
-                                     best is the latest request's best point (see below)
+                                     best is the latest request's best point
 ``nan_policy``      "raise"          "raise" on NaN losses, or "inf": treat NaN as infeasible
 ``max_batch_bytes`` 64 MiB           bound on one batch of candidate rows
 ``workers``         1                processes for the objective's batches of rows and the
