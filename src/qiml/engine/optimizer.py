@@ -10,8 +10,8 @@ iteration of the quantum phase:
 4. read the new positions out of ``|psi_i|^2``; re-centre each window on its packet and shrink
    it (never faster than ``shrink`` per update, never below ``window`` packet widths);
 5. keep the best point ever evaluated (``noisy``: the latest request's best point); when ``patience``
-   sweeps bring no new best, reopen every window to the full box around the best point, restart the ``hbar`` anneal (``reheat``) and
-   sweep once along a random orthonormal basis (``stall_lines``, :class:`LineRequest`), since the
+   sweeps bring no new best, reopen every window to the full box around the best point, restart
+   the ``hbar`` anneal (``reheat``) and sweep once along a random orthonormal basis (``stall_lines``, :class:`LineRequest`), since the
    best point is already optimal along every axis.
 
 The last ``refine`` fraction of the budget runs a small GA seeded from the best point with the
