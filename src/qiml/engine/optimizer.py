@@ -11,8 +11,8 @@ iteration of the quantum phase:
    it (never faster than ``shrink`` per update, never below ``window`` packet widths);
 5. keep the best point ever evaluated (``noisy``: the latest request's best point); when ``patience``
    sweeps bring no new best, reopen every window to the full box around the best point, restart
-   the ``hbar`` anneal (``reheat``) and sweep once along a random orthonormal basis (``stall_lines``, :class:`LineRequest`), since the
-   best point is already optimal along every axis.
+   the ``hbar`` anneal (``reheat``) and sweep once along a random orthonormal basis
+   (``stall_lines``, :class:`LineRequest`), since the best point is already optimal along every axis.
 
 The last ``refine`` fraction of the budget runs a small GA seeded from the best point with the
 packets' spreads (:mod:`qiml.engine.refine`). Every random choice comes from one seeded
