@@ -344,11 +344,12 @@ class QiML:
         Vv = np.where(valid, V, np.inf)
         j, g = np.unravel_index(np.argmin(Vv), Vv.shape)
         best_here, best_point = fx, req.x
-        if Vv[j, g] < fx:
+        improved = bool(Vv[j, g] < fx)
+        if improved:
             row = 1 + int(np.sum(req.counts[:j])) + int(g)
             best_here, best_point = Vv[j, g], req.rows(row, row + 1)[0]
         self.since_improve += req.counts.size
-        self._record(req.n_rows, best_here, best_point, improved=bool(Vv[j, g] < fx))
+        self._record(req.n_rows, best_here, best_point, improved)
         return min(1.0, self.progress() / (1.0 - self.options.refine))
 
     def _relax(self, psi: NDArray[np.complex128], V: NDArray[np.float64], grid: NDArray[np.float64],
