@@ -120,7 +120,7 @@ def op_counts(net: MLP, loss: str) -> dict[str, float]:
 # -- timings ---------------------------------------------------------------------------------------------
 def full_request(x: NDArray[np.float64], idx: NDArray[np.intp], nx: int) -> SliceRequest:
     grid = x[idx, None] + np.linspace(-0.5, 0.5, nx)[None, :]
-    return SliceRequest(x.copy(), np.asarray(idx, dtype=np.intp), grid, np.full(idx.size, nx, dtype=np.intp))
+    return SliceRequest.along_axes(x.copy(), np.asarray(idx, dtype=np.intp), grid, np.full(idx.size, nx, dtype=np.intp))
 
 
 def time_forwards(net: MLP, X: NDArray[np.float64], x: NDArray[np.float64], nx: int, repeats: int) -> list[float]:
@@ -162,7 +162,7 @@ def time_blocks(make: Callable[[], NetworkObjective], x0: NDArray[np.float64], n
         obj.potentials(req)
         total += time.perf_counter() - t0
         if moving:
-            x[req.idx] = req.grid[np.arange(req.idx.size), rng.integers(0, nx, req.idx.size)]
+            x[req.axes] += req.grid[np.arange(req.axes.size), rng.integers(0, nx, req.axes.size)]
     return total
 
 

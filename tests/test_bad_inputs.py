@@ -224,9 +224,9 @@ def test_minimize_resume_from_other_configuration(tmp_path):
 
 
 @pytest.mark.parametrize("key, value, match", [
-    ("psi", np.zeros((2, 3)), "'psi' has shape"),
+    ("dir.inner.psi", np.zeros((2, 3)), "'psi' has shape"),
     ("x", np.array([np.nan, 0.0]), "'x' holds NaN"),
-    ("width", np.ones(5), "'width' has shape"),
+    ("dir.inner.width", np.ones(5), "'width' has shape"),
     ("nfev", None, "lacks entry 'nfev'"),
     ("phase", "bogus", "unknown phase"),
     ("pending", "weird", "unknown pending request kind"),
@@ -234,7 +234,8 @@ def test_minimize_resume_from_other_configuration(tmp_path):
     ("rng", {"bit_generator": "PCG64", "state": 3}, "random state in checkpoint is corrupt"),
     ("history", np.zeros(3), "state dict is corrupt"),
     ("ga_pop", np.zeros((3, 5)), "ga_pop has shape"),
-    ("order_pos", "x", "state dict is corrupt"),
+    ("dir.inner.order_pos", "x", "state dict is corrupt"),
+    ("layout", 1, "start the run afresh"),
     ("config", {}, "made with other settings"),
 ])
 def test_tampered_state_dict(tmp_path, key, value, match):
@@ -251,7 +252,7 @@ def test_tampered_state_dict(tmp_path, key, value, match):
 def test_tampered_sweep_order_is_rejected_on_load(tmp_path, order):
     # a corrupt sweep order must be caught when loading, not as an IndexError/ValueError later
     state = checkpoint.load(_saved(tmp_path))
-    state["order"] = order
+    state["dir.inner.order"] = order
     with pytest.raises(CheckpointError):
         QiML(B, seed=0, max_evals=1000).load_state_dict(state)
 

@@ -182,8 +182,8 @@ def test_optimizer_checkpoint_is_a_plain_npz(tmp_path):
     opt.tell(X, np.sum(X ** 2, axis=1))
     path = opt.save(tmp_path / "opt.npz")
     with np.load(path, allow_pickle=False) as z:
-        assert "__meta__" in z.files and "psi" in z.files
+        assert "__meta__" in z.files and "dir.inner.psi" in z.files
         assert all(z[k].dtype != object for k in z.files)
     state = checkpoint.load(path)
     assert state["nfev"] == opt.nfev and state["nit"] == 1
-    np.testing.assert_array_equal(state["psi"], opt.psi)
+    np.testing.assert_array_equal(state["dir.inner.psi"], opt.strategy.inner.psi)

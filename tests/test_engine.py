@@ -495,11 +495,15 @@ def test_reopening_windows_restarts_the_hbar_anneal_only_with_reheat(reheat):
         assert rises == 0
 
 
+def _is_line(req) -> bool:
+    """A slice request along lines that are not coordinate axes (stall or sweep lines)."""
+    return isinstance(req, SliceRequest) and req.axes is None
+
+
 def _drive_until_lines(opt):
     """Ask/tell a flat loss (it stalls at once) until a line request is pending."""
-    from qiml.potentials import LineRequest
     for _ in range(100):
-        if isinstance(opt.ask_request(), LineRequest):
+        if _is_line(opt.ask_request()):
             return opt.ask_request()
         X = opt.ask()
         opt.tell(X, np.ones(len(X)))
@@ -509,7 +513,7 @@ def _drive_until_lines(opt):
 def test_stall_queues_a_sweep_along_an_orthonormal_basis_inside_the_box():
     opt = QiML([(-1, 3), (0, 1), (-5, 5)], seed=2, max_evals=5000, refine=0.0)
     req = _drive_until_lines(opt)
-    D = np.vstack([req.directions, opt.lines])                    # this block and the rest of the queue
+    D = np.vstack([req.directions(), opt.strategy.lines])                    # this block and the rest of the queue
     np.testing.assert_allclose(D @ D.T, np.eye(3), atol=1e-12)
     X = req.rows()
     assert np.all(X >= opt.space.lower - 1e-9) and np.all(X <= opt.space.upper + 1e-9)
@@ -520,19 +524,17 @@ def test_stall_queues_a_sweep_along_an_orthonormal_basis_inside_the_box():
 
 
 def test_no_line_sweeps_without_the_option_or_on_lattices():
-    from qiml.potentials import LineRequest
     for kwargs in ({"stall_lines": False}, {}):
         bounds = [(-1, 1)] * 3 if kwargs else Space.integers([-5] * 3, [5] * 3)
         opt = QiML(bounds, seed=2, max_evals=3000, refine=0.0, nx=11, **kwargs)
         while not opt.stop():
-            assert not isinstance(opt.ask_request(), LineRequest)
+            assert not _is_line(opt.ask_request())
             X = opt.ask()
             opt.tell(X, np.ones(len(X)))
         assert opt.restarts >= 2
 
 
 def test_resume_with_a_pending_line_request_is_exact(tmp_path):
-    from qiml.potentials import LineRequest
 
     def f(X):
         return np.round(np.sum(X * X, axis=1), 1)                  # plateaus: stalls come early
@@ -540,7 +542,7 @@ def test_resume_with_a_pending_line_request_is_exact(tmp_path):
     def run(interrupt: bool):
         opt = QiML([(-2, 2)] * 3, seed=8, max_evals=4000)
         while not opt.stop():
-            if interrupt and isinstance(opt.ask_request(), LineRequest):
+            if interrupt and _is_line(opt.ask_request()):
                 opt.save(tmp_path / "ck.npz")                       # stop with a line request pending
                 opt = QiML([(-2, 2)] * 3, seed=8, max_evals=4000)
                 opt.load(tmp_path / "ck.npz")
@@ -574,45 +576,43 @@ def test_sweep_lines_and_growth_cross_a_narrow_rotated_valley_faster():
 
 
 def test_a_sweep_line_follows_the_sweeps_displacement():
-    from qiml.potentials import LineRequest
     f = _valley(3)
     opt = QiML([(-2, 2)] * 3, x0=[0.0, 0.0, 0.0], seed=1, max_evals=10**5, sweep_lines=True, refine=0.0)
     for _ in range(3):                                       # one sweep, one parameter per request
-        assert not isinstance(opt.ask_request(), LineRequest)
+        assert not _is_line(opt.ask_request())
         X = opt.ask()
         opt.tell(X, f(X))
     req = opt.ask_request()
-    assert isinstance(req, LineRequest)
+    assert _is_line(req)
     d = opt.x - np.zeros(3)
     span = np.linalg.norm(d)
-    np.testing.assert_allclose(req.directions[0], d / span, atol=1e-12)
+    np.testing.assert_allclose(req.directions()[0], d / span, atol=1e-12)
     assert req.grid[0, 0] >= -span - 1e-12 and req.grid[0, -1] <= 3 * span + 1e-12
     X = opt.ask()
     opt.tell(X, f(X))
-    assert not isinstance(opt.ask_request(), LineRequest)    # then a new axis sweep starts
+    assert not _is_line(opt.ask_request())    # then a new axis sweep starts
 
 
 def test_grow_widens_a_window_whose_packet_ends_at_its_edge():
     opt = QiML([(-10, 10)], x0=[0.0], seed=0, max_evals=10**4, grow=1.5, refine=0.0, hbar=1e-4)
-    opt.low[:], opt.width[:] = [-1.0], [2.0]                 # a narrowed window around 0
+    opt.strategy.low[:], opt.strategy.width[:] = [-1.0], [2.0]   # a narrowed window around 0
     req = opt.ask_request()
     opt.tell_potentials(0.0, -req.grid)                      # downhill to the right edge
-    assert opt.x[0] > 0.7 and opt.width[0] == pytest.approx(3.0)
+    assert opt.x[0] > 0.7 and opt.strategy.width[0] == pytest.approx(3.0)
     shrinking = QiML([(-10, 10)], x0=[0.0], seed=0, max_evals=10**4, refine=0.0, hbar=1e-4)
-    shrinking.low[:], shrinking.width[:] = [-1.0], [2.0]
+    shrinking.strategy.low[:], shrinking.strategy.width[:] = [-1.0], [2.0]
     req = shrinking.ask_request()
     shrinking.tell_potentials(0.0, -req.grid)
-    assert shrinking.width[0] < 2.0
+    assert shrinking.strategy.width[0] < 2.0
 
 
 def test_resume_with_a_pending_sweep_line_is_exact(tmp_path):
-    from qiml.potentials import LineRequest
     f = _valley(3)
 
     def run(interrupt: bool):
         opt = QiML([(-2, 2)] * 3, seed=3, max_evals=3000, sweep_lines=True, grow=1.5)
         while not opt.stop():
-            if interrupt and isinstance(opt.ask_request(), LineRequest):
+            if interrupt and _is_line(opt.ask_request()):
                 opt.save(tmp_path / "ck.npz")
                 opt = QiML([(-2, 2)] * 3, seed=3, max_evals=3000, sweep_lines=True, grow=1.5)
                 opt.load(tmp_path / "ck.npz")

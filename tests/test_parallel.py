@@ -70,7 +70,7 @@ def test_objective_in_workers_matches_serial_with_a_lambda(always_parallel):
     rng = np.random.default_rng(0)
     x = rng.standard_normal(6)
     grid = np.tile(np.linspace(-2, 2, 9), (6, 1))
-    req = SliceRequest(x, np.arange(6), grid, np.full(6, 9))
+    req = SliceRequest.along_axes(x, np.arange(6), grid, np.full(6, 9))
     fun = lambda w: float(np.sum(np.sin(3 * w) + w ** 2))  # noqa: E731 (lambdas must cross to workers)
     serial = Objective(fun, 6).evaluate(req)
     par = Objective(fun, 6, workers=2, max_batch_bytes=8 * 6 * 5)   # small batches: many tasks
@@ -81,7 +81,7 @@ def test_objective_in_workers_matches_serial_with_a_lambda(always_parallel):
 def test_objective_errors_in_workers_name_the_problem(always_parallel):
     def nan_at_zero(w):
         return float("nan") if w[0] == 0 else float(w @ w)
-    req = SliceRequest(np.ones(2), np.array([0]), np.linspace(-1, 1, 5)[None, :], np.array([5]))
+    req = SliceRequest.along_axes(np.ones(2), np.array([0]), np.linspace(-1, 1, 5)[None, :], np.array([5]))
     with pytest.raises(ObjectiveError, match="NaN"):
         Objective(nan_at_zero, 2, workers=2).evaluate(req)
     with pytest.raises(ObjectiveError, match="objective raised ZeroDivisionError"):

@@ -20,7 +20,7 @@ def make_request(seed: int = 0) -> SliceRequest:
         pts = np.sort(rng.uniform(-1, 1, c))
         grid[j, :c] = pts
         grid[j, c:] = pts[-1]
-    return SliceRequest(x, idx, grid, counts)
+    return SliceRequest.along_axes(x, idx, grid, counts)
 
 
 def quad(X: np.ndarray) -> np.ndarray:
@@ -40,9 +40,9 @@ def test_slice_request_rows_layout():
     for j, c in enumerate(req.counts):
         for g in range(c):
             diff = np.flatnonzero(R[r] != req.x)
-            # a row differs from x only in its sliced coordinate, which holds the grid value
-            assert set(diff.tolist()) <= {int(req.idx[j])}
-            assert R[r, req.idx[j]] == req.grid[j, g]
+            # a row differs from x only in its sliced coordinate, moved by the grid's step
+            assert set(diff.tolist()) <= {int(req.axes[j])}
+            assert R[r, req.axes[j]] == req.x[req.axes[j]] + req.grid[j, g]
             r += 1
     assert r == req.n_rows
 
@@ -62,7 +62,7 @@ def test_slice_request_split_is_inverse_of_rows():
     for j, c in enumerate(req.counts):
         for g in range(c):
             x = req.x.copy()
-            x[req.idx[j]] = req.grid[j, g]
+            x[req.axes[j]] += req.grid[j, g]
             assert V[j, g] == quad(x)[0]
         np.testing.assert_array_equal(V[j, c:], V[j, c - 1])   # padding repeats the last valid value
 
@@ -190,12 +190,11 @@ def test_check_values_rejects_complex_arrays():
 
 
 def test_line_request_rows_lie_on_their_lines():
-    from qiml.potentials import LineRequest
     rng = np.random.default_rng(5)
     x = rng.normal(size=4)
     D = np.linalg.qr(rng.normal(size=(4, 4)))[0][:2].copy()      # two orthonormal directions
     grid = np.array([np.linspace(-1, 1, 5), np.linspace(0, 2, 5)])
-    req = LineRequest(x, D, grid, np.array([5, 3]))
+    req = SliceRequest.along_lines(x, D, grid, np.array([5, 3]))
     X = req.rows()
     assert X.shape == (1 + 8, 4) and np.array_equal(X[0], x)
     t = (X[1:] - x) @ D.T                                          # coordinates along both lines

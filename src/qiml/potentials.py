@@ -25,7 +25,7 @@ from numpy.typing import NDArray
 from .errors import ConfigError, ObjectiveError
 from .parallel import MIN_PARALLEL_SECONDS, check_workers, parallel_map
 
-__all__ = ["SliceRequest", "LineRequest", "PopulationRequest", "Objective", "check_values", "NAN_POLICIES"]
+__all__ = ["SliceRequest", "PopulationRequest", "Objective", "check_values", "NAN_POLICIES"]
 
 NAN_POLICIES = ("raise", "inf")
 
@@ -63,33 +63,76 @@ class _Slices:
 
 @dataclass(frozen=True)
 class SliceRequest(_Slices):
-    """Slices of the loss through ``x`` along parameters ``idx`` at values ``grid``."""
+    """Slices of the loss through ``x`` along directions ``d_j``: points ``x + t d_j`` at ``t = grid[j]``.
+
+    A direction is sparse: it moves the parameters ``support[j]`` (m,) by ``t * coef[j]`` (rows
+    padded with ``coef = 0``). An axis slice is the unit direction of one parameter (m = 1), a
+    neuron block moves one neuron's fan-in, a rotated basis direction moves every parameter.
+    With a ``space`` the points are snapped into it (clipped to the box, rounded to lattices).
+    """
 
     x: NDArray[np.float64]          # (P,)
-    idx: NDArray[np.intp]           # (k,)
-    grid: NDArray[np.float64]       # (k, nx), rows padded past counts
+    support: NDArray[np.intp]       # (k, m) parameters each direction moves
+    coef: NDArray[np.float64]       # (k, m) the direction's components on them
+    grid: NDArray[np.float64]       # (k, nx) step lengths t, rows padded past counts
     counts: NDArray[np.intp]        # (k,)
+    space: Any = None               # Space the points are snapped into, or None
+
+    @classmethod
+    def along_axes(cls, x: NDArray[np.float64], idx: NDArray[np.intp], values: NDArray[np.float64],
+                   counts: NDArray[np.intp], space: Any = None) -> SliceRequest:
+        """Axis slices: parameter ``idx[j]`` takes the ``values[j]`` (k, nx), the others stay at ``x``."""
+        idx = np.asarray(idx, dtype=np.intp)
+        return cls(x, idx[:, None], np.ones((idx.size, 1)), values - x[idx, None], counts, space)
+
+    @classmethod
+    def along_lines(cls, x: NDArray[np.float64], directions: NDArray[np.float64], grid: NDArray[np.float64],
+                    counts: NDArray[np.intp], space: Any = None) -> SliceRequest:
+        """Dense directions (k, P): every parameter may move."""
+        k, P = directions.shape
+        return cls(x, np.tile(np.arange(P, dtype=np.intp), (k, 1)), np.asarray(directions, dtype=float),
+                   grid, counts, space)
+
+    @property
+    def axes(self) -> NDArray[np.intp] | None:
+        """The parameters (k,) when every direction is one parameter's unit axis, else None."""
+        if self.support.shape[1] == 1 and np.all(self.coef == 1.0):
+            return self.support[:, 0]
+        return None
+
+    def directions(self) -> NDArray[np.float64]:
+        """The directions as dense rows (k, P)."""
+        D = np.zeros((self.support.shape[0], self.x.size))
+        np.add.at(D, (np.arange(D.shape[0])[:, None], self.support), self.coef)
+        return D
+
+    def inside(self) -> NDArray[np.bool_]:
+        """Whether each direction's valid points (k,) lie in the space's box, so that snapping only
+        rounds to lattices; structured objectives may then compute ``x + t d`` without the snap."""
+        if self.space is None:
+            return np.ones(self.counts.size, dtype=bool)
+        valid = np.arange(self.grid.shape[1])[None, :] < self.counts[:, None]
+        t = np.where(valid, self.grid, 0.0)
+        tol = 1e-9 * self.space.width[self.support]
+        moved = self.x[self.support][:, None, :] + t[:, :, None] * self.coef[:, None, :]   # (k, nx, m)
+        lo, hi = self.space.lower[self.support][:, None, :], self.space.upper[self.support][:, None, :]
+        return np.all((moved >= lo - tol[:, None, :]) & (moved <= hi + tol[:, None, :]), axis=(1, 2))
 
     def rows(self, start: int = 0, stop: int | None = None) -> NDArray[np.float64]:
         """Candidate rows ``start:stop`` as an array (stop - start, P)."""
         X, on_slice, j, g = self._locate(start, stop)
-        X[on_slice, self.idx[j]] = self.grid[j, g]
+        r = np.flatnonzero(on_slice)
+        np.add.at(X, (r[:, None], self.support[j]), self.grid[j, g][:, None] * self.coef[j])
+        if self.space is not None and r.size:
+            X[r] = self.space.snap(X[r])
         return X
 
-
-@dataclass(frozen=True)
-class LineRequest(_Slices):
-    """Slices of the loss through ``x`` along unit ``directions`` (k, P): points ``x + t d`` at ``t = grid``."""
-
-    x: NDArray[np.float64]          # (P,)
-    directions: NDArray[np.float64]  # (k, P)
-    grid: NDArray[np.float64]       # (k, nx) step lengths t, rows padded past counts
-    counts: NDArray[np.intp]        # (k,)
-
-    def rows(self, start: int = 0, stop: int | None = None) -> NDArray[np.float64]:
-        X, on_slice, j, g = self._locate(start, stop)
-        X[on_slice] += self.grid[j, g][:, None] * self.directions[j]
-        return X
+    def moved(self, j: int) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
+        """Direction ``j``'s distinct parameters (m,) and their values at its valid points (counts[j], m)."""
+        supp = np.unique(self.support[j])
+        start = 1 + int(np.sum(self.counts[:j]))
+        R = self.rows(start, start + int(self.counts[j]))
+        return supp, R[:, supp]
 
 
 @dataclass(frozen=True)
@@ -106,7 +149,7 @@ class PopulationRequest:
         return self.X[start:stop]
 
 
-Request = SliceRequest | LineRequest | PopulationRequest
+Request = SliceRequest | PopulationRequest
 
 
 def check_values(F: Any, n: int, nan_policy: str = "raise") -> NDArray[np.float64]:

@@ -39,13 +39,13 @@ from torch.optim import Optimizer
 
 from .engine.optimizer import QiML
 from .errors import BoundsError, CheckpointError, ConfigError, ObjectiveError, ShapeError
-from .potentials import LineRequest, PopulationRequest, SliceRequest
+from .potentials import PopulationRequest, SliceRequest
 from .result import OptimizeResult
 from .spaces import Space
 
 __all__ = ["ParameterLayout", "QiMLOptimizer", "evaluate_request", "state_from_torch", "state_to_torch"]
 
-Request = SliceRequest | LineRequest | PopulationRequest
+Request = SliceRequest | PopulationRequest
 Closure = Callable[[], Any]
 
 
@@ -162,8 +162,9 @@ def evaluate_request(request: Request, layout: ParameterLayout, closure: Closure
     """Evaluate ``closure`` at every candidate row of ``request``, written into the parameters.
 
     Returns the closure's raw return value at row 0 and the losses of all rows (n_rows,) as
-    float64. For a slice request only the one changing scalar is written per row; other
-    requests are copied in chunks of at most ``max_batch_bytes`` of float64 rows. Call under
+    float64. For a slice request only the scalars its direction moves are written per row (one
+    for an axis slice); other requests are copied in chunks of at most ``max_batch_bytes`` of
+    float64 rows. Call under
     :func:`torch.no_grad`; the parameters are left holding the last row.
     """
     n = request.n_rows
@@ -175,12 +176,15 @@ def evaluate_request(request: Request, layout: ParameterLayout, closure: Closure
         first = _call_closure(closure)
         values[0] = _loss_value(first)
         row = 1
-        for j, i in enumerate(request.idx.tolist()):
-            for g in range(int(request.counts[j])):
-                layout.set_element(i, float(request.grid[j, g]))
+        for j in range(request.counts.size):
+            supp, vals = request.moved(j)
+            for point in vals.tolist():
+                for i, v in zip(supp.tolist(), point, strict=True):
+                    layout.set_element(i, v)
                 values[row] = _loss_value(_call_closure(closure))
                 row += 1
-            layout.set_element(i, float(x[i]))
+            for i in supp.tolist():
+                layout.set_element(i, float(x[i]))
     else:
         chunk = max(1, max_batch_bytes // (8 * max(1, layout.dim)))
         for start in range(0, n, chunk):

@@ -3,16 +3,18 @@
 Each parameter ``i`` is a particle in a 1-D box (its current *window* of the bounds). One
 iteration of the quantum phase:
 
-1. pick parameters ``idx`` (a sequential sweep block, a random subset, or all for Jacobi);
-2. ask for the loss along each one's slice through the current positions ``x`` (the potential
-   ``V_i``, see :mod:`qiml.potentials`), rescale each slice to [0, 1] and multiply by ``alpha``;
-3. let the solver evolve the packets ``psi_i`` under ``V_i`` with the annealed ``hbar``;
-4. read the new positions out of ``|psi_i|^2``; re-centre each window on its packet and shrink
-   it (never faster than ``shrink`` per update, never below ``window`` packet widths);
+1. the direction strategy (:mod:`qiml.engine.directions`: coordinate axes, an adapted basis,
+   lines) proposes a block of directions ``d_j`` with a window each;
+2. ask for the loss along each slice ``x + t d_j`` through the current position ``x`` (the
+   potential ``V_j``, see :mod:`qiml.potentials`), rescale each slice to [0, 1] and multiply by ``alpha``;
+3. let the solver evolve the packets ``psi_j`` under ``V_j`` with the annealed ``hbar``;
+4. read the steps ``t_j`` out of ``|psi_j|^2``; the strategy moves ``x``, re-centres each window on
+   its packet and shrinks it (never faster than ``shrink`` per update, never below ``window``
+   packet widths) and learns from the moves;
 5. keep the best point ever evaluated (``noisy``: the latest request's best point); when ``patience``
    sweeps bring no new best, reopen every window to the full box around the best point, restart
-   the ``hbar`` anneal (``reheat``) and sweep once along a random orthonormal basis
-   (``stall_lines``, :class:`LineRequest`), since the best point is already optimal along every axis.
+   the ``hbar`` anneal (``reheat``) and, with ``stall_lines``, sweep once along a random orthonormal
+   basis, since the best point is already optimal along every direction it was sliced on.
 
 The last ``refine`` fraction of the budget runs a small GA seeded from the best point with the
 packets' spreads (:mod:`qiml.engine.refine`). Every random choice comes from one seeded
@@ -33,17 +35,21 @@ from numpy.typing import ArrayLike, NDArray
 from .. import __version__
 from ..errors import CheckpointError, ConfigError, ShapeError
 from ..parallel import MIN_PARALLEL_SECONDS, check_workers, parallel_map
-from ..potentials import LineRequest, PopulationRequest, SliceRequest, check_values
+from ..potentials import PopulationRequest, SliceRequest, check_values
 from ..random import SeedLike, make_rng, rng_from_state, rng_state
 from ..result import OptimizeResult
 from ..solvers import Solver, density, get_solver, normalize, setting_names, unit_dx
 from ..spaces import as_space
 from . import checkpoint, readout, refine
+from .directions import Block, make_strategy
 from .options import Options, split_options
 
 __all__ = ["QiML", "default_max_evals"]
 
-Request = SliceRequest | LineRequest | PopulationRequest
+Request = SliceRequest | PopulationRequest
+
+#: version of the state_dict layout; checkpoints of another layout are refused with a clear message
+STATE_LAYOUT = 2
 
 # packets per solver task for stochastic solvers (fixed, so results do not depend on workers)
 _CHUNK_PACKETS = 8
@@ -113,34 +119,21 @@ class QiML:
                 raise ShapeError("x0 must be finite")
             x = self.space.snap(x)
         self.x = x
-        self.low = self.space.lower.copy()
-        self.width = self.space.width.copy()
-        self.spread = self.width / np.sqrt(12.0)
-        # packets live on the grid of the window they were last evolved in
-        self.psi_low, self.psi_width = self.low.copy(), self.width.copy()
-        grid, counts = self._grids(np.arange(P))
-        centre = (x - self.low) / self.width
-        u = np.linspace(0.0, 1.0, nx)[None, :]
-        self.psi = normalize(np.exp(-0.5 * ((u - centre[:, None]) / 0.2) ** 2).astype(np.complex128), unit_dx(nx))
-        self.psi[np.arange(nx)[None, :] >= counts[:, None]] = 0.0
+        self.strategy = make_strategy(self.space, self.options, x)
         self.nfev = 0
         self.nit = 0
         self.best_x = x.copy()
         self.best_f = np.inf
         self.history: list[tuple[int, float]] = []
         self.phase = "quantum"
-        self.order = np.zeros(0, dtype=np.intp)   # current sweep's parameter order
-        self.order_pos = 0
-        self.since_improve = 0                    # parameter updates since the last new best
+        self.since_improve = 0                    # slices since the last new best
         self.restarts = 0
         self.cycle_start = 0.0                    # quantum-phase progress at which the current anneal began
-        self.lines = np.zeros((0, P))             # queued line directions (rows), see `stall_lines`
-        self.line_span = 0.0                      # > 0: the queued line is a sweep line of this length
-        self.sweep_x = x.copy()                   # where the current sweep started (`sweep_lines`)
         self.last_hbar = float(self.options.hbar_schedule(0.0))
         self.ga_pop = np.zeros((0, P))
         self.ga_fit = np.zeros(0)
         self.ga_sigma = np.zeros(P)
+        self._block: Block | None = None          # the directions of the pending slice request
         self._pending: Request | None = None
         self._elapsed_before = 0.0
         self._t_start = time.perf_counter()
@@ -184,8 +177,6 @@ class QiML:
         F = check_values(F, req.n_rows, self.options.nan_policy)
         if isinstance(req, SliceRequest):
             self._tell_slices(req, *req.split(F))
-        elif isinstance(req, LineRequest):
-            self._tell_lines(req, *req.split(F))
         else:
             self._tell_population(req, F)
 
@@ -256,20 +247,12 @@ class QiML:
         return min(1.0, max(parts))
 
     def packets(self, idx: ArrayLike | None = None) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-        """Grids (k, nx) and densities (k, nx) of the packets of parameters ``idx`` (all by default)."""
+        """Grids (k, nx) and densities (k, nx) of the packets of parameters ``idx`` (all by default;
+        axis directions only)."""
         idx = np.arange(self.space.dim) if idx is None else np.atleast_1d(np.asarray(idx, dtype=np.intp))
-        grid, counts = self._psi_grids(idx)
-        rho = density(self.psi[idx])
-        rho[np.arange(rho.shape[1])[None, :] >= counts[:, None]] = 0.0
-        return grid, rho
+        return self.strategy.packets(idx)
 
     # ------------------------------------------------------------------ the loop
-    def _grids(self, idx: NDArray[np.intp]) -> tuple[NDArray[np.float64], NDArray[np.intp]]:
-        return self.space.window_grid(idx, self.low[idx], self.width[idx], self.options.nx)
-
-    def _psi_grids(self, idx: NDArray[np.intp]) -> tuple[NDArray[np.float64], NDArray[np.intp]]:
-        return self.space.window_grid(idx, self.psi_low[idx], self.psi_width[idx], self.options.nx)
-
     def _next_request(self) -> Request:
         opts = self.options
         if self.phase == "quantum" and opts.refine > 0 and self.progress() >= 1.0 - opts.refine:
@@ -279,29 +262,13 @@ class QiML:
                 return PopulationRequest(self.ga_pop.copy())
             kids = refine.offspring(self.rng, self.ga_pop, self.ga_fit, self.ga_sigma, self.space)
             return PopulationRequest(kids[: self._remaining(kids.shape[0])])
-        if self.lines.shape[0]:
-            return self._line_request()
-        idx = self._choose_parameters()
-        grid, counts = self._grids(idx)
-        return SliceRequest(self.x.copy(), idx, grid, counts)
+        self._block = b = self.strategy.propose(self)
+        return SliceRequest(self.x.copy(), b.support, b.coef, b.grid, b.counts, self.space)
 
     def _remaining(self, n: int) -> int:
         if self.max_evals is None:
             return n
         return max(1, min(n, self.max_evals - self.nfev))
-
-    def _choose_parameters(self) -> NDArray[np.intp]:
-        P, opts = self.space.dim, self.options
-        if opts.update == "jacobi":
-            return np.arange(P)
-        if opts.update == "random":
-            return np.sort(self.rng.choice(P, size=min(opts.block, P), replace=False))
-        if self.order_pos >= self.order.size:
-            self.order = self.rng.permutation(P)
-            self.order_pos = 0
-        idx = self.order[self.order_pos:self.order_pos + opts.block]
-        self.order_pos += idx.size
-        return idx
 
     def _record(self, n_rows: int, f: float, x: NDArray[np.float64], improved: bool = False) -> None:
         """Count evaluations and keep the best point seen (``noisy``: the latest request's best point).
@@ -321,24 +288,7 @@ class QiML:
             self.since_improve = 0
         self.history.append((self.nfev, self.best_f))
 
-    def _line_request(self) -> LineRequest:
-        """The next block of queued directions, each slice spanning the whole box along its line."""
-        D = self.lines[: self.options.block]
-        self.lines = self.lines[D.shape[0]:]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            a = (self.space.lower - self.x)[None, :] / D
-            b = (self.space.upper - self.x)[None, :] / D
-        moving = np.abs(D) > 1e-12
-        t_lo = np.max(np.where(moving, np.minimum(a, b), -np.inf), axis=1)
-        t_hi = np.min(np.where(moving, np.maximum(a, b), np.inf), axis=1)
-        if self.line_span > 0:
-            # a sweep line: from a step back to three sweeps ahead, since in narrow valleys the
-            # best step along the sweep's displacement is often longer than the sweep itself
-            t_lo, t_hi = np.maximum(t_lo, -self.line_span), np.minimum(t_hi, 3.0 * self.line_span)
-        grid = t_lo[:, None] + (t_hi - t_lo)[:, None] * np.linspace(0.0, 1.0, self.options.nx)[None, :]
-        return LineRequest(self.x.copy(), D, grid, np.full(D.shape[0], self.options.nx, dtype=np.intp))
-
-    def _record_slices(self, req: SliceRequest | LineRequest, fx: float, V: NDArray[np.float64]) -> float:
+    def _record_slices(self, req: SliceRequest, fx: float, V: NDArray[np.float64]) -> float:
         """Count a slice request, keep its best point; return the quantum-phase progress."""
         valid = np.arange(V.shape[1])[None, :] < req.counts[:, None]
         Vv = np.where(valid, V, np.inf)
@@ -354,8 +304,9 @@ class QiML:
 
     def _relax(self, psi: NDArray[np.complex128], V: NDArray[np.float64], grid: NDArray[np.float64],
                counts: NDArray[np.intp], tq: float
-               ) -> tuple[NDArray[np.complex128], NDArray[np.float64], NDArray[np.float64]]:
-        """Evolve packets under the rescaled slices ``V``; return them, their densities and positions."""
+               ) -> tuple[NDArray[np.complex128], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+        """Evolve packets under the rescaled slices ``V``; return them, their densities, the potentials
+        they felt and their positions."""
         opts = self.options
         cycle = min(1.0, (tq - self.cycle_start) / max(1e-12, 1.0 - self.cycle_start))  # of this anneal
         hbar = opts.hbar_schedule(cycle)
@@ -367,7 +318,7 @@ class QiML:
             rows = np.flatnonzero(counts == c)
             psi[rows, :c] = self._evolve(psi[rows, :c], pot[rows, :c], hbar)
         rho = density(psi)
-        return psi, rho, readout.position(rho, grid, counts, opts.readout)
+        return psi, rho, pot, readout.position(rho, grid, counts, opts.readout)
 
     def _evolve(self, psi: NDArray[np.complex128], V: NDArray[np.float64], hbar: float) -> NDArray[np.complex128]:
         """Run the solver on packets (k, n), in parallel chunks when there are several workers.
@@ -393,74 +344,29 @@ class QiML:
         return out
 
     def _tell_slices(self, req: SliceRequest, fx: float, V: NDArray[np.float64]) -> None:
-        opts = self.options
-        idx, grid, counts = req.idx, req.grid, req.counts
-        tq = self._record_slices(req, fx, V)
-        psi = self.psi[idx]
-        if self.solver.stateful:  # carry the packets over to the windows they are asked about now
-            psi = _regrid(psi, *self._psi_grids(idx), grid, counts)
-        psi, rho, pos = self._relax(psi, V, grid, counts, tq)
-        self.spread[idx] = readout.spread(rho, grid, counts)
-        self.psi[idx], self.psi_low[idx], self.psi_width[idx] = psi, self.low[idx], self.width[idx]
-        new_x = self.x.copy()
-        new_x[idx] = pos if opts.update != "jacobi" else (1 - opts.mixing) * self.x[idx] + opts.mixing * pos
-        self.x = self.space.snap(new_x)
-
-        # re-centre each window on its packet; shrink it, but not below `window` packet widths,
-        # and with `grow` let it grow again when the packet ends near its edge (the minimum lies beyond)
-        full, lo, hi = self.space.width[idx], self.space.lower[idx], self.space.upper[idx]
-        width = np.minimum(full, np.maximum(opts.shrink * self.width[idx], opts.window * self.spread[idx]))
-        if opts.grow > 1.0:
-            u = (self.x[idx] - self.low[idx]) / self.width[idx]
-            width = np.where((u < 0.15) | (u > 0.85), np.minimum(full, self.width[idx] * opts.grow), width)
-        width = np.maximum(width, full * 1e-12)
-        self.width[idx] = width
-        self.low[idx] = np.clip(self.x[idx] - width / 2, lo, hi - width)
-        self._after_slices(tq)
-
-    def _tell_lines(self, req: LineRequest, fx: float, V: NDArray[np.float64]) -> None:
+        block = self._block
+        assert block is not None
         tq = self._record_slices(req, fx, V)
         k, n = V.shape
-        flat = normalize(np.ones((k, n), dtype=np.complex128), unit_dx(n))   # line packets start spread out
-        _, _, t = self._relax(flat, V, req.grid, req.counts, tq)
-        self.x = self.space.snap(req.x + t @ req.directions)   # orthogonal directions: independent moves
-        if self.line_span > 0:
-            self.line_span, self.sweep_x = 0.0, self.x.copy()
-        elif not self.lines.shape[0]:
-            # lines explore on a coarse grid across the whole box: keep only what they improved
-            self.x = self.best_x.copy()
-        self._after_slices(tq)
-
-    def _after_slices(self, tq: float) -> None:
-        opts, P = self.options, self.space.dim
-        if self.since_improve >= opts.patience * P:
+        psi = block.psi if block.psi is not None else normalize(np.ones((k, n), dtype=np.complex128), unit_dx(n))
+        psi, rho, pot, t = self._relax(psi.copy(), V, req.grid, req.counts, tq)
+        spread = readout.spread(rho, req.grid, req.counts)
+        self.x = self.strategy.tell(self, block, pot, psi, t, spread)
+        if self.since_improve >= self.options.patience * self.space.dim:
             # Stalled: reopen all windows around the best point. The best point is the global
-            # minimum of every axis slice through it, so with the same small hbar the packets would
-            # land on it again; with `reheat` a new anneal starts, and broad packets move it; with
-            # `stall_lines` a sweep along a random orthonormal basis looks off the axes first.
+            # minimum of every slice through it, so with the same small hbar the packets would
+            # land on it again; with `reheat` a new anneal starts, and broad packets move it.
             self.x = self.best_x.copy()
-            self.low, self.width = self.space.lower.copy(), self.space.width.copy()
-            if opts.reheat:
+            self.strategy.reopen(self)
+            if self.options.reheat:
                 self.cycle_start = tq
-            if opts.stall_lines and not self.space.is_lattice.any() and P > 1:
-                q, r = np.linalg.qr(self.rng.standard_normal((P, P)))
-                self.lines = (q * np.sign(np.diag(r))).T
             self.since_improve = 0
             self.restarts += 1
-            self.order_pos = self.order.size   # start a fresh sweep
-            self.sweep_x, self.line_span = self.x.copy(), 0.0
-        elif (opts.sweep_lines and opts.update == "sequential" and self.order_pos >= self.order.size
-              and not self.lines.shape[0] and not self.space.is_lattice.any()):
-            d = self.x - self.sweep_x
-            span = float(np.linalg.norm(d))
-            if span > 0:
-                self.lines, self.line_span = (d / span)[None, :], span
-            self.sweep_x = self.x.copy()
-        self._pending = None
+        self._pending = self._block = None
 
     def _start_refinement(self) -> None:
         self.phase = "refine"
-        self.ga_sigma = np.maximum(self.spread, self._sigma_floor())
+        self.ga_sigma = np.maximum(self.strategy.spreads(), self._sigma_floor())
         self.ga_pop = refine.initial_population(self.rng, self.best_x, self.ga_sigma, self.space, self.popsize)
         self.ga_fit = np.zeros(0)
 
@@ -492,37 +398,38 @@ class QiML:
                 "target": self.target, "popsize": self.popsize}
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue the run exactly: arrays plus JSON-able metadata."""
+        """Everything needed to continue the run exactly: arrays plus JSON-able metadata.
+
+        The entries follow from the declared fields :data:`_SCALARS` and :data:`_VECTORS`, the
+        strategy's own state (prefixed ``dir.``), the GA population and the pending request.
+        """
         req = self._pending
         state: dict[str, Any] = {
-            "qiml_version": __version__, "config": json.loads(json.dumps(self._config())),
-            "nfev": self.nfev, "nit": self.nit, "best_f": float(self.best_f), "phase": self.phase,
-            "order_pos": self.order_pos, "since_improve": self.since_improve, "restarts": self.restarts,
-            "cycle_start": self.cycle_start, "lines": self.lines.copy(), "line_span": self.line_span,
-            "sweep_x": self.sweep_x.copy(),
-            "last_hbar": self.last_hbar, "elapsed": self.elapsed, "rng": rng_state(self.rng),
-            "pending": None if req is None else {SliceRequest: "slices", LineRequest: "lines",
-                                                 PopulationRequest: "population"}[type(req)],
-            "x": self.x.copy(), "low": self.low.copy(), "width": self.width.copy(), "psi": self.psi.copy(),
-            "psi_low": self.psi_low.copy(), "psi_width": self.psi_width.copy(),
-            "spread": self.spread.copy(), "best_x": self.best_x.copy(),
-            "history": np.array(self.history, dtype=float).reshape(-1, 2), "order": self.order.copy(),
-            "ga_pop": self.ga_pop.copy(), "ga_fit": self.ga_fit.copy(), "ga_sigma": self.ga_sigma.copy(),
+            "qiml_version": __version__, "layout": STATE_LAYOUT, "config": json.loads(json.dumps(self._config())),
+            "elapsed": self.elapsed, "rng": rng_state(self.rng),
+            "history": np.array(self.history, dtype=float).reshape(-1, 2),
+            "ga_pop": self.ga_pop.copy(), "ga_fit": self.ga_fit.copy(),
+            **{k: getattr(self, k) for k in _SCALARS}, **{k: getattr(self, k).copy() for k in _VECTORS},
+            **{f"dir.{k}": v for k, v in self.strategy.state_dict().items()},
+            "pending": None if req is None else "slices" if isinstance(req, SliceRequest) else "population",
         }
         if isinstance(req, SliceRequest):
-            state.update(req_x=req.x.copy(), req_idx=req.idx.copy(), req_grid=req.grid.copy(),
-                         req_counts=req.counts.copy())
-        elif isinstance(req, LineRequest):
-            state.update(req_x=req.x.copy(), req_directions=req.directions.copy(), req_grid=req.grid.copy(),
-                         req_counts=req.counts.copy())
+            assert self._block is not None
+            state["req_x"] = req.x.copy()
+            state.update({f"block.{k}": v if isinstance(v, str) else v.copy() for k, v in self._block.arrays().items()})
         elif isinstance(req, PopulationRequest):
-            state.update(req_X=req.X.copy())
+            state["req_X"] = req.X.copy()
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue from :meth:`state_dict` output of an optimizer built with the same arguments."""
         if not isinstance(state, dict):
             raise CheckpointError(f"state must be a dict, got {type(state).__name__}")
+        if state.get("layout") != STATE_LAYOUT:
+            raise CheckpointError(f"checkpoint has engine state layout {state.get('layout', 1)!r} (written by qiml "
+                                  f"{state.get('qiml_version', 'unknown')}); this qiml ({__version__}) reads layout "
+                                  f"{STATE_LAYOUT}: start the run afresh")
+        P = self.space.dim
         try:
             mine = json.loads(json.dumps(self._config()))
             theirs = state["config"]
@@ -530,57 +437,46 @@ class QiML:
                 diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
                 raise CheckpointError(f"checkpoint was made with other settings (differs in {diff}); "
                                       "build the optimizer with the same bounds, solver, options and budgets")
-            P, nx = self.space.dim, self.options.nx
-            arr = {k: np.asarray(state[k]) for k in ("x", "low", "width", "psi_low", "psi_width", "spread",
-                                                     "best_x", "ga_sigma", "sweep_x")}
-            for k, a in arr.items():
+            vectors = {k: np.asarray(state[k], dtype=float) for k in _VECTORS}
+            for k, a in vectors.items():
                 _expect(a, (P,), k)
-            psi = np.asarray(state["psi"])
-            _expect(psi, (P, nx), "psi")
+            scalars = {k: kind(state[k]) for k, kind in _SCALARS.items()}
+            if scalars["phase"] not in ("quantum", "refine"):
+                raise CheckpointError(f"unknown phase {scalars['phase']!r}")
             history = np.asarray(state["history"], dtype=float).reshape(-1, 2)
             ga_pop, ga_fit = np.asarray(state["ga_pop"], float), np.asarray(state["ga_fit"], float)
             if ga_pop.ndim != 2 or ga_pop.shape[1] != P:
                 raise CheckpointError(f"ga_pop has shape {ga_pop.shape}, expected (n, {P})")
-            lines = np.asarray(state["lines"], float)
-            if lines.ndim != 2 or lines.shape[1] != P or not np.all(np.isfinite(lines)):
-                raise CheckpointError(f"state entry 'lines' has shape {lines.shape}, expected finite (m, {P})")
-            order = np.asarray(state["order"])
-            if order.ndim != 1 or order.dtype.kind not in "iu" or np.any((order < 0) | (order >= P)):
-                raise CheckpointError(f"state entry 'order' must be parameter indices in [0, {P}), got {order!r}")
             rng = rng_from_state(state["rng"])
+            elapsed = float(state["elapsed"])
+            strategy = make_strategy(self.space, self.options, vectors["x"])
+            strategy.load_state_dict({k[4:]: v for k, v in state.items() if k.startswith("dir.")})
             pending: Request | None = None
+            block: Block | None = None
             if state["pending"] == "slices":
-                pending = SliceRequest(np.asarray(state["req_x"], float), np.asarray(state["req_idx"], np.intp),
-                                       np.asarray(state["req_grid"], float), np.asarray(state["req_counts"], np.intp))
-            elif state["pending"] == "lines":
-                pending = LineRequest(np.asarray(state["req_x"], float), np.asarray(state["req_directions"], float),
-                                      np.asarray(state["req_grid"], float), np.asarray(state["req_counts"], np.intp))
+                block = Block.from_arrays({k[6:]: v for k, v in state.items() if k.startswith("block.")})
+                if block.support.ndim != 2 or np.any((block.support < 0) | (block.support >= P)):
+                    raise CheckpointError(f"pending directions must index parameters in [0, {P})")
+                req_x = np.asarray(state["req_x"], float)
+                _expect(req_x, (P,), "req_x")
+                pending = SliceRequest(req_x, block.support, block.coef, block.grid, block.counts, self.space)
             elif state["pending"] == "population":
                 pending = PopulationRequest(np.asarray(state["req_X"], float))
             elif state["pending"] is not None:
                 raise CheckpointError(f"unknown pending request kind {state['pending']!r}")
-            if state["phase"] not in ("quantum", "refine"):
-                raise CheckpointError(f"unknown phase {state['phase']!r}")
-            scalars = (int(state["nfev"]), int(state["nit"]), float(state["best_f"]), int(state["order_pos"]),
-                       int(state["since_improve"]), int(state["restarts"]), float(state["cycle_start"]),
-                       float(state["last_hbar"]), float(state["elapsed"]), float(state["line_span"]))
         except KeyError as exc:
             raise CheckpointError(f"state dict lacks entry {exc}") from exc
         except (TypeError, ValueError) as exc:
             if isinstance(exc, CheckpointError):
                 raise
             raise CheckpointError(f"state dict is corrupt: {exc}") from exc
-        self.x, self.low, self.width, self.spread = (arr[k].astype(float) for k in ("x", "low", "width", "spread"))
-        self.best_x, self.ga_sigma = arr["best_x"].astype(float), arr["ga_sigma"].astype(float)
-        self.psi_low, self.psi_width = arr["psi_low"].astype(float), arr["psi_width"].astype(float)
-        self.psi = psi.astype(np.complex128)
+        for k, v in {**vectors, **scalars}.items():
+            setattr(self, k, v)
         self.history = [(int(n), float(f)) for n, f in history]
-        self.ga_pop, self.ga_fit, self.lines = ga_pop, ga_fit, lines
-        self.order = order.astype(np.intp)
-        self.rng, self._pending, self.phase = rng, pending, str(state["phase"])
-        (self.nfev, self.nit, self.best_f, self.order_pos, self.since_improve, self.restarts, self.cycle_start,
-         self.last_hbar, self._elapsed_before, self.line_span) = scalars
-        self.sweep_x = arr["sweep_x"].astype(float)
+        self.ga_pop, self.ga_fit = ga_pop, ga_fit
+        self.strategy, self._block = strategy, block
+        self.rng, self._pending = rng, pending
+        self._elapsed_before = elapsed
         self._t_start = time.perf_counter()
         self._user_stop = None
 
@@ -594,6 +490,12 @@ class QiML:
 
 
 # ---------------------------------------------------------------------- helpers
+#: the engine's own state (besides the strategy's, the GA's and the pending request): name -> type
+_SCALARS: dict[str, type] = {"nfev": int, "nit": int, "best_f": float, "phase": str, "since_improve": int,
+                             "restarts": int, "cycle_start": float, "last_hbar": float}
+_VECTORS = ("x", "best_x", "ga_sigma")   # (P,) each
+
+
 def _unit_range(V: NDArray[np.float64], valid: NDArray[np.bool_]) -> NDArray[np.float64]:
     """Rescale each row's valid, finite values to [0, 1]; +inf (infeasible) becomes a wall of 1."""
     finite = valid & np.isfinite(V)
@@ -608,28 +510,6 @@ def _unit_range(V: NDArray[np.float64], valid: NDArray[np.bool_]) -> NDArray[np.
 def _finite_max(V: NDArray[np.float64]) -> float:
     f = V[np.isfinite(V)]
     return float(f.max()) if f.size else 0.0
-
-
-def _regrid(psi: NDArray[np.complex128], old_grid: NDArray[np.float64], old_counts: NDArray[np.intp],
-            new_grid: NDArray[np.float64], new_counts: NDArray[np.intp]) -> NDArray[np.complex128]:
-    """Linearly interpolate packets from old to new uniform grids; zero outside the old window."""
-    k, n = psi.shape
-    rows = np.arange(k)[:, None]
-    span = old_grid[np.arange(k), old_counts - 1] - old_grid[:, 0]
-    u = (new_grid - old_grid[:, :1]) / np.where(span > 0, span, 1.0)[:, None] * (old_counts - 1)[:, None]
-    inside = (u >= -1e-9) & (u <= (old_counts - 1)[:, None] + 1e-9) & (np.arange(n)[None, :] < new_counts[:, None])
-    u = np.clip(u, 0, (old_counts - 1)[:, None])
-    i0 = np.minimum(np.floor(u).astype(np.intp), np.maximum(old_counts - 2, 0)[:, None])
-    w = u - i0
-    out = (1 - w) * psi[rows, i0] + w * psi[rows, np.minimum(i0 + 1, n - 1)]
-    out = np.where(inside, out, 0.0)
-    norm = np.sqrt(np.sum(np.abs(out) ** 2, axis=1, keepdims=True) / np.maximum(new_counts - 1, 1)[:, None])
-    out = np.where(norm > 1e-150, out / np.where(norm > 1e-150, norm, 1.0), 0.0)
-    empty = norm[:, 0] <= 1e-150   # packet fell outside the new window: restart it flat
-    if empty.any():
-        out[empty] = np.where(np.arange(n)[None, :] < new_counts[empty, None], 1.0, 0.0)
-        out[empty] /= np.sqrt(new_counts[empty, None] / np.maximum(new_counts[empty, None] - 1, 1))
-    return out
 
 
 def _expect(a: NDArray[Any], shape: tuple[int, ...], name: str) -> None:

@@ -3,11 +3,17 @@
 ==================  ===============  ==========================================================
 option              default          meaning
 ==================  ===============  ==========================================================
-``nx``              64               grid points per parameter window (256 = full int8 lattice)
+``nx``              64               grid points per slice window (256 = full int8 lattice)
+``nx_min``          None             grid points of a slice whose last visit had one minimum
+                                     (adapted directions; None: always ``nx``)
+``directions``      "axes"           slice directions (:mod:`qiml.engine.directions`): "axes",
+                                     "adapted" (a basis learned from the run's displacements) or
+                                     "auto" (axes until the first stall, then the adapted basis)
+``basis_rate``      0.5              the adapted basis learns at ``basis_rate / P`` per sweep
 ``hbar``            (0.03, 1e-4)     Planck constant; a pair anneals geometrically over the run
 ``alpha``           1.0              potential strength (alpha/hbar ~ inverse temperature)
-``update``          "sequential"     "sequential" sweeps, "random" subsets or mixing "jacobi"
-``block``           1                parameters updated per iteration (sequential / random)
+``update``          "sequential"     axes: "sequential" sweeps, "random" subsets or mixing "jacobi"
+``block``           1                directions sliced per iteration (sequential / random)
 ``mixing``          0.5              Jacobi step: x <- (1 - mixing) x + mixing * readout
 ``readout``         "mean"           "mean" <x>, "auto" (mean of the main peak) or "mode"
 ``shrink``          0.8              a window's width shrinks at most by this factor per update
@@ -47,6 +53,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..parallel import check_workers
 from ..potentials import NAN_POLICIES
+from .directions import STRATEGIES
 from .readout import READOUTS
 from .schedules import Schedule, as_schedule
 
@@ -59,6 +66,9 @@ MAX_NX = 65536
 @dataclass
 class Options:
     nx: int = 64
+    nx_min: int | None = None
+    directions: str = "axes"
+    basis_rate: float = 0.5
     hbar: Any = (0.03, 1e-4)
     alpha: Any = 1.0
     update: str = "sequential"
@@ -83,6 +93,12 @@ class Options:
     def __post_init__(self) -> None:
         if not _is_int(self.nx) or not 3 <= self.nx <= MAX_NX:
             raise ConfigError(f"nx must be an int in [3, {MAX_NX}] (grid points per parameter), got {self.nx!r}")
+        if self.nx_min is not None and (not _is_int(self.nx_min) or not 3 <= self.nx_min <= self.nx):
+            raise ConfigError(f"nx_min must be None or an int in [3, nx={self.nx}], got {self.nx_min!r}")
+        if self.directions not in STRATEGIES:
+            raise ConfigError(f"directions must be one of {STRATEGIES}, got {self.directions!r}")
+        if not 0.0 < _num(self.basis_rate, "basis_rate") <= 10.0:
+            raise ConfigError(f"basis_rate must be in (0, 10], got {self.basis_rate!r}")
         self.hbar_schedule: Schedule = as_schedule(self.hbar, "hbar")
         self.alpha_schedule: Schedule = as_schedule(self.alpha, "alpha")
         if self.update not in UPDATES:

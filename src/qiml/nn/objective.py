@@ -1,7 +1,8 @@
 """The loss of a network on data as a QiML objective, with incremental slice potentials.
 
 Changing one weight ``W_l[i, c]`` moves only the pre-activation of neuron ``c`` in layer ``l``:
-``z_c' = z_c + (w' - w) * a_i`` for every sample. So the whole slice of that weight (``nx`` values)
+``z_c' = z_c + (w' - w) * a_i`` for every sample; moving along a direction ``d`` inside that
+neuron's fan-in (its weights and bias) moves it by ``t * (a @ d)``. So the whole slice of that weight (``nx`` values)
 is computed from the cached activations of the base network: one rank-1 update of one column,
 that neuron's activation, and a forward pass of the layers *after* it only. All slices of a
 request are done in a few vectorised passes, never by rebuilding and re-running whole networks
@@ -161,22 +162,40 @@ class NetworkObjective(Objective):
         n = Xb.shape[0]
         per_sample = self.loss(A[-1], yb)
         fx = float(per_sample.mean()) + self.penalty(x)
-        idx, grid = request.idx, request.grid
+        support, coef, grid = request.support, request.coef, request.grid
         k, nx = grid.shape
         V = np.empty((k, nx))
-        layer = net.param_layer[idx]
-        for l in np.unique(layer):
-            js = np.flatnonzero(layer == l)
+        # a direction inside one neuron's fan-in (its incoming weights and bias) moves only that
+        # neuron's pre-activation, by t * (X_a @ d): answered incrementally; any other direction
+        # (across neurons, or leaving the box) by rows through the whole network
+        live = coef != 0
+        first = np.argmax(live, axis=1)
+        p0 = support[np.arange(k), first]
+        layer, col = net.param_layer[p0], net.param_col[p0]
+        local = (np.all(~live | ((net.param_layer[support] == layer[:, None]) & (net.param_col[support] == col[:, None])),
+                        axis=1) & live.any(axis=1) & request.inside())
+        for l in np.unique(layer[local]):
+            js = np.flatnonzero(local & (layer == l))
             # slices per pass: keep one (k, nx, N, width) temporary near the cache size, not at the memory cap
             width = max(net.layer_sizes[int(l) + 1:])
             step = max(1, min(self.max_batch_bytes, _PASS_BYTES) // (8 * nx * n * width))
             for s in range(0, js.size, step):
                 j = js[s:s + step]
-                V[j] = self._slices(int(l), idx[j], grid[j] - x[idx[j], None], Z, A, yb, layers, per_sample)
-        if self.l2:
-            w = self._is_weight[idx]
-            V += self.l2 * np.where(w[:, None], grid**2 - x[idx, None] ** 2, 0.0)
-        V += self.penalty(x)
+                rows = net.param_row[support[j]]
+                inputs = np.where(rows[:, :, None] >= 0, A[int(l)][:, np.maximum(rows, 0)].transpose(1, 2, 0), 1.0)
+                u = np.einsum("km,kmn->kn", coef[j], inputs, optimize=False)        # (k, N): dz per unit step
+                V[j] = self._slices(int(l), col[j], u, grid[j], Z, A, yb, layers, per_sample)
+            if self.l2:
+                w = np.where(self._is_weight[support[js]], coef[js], 0.0)
+                lin, quad = np.sum(w * x[support[js]], axis=1), np.sum(w * coef[js], axis=1)
+                V[js] += self.l2 * (2.0 * lin[:, None] * grid[js] + quad[:, None] * grid[js] ** 2)
+        V[local] += self.penalty(x)
+        if not local.all():
+            J = np.flatnonzero(~local)
+            sub = SliceRequest(x, support[J], coef[J], grid[J], request.counts[J], request.space)
+            seconds = self.seconds
+            V[J] = sub.split(self.evaluate(sub))[1]
+            self.seconds = seconds   # counted once below
         # padded grid points repeat the last valid one, as the generic fallback does
         V = np.where(np.arange(nx)[None, :] < request.counts[:, None], V,
                      V[np.arange(k), request.counts - 1][:, None])
@@ -191,14 +210,13 @@ class NetworkObjective(Objective):
             self._work[slot] = np.empty(size)
         return self._work[slot][:size].reshape(shape)
 
-    def _slices(self, l: int, p: NDArray[np.intp], delta: NDArray[np.float64], Z: list[Any], A: list[Any],
-                yb: NDArray[Any], layers: list[Any], per_sample: NDArray[np.float64]) -> NDArray[np.float64]:
-        """Mean loss (k, nx) when parameters ``p`` (all in weight layer ``l``) move by ``delta`` (k, nx)."""
+    def _slices(self, l: int, cols: NDArray[np.intp], u: NDArray[np.float64], delta: NDArray[np.float64],
+                Z: list[Any], A: list[Any], yb: NDArray[Any], layers: list[Any],
+                per_sample: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Mean loss (k, nx) when the pre-activation of neuron ``cols[j]`` of weight layer ``l`` moves
+        by ``delta[j, g] * u[j]`` (u (k, N): the change per unit step, a_i for one weight)."""
         net = self.net
-        rows, cols = net.param_row[p], net.param_col[p]
         n = yb.shape[0]
-        # input each parameter multiplies: a_i for a weight, 1 for a bias (k, N)
-        u = np.where(rows[:, None] >= 0, A[l][:, np.maximum(rows, 0)].T, 1.0)
         z = np.multiply(delta[:, :, None], u[:, None, :], out=self._scratch(delta.shape + (n,)))  # (k, nx, N)
         last = net.n_layers - 1
         if l == last and self.loss.name == "mse":

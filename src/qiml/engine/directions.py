@@ -1,0 +1,506 @@
+"""Slice directions: which lines through the current point the engine slices next, and what they learn.
+
+A :class:`Strategy` proposes a :class:`Block` of directions, each with a window in its own units
+(step lengths ``t`` from the current point ``x``, so the slice is ``x + t d``), and is told what
+the packets found along them. The engine knows nothing else about directions, so the optimizer,
+``minimize``, the torch optimizer and the network objective see one request type for all slices.
+
+Strategies (:data:`STRATEGIES`, option ``directions``):
+
+* ``"axes"``: one parameter per slice (:class:`Axes`): sequential sweeps in a fresh random order,
+  random subsets or all at once (Jacobi), as the option ``update`` says. Works on lattices.
+* ``"adapted"``: an orthonormal basis learned from the run's own displacements (:class:`Adapted`):
+  the adaptive encoding of ACiD (Loshchilov et al., GECCO 2011), an evolution path of the sweeps'
+  net displacements and a rank-one update of a covariance whose eigenvectors are the directions.
+  Each direction has its own window, which shrinks with its packets as an axis window does.
+* ``"auto"``: axes until the first stall while the covariance already learns from the sweeps, then
+  the adapted basis; on spaces with lattice parameters, plain axes.
+
+The option ``sweep_lines`` (one slice along each sweep's net displacement, Powell's conjugate
+direction) and ``stall_lines`` (a sweep along a random orthonormal basis when the run stalls)
+wrap any strategy in :class:`Lines`. Adding a strategy is one class here plus a registry line.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..errors import CheckpointError, ConfigError
+from ..solvers import density, normalize, unit_dx
+from ..spaces import Space
+
+if TYPE_CHECKING:
+    from .optimizer import QiML
+
+__all__ = ["Block", "Strategy", "Axes", "Adapted", "Lines", "STRATEGIES", "make_strategy"]
+
+
+@dataclass
+class Block:
+    """One request's directions: sparse rows ``support``/``coef`` (k, m), grids of steps ``t`` (k, nx).
+
+    ``tag`` (k,) is the proposing strategy's own index of each direction (a parameter, a basis
+    column, -1 for a line) and ``source`` names that strategy, so :meth:`Strategy.tell` knows what
+    it asked. ``psi`` (k, nx) are the packets to start from, or None to start flat.
+    """
+
+    support: NDArray[np.intp]
+    coef: NDArray[np.float64]
+    grid: NDArray[np.float64]
+    counts: NDArray[np.intp]
+    tag: NDArray[np.intp]
+    source: str
+    psi: NDArray[np.complex128] | None = None
+
+    def arrays(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"support": self.support, "coef": self.coef, "grid": self.grid,
+                               "counts": self.counts, "tag": self.tag, "source": self.source}
+        if self.psi is not None:
+            out["psi"] = self.psi
+        return out
+
+    @classmethod
+    def from_arrays(cls, d: dict[str, Any]) -> Block:
+        psi = d.get("psi")
+        return cls(np.asarray(d["support"], np.intp), np.asarray(d["coef"], float), np.asarray(d["grid"], float),
+                   np.asarray(d["counts"], np.intp), np.asarray(d["tag"], np.intp), str(d["source"]),
+                   None if psi is None else np.asarray(psi, np.complex128))
+
+
+class Strategy(ABC):
+    """Proposes slice directions with windows and learns from what the packets found along them."""
+
+    name: str = ""
+    #: the state entries (arrays or scalars) that :meth:`state_dict` returns
+    state_keys: tuple[str, ...] = ()
+
+    def __init__(self, space: Space, options: Any) -> None:
+        self.space, self.options = space, options
+
+    @abstractmethod
+    def propose(self, eng: QiML) -> Block:
+        """The next block of directions through ``eng.x`` (may use ``eng.rng``)."""
+
+    @abstractmethod
+    def tell(self, eng: QiML, block: Block, V: NDArray[np.float64], psi: NDArray[np.complex128],
+             t: NDArray[np.float64], spread: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Learn from the packets: read-out steps ``t`` (k,), their spreads (k,), the rescaled slices
+        ``V`` (k, nx) and the packets ``psi``; return the new position (P,)."""
+
+    @abstractmethod
+    def reopen(self, eng: QiML) -> None:
+        """The run stalled at ``eng.x`` (the best point): reopen the windows to the whole box."""
+
+    @abstractmethod
+    def spreads(self) -> NDArray[np.float64]:
+        """Packet spread per parameter (P,), in parameter units (the GA's first mutation scale)."""
+
+    @property
+    def sweep_done(self) -> bool:
+        """Whether the last block finished a sweep over all directions."""
+        return False
+
+    def packets(self, idx: NDArray[np.intp]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Grids (k, nx) and densities (k, nx) of the packets of parameters ``idx``."""
+        raise ConfigError(f"the {self.name!r} directions keep no packet per parameter; use directions='axes'")
+
+    def state_dict(self) -> dict[str, Any]:
+        return {k: _copy(getattr(self, k)) for k in self.state_keys}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for k in self.state_keys:
+            mine = getattr(self, k)
+            v = state[k]
+            if isinstance(mine, np.ndarray):
+                v = np.asarray(v)
+                if v.ndim != mine.ndim or (v.ndim and v.shape[1:] != mine.shape[1:]) or (
+                        k not in self._variable_length and v.shape != mine.shape):
+                    raise CheckpointError(f"state entry {k!r} has shape {v.shape}, expected {mine.shape}")
+                if v.dtype.kind in "fc" and not np.all(np.isfinite(v)):
+                    raise CheckpointError(f"state entry {k!r} holds NaN or infinite values")
+                v = v.astype(mine.dtype)
+                if k == "order" and np.any((v < 0) | (v >= self.space.dim)):
+                    raise CheckpointError(f"state entry 'order' must be indices in [0, {self.space.dim}), got {v!r}")
+            else:
+                v = type(mine)(v)
+            setattr(self, k, v)
+
+    #: array entries whose first dimension may differ from a fresh strategy's
+    _variable_length: tuple[str, ...] = ()
+
+
+# ---------------------------------------------------------------------- axes
+class Axes(Strategy):
+    """One parameter per slice; per-parameter windows that shrink with the packets (the classic engine).
+
+    ``update``: ``"sequential"`` (blocks of ``block`` parameters in a fresh random order per sweep),
+    ``"random"`` (a random subset of ``block`` per request) or ``"jacobi"`` (all parameters at once,
+    moved by ``mixing`` of their read-out step). Packets are carried between windows for solvers
+    that evolve from their current state.
+    """
+
+    name = "axes"
+    state_keys = ("order", "order_pos", "low", "width", "spread", "psi", "psi_low", "psi_width", "requests")
+    _variable_length = ("order",)
+
+    def __init__(self, space: Space, options: Any, x: NDArray[np.float64]) -> None:
+        super().__init__(space, options)
+        P, nx = space.dim, options.nx
+        self.low, self.width = space.lower.copy(), space.width.copy()
+        self.spread = self.width / np.sqrt(12.0)
+        self.psi_low, self.psi_width = self.low.copy(), self.width.copy()
+        _, counts = space.window_grid(np.arange(P), self.low, self.width, nx)
+        centre = (x - self.low) / self.width
+        u = np.linspace(0.0, 1.0, nx)[None, :]
+        self.psi = normalize(np.exp(-0.5 * ((u - centre[:, None]) / 0.2) ** 2).astype(np.complex128), unit_dx(nx))
+        self.psi[np.arange(nx)[None, :] >= counts[:, None]] = 0.0
+        self.order = np.zeros(0, dtype=np.intp)
+        self.order_pos = 0
+        self.requests = 0          # requests so far (random subsets: a sweep is ceil(P / block) of them)
+
+    def _choose(self, eng: QiML) -> NDArray[np.intp]:
+        P, opts = self.space.dim, self.options
+        if opts.update == "jacobi":
+            return np.arange(P)
+        if opts.update == "random":
+            return np.sort(eng.rng.choice(P, size=min(opts.block, P), replace=False))
+        if self.order_pos >= self.order.size:
+            self.order = eng.rng.permutation(P).astype(np.intp)
+            self.order_pos = 0
+        idx = self.order[self.order_pos:self.order_pos + opts.block]
+        self.order_pos += idx.size
+        return idx
+
+    def propose(self, eng: QiML) -> Block:
+        idx = self._choose(eng)
+        self.requests += 1
+        values, counts = self.space.window_grid(idx, self.low[idx], self.width[idx], self.options.nx)
+        psi = None
+        if eng.solver.stateful:   # carry the packets over to the windows they are asked about now
+            old, old_counts = self.space.window_grid(idx, self.psi_low[idx], self.psi_width[idx], self.options.nx)
+            psi = regrid(self.psi[idx], old, old_counts, values, counts)
+        return Block(idx[:, None], np.ones((idx.size, 1)), values - eng.x[idx, None], counts, idx.copy(), self.name, psi)
+
+    def tell(self, eng: QiML, block: Block, V: NDArray[np.float64], psi: NDArray[np.complex128],
+             t: NDArray[np.float64], spread: NDArray[np.float64]) -> NDArray[np.float64]:
+        opts, idx = self.options, block.tag
+        self.spread[idx] = spread
+        self.psi[idx], self.psi_low[idx], self.psi_width[idx] = psi, self.low[idx], self.width[idx]
+        new_x = eng.x.copy()
+        new_x[idx] += t if opts.update != "jacobi" else opts.mixing * t
+        new_x = self.space.snap(new_x)
+        # re-centre each window on its packet; shrink it, but not below `window` packet widths,
+        # and with `grow` let it grow again when the packet ends near its edge (the minimum lies beyond)
+        full, lo, hi = self.space.width[idx], self.space.lower[idx], self.space.upper[idx]
+        width = np.minimum(full, np.maximum(opts.shrink * self.width[idx], opts.window * spread))
+        if opts.grow > 1.0:
+            u = (new_x[idx] - self.low[idx]) / self.width[idx]
+            width = np.where((u < 0.15) | (u > 0.85), np.minimum(full, self.width[idx] * opts.grow), width)
+        width = np.maximum(width, full * 1e-12)
+        self.width[idx] = width
+        self.low[idx] = np.clip(new_x[idx] - width / 2, lo, hi - width)
+        return new_x
+
+    def packets(self, idx: NDArray[np.intp]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        grid, counts = self.space.window_grid(idx, self.psi_low[idx], self.psi_width[idx], self.options.nx)
+        rho = density(self.psi[idx])
+        rho[np.arange(rho.shape[1])[None, :] >= counts[:, None]] = 0.0
+        return grid, rho
+
+    def reopen(self, eng: QiML) -> None:
+        self.low, self.width = self.space.lower.copy(), self.space.width.copy()
+        self.order_pos = self.order.size   # start a fresh sweep
+
+    def spreads(self) -> NDArray[np.float64]:
+        return self.spread.copy()
+
+    @property
+    def sweep_done(self) -> bool:
+        opts = self.options
+        if opts.update == "jacobi":
+            return True
+        if opts.update == "random":
+            return self.requests % -(-self.space.dim // opts.block) == 0
+        return self.order_pos >= self.order.size
+
+
+# ---------------------------------------------------------------------- adapted basis
+class Adapted(Strategy):
+    """Slices along the eigenvectors of a covariance adapted from the sweeps' net displacements.
+
+    After each sweep over the ``P`` basis directions the net displacement ``dx`` of the sweep,
+    normalised to length ``sqrt(P)`` in the metric of ``C`` (so only the shape is learned, the
+    scale is left to the windows), enters an evolution path ``p <- (1 - cp) p + sqrt(cp (2 - cp)) z``
+    and a rank-one update ``C <- (1 - c1) C + c1 p p^T`` (``cp = 1/sqrt(P)``, ``c1 = basis_rate / P``).
+    ``C`` is then re-diagonalised with its condition capped at ``1e14``. Each basis direction has a
+    window width ``w_j`` (in x units along it); when the basis turns, the widths are carried over
+    by projecting the window ellipsoid ``B diag(w^2) B^T`` onto the new directions.
+
+    With ``frozen=True`` the directions stay the coordinate axes while ``C`` already learns (the
+    first phase of ``directions="auto"``); :meth:`reopen` then switches to the learned basis.
+    Windows stay inside the box along their line (rows are also snapped into it). Continuous
+    parameters only.
+    """
+
+    name = "adapted"
+    state_keys = ("B", "C", "path", "w", "spread_dir", "simple", "order", "order_pos", "sweep_x", "frozen")
+    _variable_length = ("order",)
+
+    def __init__(self, space: Space, options: Any, x: NDArray[np.float64], frozen: bool = False) -> None:
+        super().__init__(space, options)
+        P = space.dim
+        self.B = np.eye(P)
+        self.C = np.diag((space.width / space.width.max()) ** 2)    # the box's own scales to start
+        self.path = np.zeros(P)
+        self.w = space.width.copy()
+        self.spread_dir = space.width / np.sqrt(12.0)
+        self.simple = np.zeros(P, dtype=bool)    # last slice along the direction had one local minimum
+        self.order = np.zeros(0, dtype=np.intp)
+        self.order_pos = 0
+        self.sweep_x = x.copy()
+        self.frozen = bool(frozen)
+
+    def _segment(self, x: NDArray[np.float64], D: NDArray[np.float64]) -> tuple[NDArray[np.float64], ...]:
+        """Step range (t_lo, t_hi) of each line x + t d (k, P) inside the box, and the box's extent along d."""
+        t_lo, t_hi = line_segment(self.space, x, D)
+        extent = np.abs(D) @ self.space.width
+        return np.minimum(t_lo, 0.0), np.maximum(t_hi, 0.0), extent
+
+    def propose(self, eng: QiML) -> Block:
+        P, opts = self.space.dim, self.options
+        if self.order_pos >= self.order.size:
+            self.order = eng.rng.permutation(P).astype(np.intp)
+            self.order_pos = 0
+        j = self.order[self.order_pos:self.order_pos + opts.block]
+        self.order_pos += j.size
+        D = self.B[:, j].T                                    # (k, P) orthonormal rows
+        t_lo, t_hi, _ = self._segment(eng.x, D)
+        seg = t_hi - t_lo
+        width = np.minimum(self.w[j], seg)
+        low = np.clip(-width / 2, t_lo, t_hi - width)
+        nx = opts.nx
+        counts = np.where(self.simple[j], opts.nx_min or nx, nx).astype(np.intp)
+        u = np.minimum(np.arange(nx)[None, :], (counts - 1)[:, None]) / (counts - 1)[:, None]
+        grid = low[:, None] + width[:, None] * u
+        if self.frozen:   # axes: one parameter each (sparse, so structured objectives answer them fast)
+            axis = np.argmax(np.abs(D), axis=1)
+            return Block(axis[:, None].astype(np.intp), D[np.arange(j.size), axis][:, None], grid, counts, j.copy(),
+                         self.name)
+        return Block(np.tile(np.arange(P, dtype=np.intp), (j.size, 1)), D, grid, counts, j.copy(), self.name)
+
+    def tell(self, eng: QiML, block: Block, V: NDArray[np.float64], psi: NDArray[np.complex128],
+             t: NDArray[np.float64], spread: NDArray[np.float64]) -> NDArray[np.float64]:
+        opts, j = self.options, block.tag
+        D = self.B[:, j].T
+        new_x = self.space.snap(eng.x + t @ D)
+        _, _, extent = self._segment(eng.x, D)
+        w = self.w[j]
+        width = np.minimum(extent, np.maximum(opts.shrink * w, opts.window * spread))
+        if opts.grow > 1.0:
+            span = block.grid[np.arange(j.size), block.counts - 1] - block.grid[:, 0]
+            u = (t - block.grid[:, 0]) / np.where(span > 0, span, 1.0)
+            width = np.where((u < 0.15) | (u > 0.85), np.minimum(extent, w * opts.grow), width)
+        self.w[j] = np.maximum(width, extent * 1e-12)
+        self.spread_dir[j] = spread
+        self.simple[j] = _one_minimum(V, block.counts)
+        if self.order_pos >= self.order.size:
+            self._learn(new_x - self.sweep_x)
+            self.sweep_x = new_x.copy()
+        return new_x
+
+    def _learn(self, dx: NDArray[np.float64]) -> None:
+        """Adaptive encoding from one sweep's net displacement ``dx`` (P,)."""
+        P = self.space.dim
+        evals, evecs = np.linalg.eigh(self.C)
+        evals = np.maximum(evals, evals.max() * 1e-14)
+        length = float(np.linalg.norm((evecs.T @ dx) / np.sqrt(evals)))
+        if not np.isfinite(length) or length <= 0:
+            return
+        cp = 1.0 / np.sqrt(P)
+        c1 = min(1.0, self.options.basis_rate / P)
+        z = np.sqrt(P) * dx / length
+        self.path = (1 - cp) * self.path + np.sqrt(cp * (2 - cp)) * z
+        C = (1 - c1) * self.C + c1 * np.outer(self.path, self.path)
+        C = (C + C.T) / 2
+        evals, evecs = np.linalg.eigh(C)
+        evals = np.maximum(evals, evals.max() * 1e-14)
+        self.C = (evecs * evals) @ evecs.T
+        if not self.frozen:
+            self._turn(evecs)
+
+    def _turn(self, B: NDArray[np.float64]) -> None:
+        """New basis ``B`` (columns); carry windows, spreads and slice sizes over by projection."""
+        overlap = (B.T @ self.B) ** 2                    # (new, old): squared cosines, rows sum to 1
+        self.w = np.sqrt(overlap @ self.w**2)
+        self.spread_dir = np.sqrt(overlap @ self.spread_dir**2)
+        self.simple = self.simple[np.argmax(overlap, axis=1)]
+        self.B = B
+
+    def reopen(self, eng: QiML) -> None:
+        if self.frozen:
+            self.frozen = False
+            self._turn(np.linalg.eigh(self.C)[1])
+        _, _, extent = self._segment(eng.x, self.B.T)
+        self.w = extent.copy()
+        self.simple[:] = False
+        self.order_pos = self.order.size
+        self.sweep_x = eng.x.copy()
+
+    def spreads(self) -> NDArray[np.float64]:
+        return np.sqrt((self.B**2) @ self.spread_dir**2)
+
+    @property
+    def sweep_done(self) -> bool:
+        return self.order_pos >= self.order.size
+
+
+# ---------------------------------------------------------------------- line interjections
+class Lines(Strategy):
+    """Wraps a strategy with queued full lines: after each sweep one along its net displacement
+    (``sweep``) and, when the run stalls, a sweep along a random orthonormal basis (``stall``)."""
+
+    name = "lines"
+    state_keys = ("lines", "line_span", "sweep_x")
+    _variable_length = ("lines",)
+
+    def __init__(self, inner: Strategy, x: NDArray[np.float64], sweep: bool, stall: bool) -> None:
+        super().__init__(inner.space, inner.options)
+        self.inner, self.sweep, self.stall = inner, sweep, stall
+        self.lines = np.zeros((0, self.space.dim))    # queued directions (rows)
+        self.line_span = 0.0                          # > 0: the queued line is a sweep line of this length
+        self.sweep_x = x.copy()                       # where the current sweep started
+
+    def propose(self, eng: QiML) -> Block:
+        if not self.lines.shape[0]:
+            return self.inner.propose(eng)
+        D = self.lines[: self.options.block]
+        self.lines = self.lines[D.shape[0]:]
+        t_lo, t_hi = line_segment(self.space, eng.x, D)
+        if self.line_span > 0:
+            # a sweep line: from a step back to three sweeps ahead, since in narrow valleys the
+            # best step along the sweep's displacement is often longer than the sweep itself
+            t_lo, t_hi = np.maximum(t_lo, -self.line_span), np.minimum(t_hi, 3.0 * self.line_span)
+        grid = t_lo[:, None] + (t_hi - t_lo)[:, None] * np.linspace(0.0, 1.0, self.options.nx)[None, :]
+        k, P = D.shape
+        return Block(np.tile(np.arange(P, dtype=np.intp), (k, 1)), D.copy(), grid,
+                     np.full(k, self.options.nx, dtype=np.intp), np.full(k, -1, dtype=np.intp), self.name)
+
+    def tell(self, eng: QiML, block: Block, V: NDArray[np.float64], psi: NDArray[np.complex128],
+             t: NDArray[np.float64], spread: NDArray[np.float64]) -> NDArray[np.float64]:
+        if block.source != self.name:
+            x = self.inner.tell(eng, block, V, psi, t, spread)
+            if self.sweep and self.inner.sweep_done and not self.lines.shape[0]:
+                d = x - self.sweep_x
+                span = float(np.linalg.norm(d))
+                if span > 0:
+                    self.lines, self.line_span = (d / span)[None, :], span
+                self.sweep_x = x.copy()
+            return x
+        x = self.space.snap(eng.x + t @ block.coef)     # orthogonal directions: independent moves
+        if self.line_span > 0:
+            self.line_span, self.sweep_x = 0.0, x.copy()
+        elif not self.lines.shape[0]:
+            x = eng.best_x.copy()   # stall lines explore on a coarse grid across the box: keep what improved
+        return x
+
+    def reopen(self, eng: QiML) -> None:
+        self.inner.reopen(eng)
+        P = self.space.dim
+        self.lines = np.zeros((0, P))
+        if self.stall and P > 1:
+            q, r = np.linalg.qr(eng.rng.standard_normal((P, P)))
+            self.lines = (q * np.sign(np.diag(r))).T
+        self.sweep_x, self.line_span = eng.x.copy(), 0.0
+
+    def spreads(self) -> NDArray[np.float64]:
+        return self.inner.spreads()
+
+    def packets(self, idx: NDArray[np.intp]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        return self.inner.packets(idx)
+
+    @property
+    def sweep_done(self) -> bool:
+        return self.inner.sweep_done
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), **{f"inner.{k}": v for k, v in self.inner.state_dict().items()}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.inner.load_state_dict({k[6:]: v for k, v in state.items() if k.startswith("inner.")})
+
+
+# ---------------------------------------------------------------------- registry
+STRATEGIES = ("axes", "adapted", "auto")
+
+
+def make_strategy(space: Space, options: Any, x: NDArray[np.float64]) -> Strategy:
+    """The strategy the options name, wrapped in :class:`Lines` when line options are on."""
+    continuous = not space.is_lattice.any()
+    name = options.directions
+    if name == "adapted" and not continuous:
+        raise ConfigError("directions='adapted' needs continuous parameters (a rotated line leaves the lattice); "
+                          "use 'auto' or 'axes' on lattices")
+    inner: Strategy
+    if name == "axes" or (name == "auto" and not continuous) or space.dim == 1:
+        inner = Axes(space, options, x)
+    else:
+        inner = Adapted(space, options, x, frozen=name == "auto")
+    sweep = options.sweep_lines and continuous and (not isinstance(inner, Axes) or options.update == "sequential")
+    stall = options.stall_lines and continuous and space.dim > 1
+    return Lines(inner, x, sweep, stall) if sweep or stall else inner
+
+
+# ---------------------------------------------------------------------- helpers
+def line_segment(space: Space, x: NDArray[np.float64], D: NDArray[np.float64]
+                 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Step range ``(t_lo, t_hi)`` (k,) of each line ``x + t d`` (rows of D, (k, P)) inside the box."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        a = (space.lower - x)[None, :] / D
+        b = (space.upper - x)[None, :] / D
+    moving = np.abs(D) > 1e-12
+    return (np.max(np.where(moving, np.minimum(a, b), -np.inf), axis=1),
+            np.min(np.where(moving, np.maximum(a, b), np.inf), axis=1))
+
+
+def _copy(v: Any) -> Any:
+    return v.copy() if isinstance(v, np.ndarray) else v
+
+
+def _one_minimum(V: NDArray[np.float64], counts: NDArray[np.intp]) -> NDArray[np.bool_]:
+    """Whether each row's valid values (k, n) fall to one minimum and rise from it (no second dip)."""
+    k, n = V.shape
+    valid = np.arange(n)[None, :] < counts[:, None]
+    d = np.diff(np.where(valid, V, np.inf), axis=1)
+    d_valid = valid[:, 1:]
+    sign = np.where(d_valid, np.sign(d), 0.0)
+    # a descent after an ascent means a second minimum
+    rising = np.maximum.accumulate(np.where(sign > 0, 1, 0), axis=1)
+    return ~np.any((rising[:, :-1] > 0) & (sign[:, 1:] < 0), axis=1)
+
+
+def regrid(psi: NDArray[np.complex128], old_grid: NDArray[np.float64], old_counts: NDArray[np.intp],
+           new_grid: NDArray[np.float64], new_counts: NDArray[np.intp]) -> NDArray[np.complex128]:
+    """Linearly interpolate packets from old to new uniform grids; zero outside the old window."""
+    k, n = psi.shape
+    rows = np.arange(k)[:, None]
+    span = old_grid[np.arange(k), old_counts - 1] - old_grid[:, 0]
+    u = (new_grid - old_grid[:, :1]) / np.where(span > 0, span, 1.0)[:, None] * (old_counts - 1)[:, None]
+    inside = (u >= -1e-9) & (u <= (old_counts - 1)[:, None] + 1e-9) & (np.arange(n)[None, :] < new_counts[:, None])
+    u = np.clip(u, 0, (old_counts - 1)[:, None])
+    i0 = np.minimum(np.floor(u).astype(np.intp), np.maximum(old_counts - 2, 0)[:, None])
+    w = u - i0
+    out = (1 - w) * psi[rows, i0] + w * psi[rows, np.minimum(i0 + 1, n - 1)]
+    out = np.where(inside, out, 0.0)
+    norm = np.sqrt(np.sum(np.abs(out) ** 2, axis=1, keepdims=True) / np.maximum(new_counts - 1, 1)[:, None])
+    out = np.where(norm > 1e-150, out / np.where(norm > 1e-150, norm, 1.0), 0.0)
+    empty = norm[:, 0] <= 1e-150   # packet fell outside the new window: restart it flat
+    if empty.any():
+        out[empty] = np.where(np.arange(n)[None, :] < new_counts[empty, None], 1.0, 0.0)
+        out[empty] /= np.sqrt(new_counts[empty, None] / np.maximum(new_counts[empty, None] - 1, 1))
+    return out
