@@ -93,8 +93,12 @@ class Strategy(ABC):
         ``V`` (k, nx) and the packets ``psi``; return the new position (P,)."""
 
     @abstractmethod
-    def reopen(self, eng: QiML) -> None:
-        """The run stalled at ``eng.x`` (the best point): reopen the windows to the whole box."""
+    def reopen(self, eng: QiML) -> NDArray[np.float64]:
+        """The run stalled at ``eng.x`` (the best point): reopen the windows; return where to go on from."""
+
+    def stalled(self, eng: QiML) -> bool:
+        """Whether the run is stuck: ``patience`` sweeps without a new best."""
+        return eng.since_improve >= self.options.patience * self.space.dim
 
     @abstractmethod
     def spreads(self) -> NDArray[np.float64]:
@@ -103,6 +107,11 @@ class Strategy(ABC):
     @property
     def sweep_done(self) -> bool:
         """Whether the last block finished a sweep over all directions."""
+        return False
+
+    @property
+    def converged(self) -> bool:
+        """Whether every window has collapsed, so that only a reopening can move the run."""
         return False
 
     def packets(self, idx: NDArray[np.intp]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -212,9 +221,10 @@ class Axes(Strategy):
         rho[np.arange(rho.shape[1])[None, :] >= counts[:, None]] = 0.0
         return grid, rho
 
-    def reopen(self, eng: QiML) -> None:
+    def reopen(self, eng: QiML) -> NDArray[np.float64]:
         self.low, self.width = self.space.lower.copy(), self.space.width.copy()
         self.order_pos = self.order.size   # start a fresh sweep
+        return eng.x.copy()
 
     def spreads(self) -> NDArray[np.float64]:
         return self.spread.copy()
@@ -248,14 +258,16 @@ class Adapted(Strategy):
     """
 
     name = "adapted"
-    state_keys = ("B", "C", "path", "w", "spread_dir", "simple", "order", "order_pos", "sweep_x", "frozen")
+    state_keys = ("B", "C", "path", "w", "spread_dir", "simple", "order", "order_pos", "sweep_x", "frozen", "scale")
     _variable_length = ("order",)
 
     def __init__(self, space: Space, options: Any, x: NDArray[np.float64], frozen: bool = False) -> None:
         super().__init__(space, options)
         P = space.dim
         self.B = np.eye(P)
-        self.C = np.diag((space.width / space.width.max()) ** 2)    # the box's own scales to start
+        self._C0 = np.diag((space.width / space.width.max()) ** 2)    # the box's own scales to start
+        self.C = self._C0.copy()
+        self.scale = 1     # grid points per slice, as a multiple of nx (doubled by "ipop" restarts)
         self.path = np.zeros(P)
         self.w = space.width.copy()
         self.spread_dir = space.width / np.sqrt(12.0)
@@ -271,6 +283,14 @@ class Adapted(Strategy):
         extent = np.abs(D) @ self.space.width
         return np.minimum(t_lo, 0.0), np.maximum(t_hi, 0.0), extent
 
+    def _points(self, j: NDArray[np.intp]) -> NDArray[np.intp]:
+        """Grid points of the slices along basis directions ``j``: odd, so that t = 0 is one of them."""
+        nx = self.options.nx * self.scale
+        full = nx if nx % 2 else nx - 1
+        small = self.options.nx_min or full
+        small = small if small % 2 else small - 1
+        return np.where(self.simple[j], min(small, full), full).astype(np.intp)
+
     def propose(self, eng: QiML) -> Block:
         P, opts = self.space.dim, self.options
         if self.order_pos >= self.order.size:
@@ -280,13 +300,19 @@ class Adapted(Strategy):
         self.order_pos += j.size
         D = self.B[:, j].T                                    # (k, P) orthonormal rows
         t_lo, t_hi, _ = self._segment(eng.x, D)
-        seg = t_hi - t_lo
-        width = np.minimum(self.w[j], seg)
-        low = np.clip(-width / 2, t_lo, t_hi - width)
-        nx = opts.nx
-        counts = np.where(self.simple[j], opts.nx_min or nx, nx).astype(np.intp)
-        u = np.minimum(np.arange(nx)[None, :], (counts - 1)[:, None]) / (counts - 1)[:, None]
-        grid = low[:, None] + width[:, None] * u
+        counts = self._points(j)
+        n1 = counts - 1
+        width = np.minimum(self.w[j], (t_hi - t_lo) * (counts / n1))   # at most one interval more than the box
+        h = width / n1                                                 # grid spacing
+        # the window is centred on x (t = 0, always a grid point) and shifted to stay in the box; the
+        # point nearest a face may poke out of it and is projected onto it, so faces and corners are
+        # grid points (a linear slope has its minimum there)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            left_max = np.nan_to_num(np.ceil(-t_lo / h - 1e-9))       # points left of x to reach the face
+            right_max = np.nan_to_num(np.ceil(t_hi / h - 1e-9))
+        left = np.clip(np.maximum(n1 // 2, n1 - right_max), 0, np.minimum(left_max, n1))
+        g = np.minimum(np.arange(counts.max())[None, :], (counts - 1)[:, None])
+        grid = (g - left[:, None]) * h[:, None]
         if self.frozen:   # axes: one parameter each (sparse, so structured objectives answer them fast)
             axis = np.argmax(np.abs(D), axis=1)
             return Block(axis[:, None].astype(np.intp), D[np.arange(j.size), axis][:, None], grid, counts, j.copy(),
@@ -295,23 +321,35 @@ class Adapted(Strategy):
 
     def tell(self, eng: QiML, block: Block, V: NDArray[np.float64], psi: NDArray[np.complex128],
              t: NDArray[np.float64], spread: NDArray[np.float64]) -> NDArray[np.float64]:
-        opts, j = self.options, block.tag
+        j, k = block.tag, block.tag.size
         D = self.B[:, j].T
+        valid = np.arange(V.shape[1])[None, :] < block.counts[:, None]
+        Vv = np.where(valid, V, np.inf)
+        g = np.argmin(Vv, axis=1)
+        t_best = block.grid[np.arange(k), g]
+        at_x = np.argmin(np.abs(np.where(valid, block.grid, np.inf)), axis=1)
+        h = (block.grid[np.arange(k), block.counts - 1] - block.grid[:, 0]) / (block.counts - 1)
+        # the packet's read-out interpolates between grid points; trust it near the best grid point
+        # only (a broad packet's mean can sit on a ridge), and stay put when no point beat x
+        inner = (g > 0) & (g < block.counts - 1)     # at an end point the minimum may lie beyond: go there
+        t = np.where(inner & (np.abs(t - t_best) <= h), t, t_best)
+        t = np.where(Vv[np.arange(k), g] < Vv[np.arange(k), at_x], t, 0.0)
         new_x = self.space.snap(eng.x + t @ D)
+        # the window follows the step: about four steps wide, at most halved or doubled per visit
         _, _, extent = self._segment(eng.x, D)
         w = self.w[j]
-        width = np.minimum(extent, np.maximum(opts.shrink * w, opts.window * spread))
-        if opts.grow > 1.0:
-            span = block.grid[np.arange(j.size), block.counts - 1] - block.grid[:, 0]
-            u = (t - block.grid[:, 0]) / np.where(span > 0, span, 1.0)
-            width = np.where((u < 0.15) | (u > 0.85), np.minimum(extent, w * opts.grow), width)
-        self.w[j] = np.maximum(width, extent * 1e-12)
+        width = np.clip(4.0 * np.abs(t) + h, 0.5 * w, self.options.grow_max * w)
+        self.w[j] = np.clip(width, extent * 1e-13, extent)
         self.spread_dir[j] = spread
         self.simple[j] = _one_minimum(V, block.counts)
         if self.order_pos >= self.order.size:
             self._learn(new_x - self.sweep_x)
             self.sweep_x = new_x.copy()
         return new_x
+
+    @property
+    def converged(self) -> bool:
+        return bool(np.all(self.w <= 1e-12 * np.abs(self.B.T) @ self.space.width))
 
     def _learn(self, dx: NDArray[np.float64]) -> None:
         """Adaptive encoding from one sweep's net displacement ``dx`` (P,)."""
@@ -330,6 +368,8 @@ class Adapted(Strategy):
         evals, evecs = np.linalg.eigh(C)
         evals = np.maximum(evals, evals.max() * 1e-14)
         self.C = (evecs * evals) @ evecs.T
+        if self.frozen and evals.max() > _UNFREEZE * evals.min():
+            self.frozen = False   # the sweeps have found a shape: now its eigenvectors mean something
         if not self.frozen:
             self._turn(evecs)
 
@@ -341,15 +381,26 @@ class Adapted(Strategy):
         self.simple = self.simple[np.argmax(overlap, axis=1)]
         self.B = B
 
-    def reopen(self, eng: QiML) -> None:
-        if self.frozen:
-            self.frozen = False
-            self._turn(np.linalg.eigh(self.C)[1])
-        _, _, extent = self._segment(eng.x, self.B.T)
+    def stalled(self, eng: QiML) -> bool:
+        # windows that fail halve, so a stuck run collapses them; until then failures are part of
+        # following a curved valley, not a stall
+        return self.converged or eng.since_improve >= 8 * self.options.patience * self.space.dim
+
+    def reopen(self, eng: QiML) -> NDArray[np.float64]:
+        x = eng.x.copy()
+        if self.options.restart == "ipop":
+            # a fresh start from a random point with a fresh basis and twice the grid points per slice,
+            # as IPOP-CMA-ES restarts with twice the population
+            x = self.space.sample(eng.rng, 1)[0]
+            self.B, self.C, self.path = np.eye(self.space.dim), self._C0.copy(), np.zeros(self.space.dim)
+            self.scale = min(self.scale * 2, 8)
+            self.frozen = self.options.directions == "auto"
+        _, _, extent = self._segment(x, self.B.T)
         self.w = extent.copy()
         self.simple[:] = False
         self.order_pos = self.order.size
-        self.sweep_x = eng.x.copy()
+        self.sweep_x = x.copy()
+        return x
 
     def spreads(self) -> NDArray[np.float64]:
         return np.sqrt((self.B**2) @ self.spread_dir**2)
@@ -408,14 +459,18 @@ class Lines(Strategy):
             x = eng.best_x.copy()   # stall lines explore on a coarse grid across the box: keep what improved
         return x
 
-    def reopen(self, eng: QiML) -> None:
-        self.inner.reopen(eng)
+    def stalled(self, eng: QiML) -> bool:
+        return self.inner.stalled(eng)
+
+    def reopen(self, eng: QiML) -> NDArray[np.float64]:
+        x = self.inner.reopen(eng)
         P = self.space.dim
         self.lines = np.zeros((0, P))
         if self.stall and P > 1:
             q, r = np.linalg.qr(eng.rng.standard_normal((P, P)))
             self.lines = (q * np.sign(np.diag(r))).T
-        self.sweep_x, self.line_span = eng.x.copy(), 0.0
+        self.sweep_x, self.line_span = x.copy(), 0.0
+        return x
 
     def spreads(self) -> NDArray[np.float64]:
         return self.inner.spreads()
@@ -426,6 +481,10 @@ class Lines(Strategy):
     @property
     def sweep_done(self) -> bool:
         return self.inner.sweep_done
+
+    @property
+    def converged(self) -> bool:
+        return self.inner.converged
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), **{f"inner.{k}": v for k, v in self.inner.state_dict().items()}}
@@ -451,12 +510,19 @@ def make_strategy(space: Space, options: Any, x: NDArray[np.float64]) -> Strateg
         inner = Axes(space, options, x)
     else:
         inner = Adapted(space, options, x, frozen=name == "auto")
-    sweep = options.sweep_lines and continuous and (not isinstance(inner, Axes) or options.update == "sequential")
-    stall = options.stall_lines and continuous and space.dim > 1
+    # a learned basis already follows the sweeps' displacements: lines are for axes only
+    axes = isinstance(inner, Axes)
+    sweep = options.sweep_lines and continuous and axes and options.update == "sequential"
+    stall = options.stall_lines and continuous and axes and space.dim > 1
     return Lines(inner, x, sweep, stall) if sweep or stall else inner
 
 
 # ---------------------------------------------------------------------- helpers
+#: "auto" leaves the axes once the learned covariance's condition number passes this: before, its
+#: eigenvectors are arbitrary rotations of a round shape, which only lose what the axes win
+_UNFREEZE = 10.0
+
+
 def line_segment(space: Space, x: NDArray[np.float64], D: NDArray[np.float64]
                  ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Step range ``(t_lo, t_hi)`` (k,) of each line ``x + t d`` (rows of D, (k, P)) inside the box."""

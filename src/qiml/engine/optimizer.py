@@ -352,12 +352,12 @@ class QiML:
         psi, rho, pot, t = self._relax(psi.copy(), V, req.grid, req.counts, tq)
         spread = readout.spread(rho, req.grid, req.counts)
         self.x = self.strategy.tell(self, block, pot, psi, t, spread)
-        if self.since_improve >= self.options.patience * self.space.dim:
-            # Stalled: reopen all windows around the best point. The best point is the global
-            # minimum of every slice through it, so with the same small hbar the packets would
-            # land on it again; with `reheat` a new anneal starts, and broad packets move it.
+        if self.strategy.stalled(self):
+            # Stalled: reopen all windows around the best point (or restart elsewhere). The best
+            # point is the global minimum of every slice through it, so with the same small hbar the
+            # packets would land on it again; with `reheat` a new anneal starts, and broad packets move it.
             self.x = self.best_x.copy()
-            self.strategy.reopen(self)
+            self.x = self.strategy.reopen(self)
             if self.options.reheat:
                 self.cycle_start = tq
             self.since_improve = 0

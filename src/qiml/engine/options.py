@@ -9,6 +9,10 @@ option              default          meaning
 ``directions``      "axes"           slice directions (:mod:`qiml.engine.directions`): "axes",
                                      "adapted" (a basis learned from the run's displacements) or
                                      "auto" (axes until the first stall, then the adapted basis)
+``grow_max``        2.0              adapted directions: a window at most grows by this factor per visit
+``restart``         "best"           adapted directions, on a stall: "best" reopens the windows around
+                                     the best point, "ipop" restarts from a random point with a fresh
+                                     basis and twice the grid points per slice
 ``basis_rate``      0.5              the adapted basis learns at ``basis_rate / P`` per sweep
 ``hbar``            (0.03, 1e-4)     Planck constant; a pair anneals geometrically over the run
 ``alpha``           1.0              potential strength (alpha/hbar ~ inverse temperature)
@@ -69,6 +73,8 @@ class Options:
     nx_min: int | None = None
     directions: str = "axes"
     basis_rate: float = 0.5
+    grow_max: float = 2.0
+    restart: str = "best"
     hbar: Any = (0.03, 1e-4)
     alpha: Any = 1.0
     update: str = "sequential"
@@ -97,6 +103,10 @@ class Options:
             raise ConfigError(f"nx_min must be None or an int in [3, nx={self.nx}], got {self.nx_min!r}")
         if self.directions not in STRATEGIES:
             raise ConfigError(f"directions must be one of {STRATEGIES}, got {self.directions!r}")
+        if self.restart not in ("best", "ipop"):
+            raise ConfigError(f"restart must be 'best' or 'ipop', got {self.restart!r}")
+        if not _num(self.grow_max, "grow_max") >= 1.0:
+            raise ConfigError(f"grow_max must be >= 1, got {self.grow_max!r}")
         if not 0.0 < _num(self.basis_rate, "basis_rate") <= 10.0:
             raise ConfigError(f"basis_rate must be in (0, 10], got {self.basis_rate!r}")
         self.hbar_schedule: Schedule = as_schedule(self.hbar, "hbar")
