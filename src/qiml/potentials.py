@@ -30,45 +30,18 @@ __all__ = ["SliceRequest", "PopulationRequest", "Objective", "check_values", "NA
 NAN_POLICIES = ("raise", "inf")
 
 
-class _Slices:
-    """Rows laid out as ``x`` itself, then ``counts[j]`` grid points of every slice ``j``."""
-
-    x: NDArray[np.float64]          # (P,)
-    grid: NDArray[np.float64]       # (k, nx), rows padded past counts
-    counts: NDArray[np.intp]        # (k,)
-
-    @property
-    def n_rows(self) -> int:
-        """Candidate rows: ``x`` itself, then every valid grid point of every slice."""
-        return 1 + int(self.counts.sum())
-
-    def _locate(self, start: int, stop: int | None) -> tuple[NDArray[np.float64], NDArray[np.bool_],
-                                                               NDArray[np.intp], NDArray[np.intp]]:
-        """Copies of ``x`` for rows ``start:stop``, which of them are slice rows, and their (slice, point)."""
-        stop = self.n_rows if stop is None else stop
-        r = np.arange(start, stop)
-        X = np.repeat(self.x[None, :], r.size, axis=0)
-        ends = np.cumsum(self.counts)
-        sl = r[r >= 1] - 1                          # position among slice rows
-        j = np.searchsorted(ends, sl, side="right")  # which slice
-        g = sl - (ends[j] - self.counts[j])         # which grid point
-        return X, r >= 1, j, g
-
-    def split(self, F: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
-        """Turn values of all rows (n_rows,) into ``(f(x), V (k, nx))``, padding with each row's last value."""
-        starts = np.cumsum(self.counts) - self.counts
-        g = np.minimum(np.arange(self.grid.shape[1])[None, :], (self.counts - 1)[:, None])
-        return float(F[0]), F[1 + starts[:, None] + g]
-
-
 @dataclass(frozen=True)
-class SliceRequest(_Slices):
+class SliceRequest:
     """Slices of the loss through ``x`` along directions ``d_j``: points ``x + t d_j`` at ``t = grid[j]``.
 
     A direction is sparse: it moves the parameters ``support[j]`` (m,) by ``t * coef[j]`` (rows
     padded with ``coef = 0``). An axis slice is the unit direction of one parameter (m = 1), a
     neuron block moves one neuron's fan-in, a rotated basis direction moves every parameter.
     With a ``space`` the points are snapped into it (clipped to the box, rounded to lattices).
+
+    Rows are laid out as ``x`` itself, then the valid grid points of every slice in order, except
+    that a slice's ``centre`` point (its step ``t = 0``, i.e. ``x`` again) is not repeated: its
+    value is row 0's. ``centre[j] = -1`` when the grid does not hold ``x``.
     """
 
     x: NDArray[np.float64]          # (P,)
@@ -77,6 +50,48 @@ class SliceRequest(_Slices):
     grid: NDArray[np.float64]       # (k, nx) step lengths t, rows padded past counts
     counts: NDArray[np.intp]        # (k,)
     space: Any = None               # Space the points are snapped into, or None
+    centre: NDArray[np.intp] | None = None   # (k,) grid index of t = 0 per slice, -1: none
+
+    def _rows_per_slice(self) -> NDArray[np.intp]:
+        return self.counts if self.centre is None else self.counts - (self.centre >= 0)
+
+    @property
+    def n_rows(self) -> int:
+        """Candidate rows: ``x`` itself, then every valid grid point of every slice but its centre."""
+        return 1 + int(self._rows_per_slice().sum())
+
+    def _locate(self, start: int, stop: int | None) -> tuple[NDArray[np.float64], NDArray[np.bool_],
+                                                               NDArray[np.intp], NDArray[np.intp]]:
+        """Copies of ``x`` for rows ``start:stop``, which of them are slice rows, and their (slice, point)."""
+        stop = self.n_rows if stop is None else stop
+        r = np.arange(start, stop)
+        X = np.repeat(self.x[None, :], r.size, axis=0)
+        m = self._rows_per_slice()
+        ends = np.cumsum(m)
+        sl = r[r >= 1] - 1                          # position among slice rows
+        j = np.searchsorted(ends, sl, side="right")  # which slice
+        g = sl - (ends[j] - m[j])                   # which of its rows
+        if self.centre is not None:
+            c = self.centre[j]
+            g = g + ((c >= 0) & (g >= c))           # skip the centre point
+        return X, r >= 1, j, g
+
+    def split(self, F: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
+        """Turn values of all rows (n_rows,) into ``(f(x), V (k, nx))``, padding with each row's last value."""
+        m = self._rows_per_slice()
+        starts = np.cumsum(m) - m
+        g = np.minimum(np.arange(self.grid.shape[1])[None, :], (self.counts - 1)[:, None])
+        if self.centre is None:
+            return float(F[0]), F[1 + starts[:, None] + g]
+        c = self.centre[:, None]
+        q = g - ((c >= 0) & (g > c))
+        return float(F[0]), np.where(g == c, F[0], F[np.minimum(1 + starts[:, None] + q, F.size - 1)])
+
+    def point(self, j: int, g: int) -> NDArray[np.float64]:
+        """The point (P,) of slice ``j`` at grid index ``g``."""
+        X = self.x.copy()
+        np.add.at(X, self.support[j], self.grid[j, g] * self.coef[j])
+        return X if self.space is None else self.space.snap(X)
 
     @classmethod
     def along_axes(cls, x: NDArray[np.float64], idx: NDArray[np.intp], values: NDArray[np.float64],
@@ -128,10 +143,11 @@ class SliceRequest(_Slices):
         return X
 
     def moved(self, j: int) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
-        """Direction ``j``'s distinct parameters (m,) and their values at its valid points (counts[j], m)."""
+        """Direction ``j``'s distinct parameters (m,) and their values at its rows (valid points but the centre)."""
         supp = np.unique(self.support[j])
-        start = 1 + int(np.sum(self.counts[:j]))
-        R = self.rows(start, start + int(self.counts[j]))
+        m = self._rows_per_slice()
+        start = 1 + int(np.sum(m[:j]))
+        R = self.rows(start, start + int(m[j]))
         return supp, R[:, supp]
 
 

@@ -56,20 +56,23 @@ class Block:
     tag: NDArray[np.intp]
     source: str
     psi: NDArray[np.complex128] | None = None
+    centre: NDArray[np.intp] | None = None     # grid index of t = 0 per direction (see SliceRequest)
 
     def arrays(self) -> dict[str, Any]:
         out: dict[str, Any] = {"support": self.support, "coef": self.coef, "grid": self.grid,
                                "counts": self.counts, "tag": self.tag, "source": self.source}
-        if self.psi is not None:
-            out["psi"] = self.psi
+        for k in ("psi", "centre"):
+            if getattr(self, k) is not None:
+                out[k] = getattr(self, k)
         return out
 
     @classmethod
     def from_arrays(cls, d: dict[str, Any]) -> Block:
-        psi = d.get("psi")
+        psi, centre = d.get("psi"), d.get("centre")
         return cls(np.asarray(d["support"], np.intp), np.asarray(d["coef"], float), np.asarray(d["grid"], float),
                    np.asarray(d["counts"], np.intp), np.asarray(d["tag"], np.intp), str(d["source"]),
-                   None if psi is None else np.asarray(psi, np.complex128))
+                   None if psi is None else np.asarray(psi, np.complex128),
+                   None if centre is None else np.asarray(centre, np.intp))
 
 
 class Strategy(ABC):
@@ -313,11 +316,13 @@ class Adapted(Strategy):
         left = np.clip(np.maximum(n1 // 2, n1 - right_max), 0, np.minimum(left_max, n1))
         g = np.minimum(np.arange(counts.max())[None, :], (counts - 1)[:, None])
         grid = (g - left[:, None]) * h[:, None]
+        centre = left.astype(np.intp)
         if self.frozen:   # axes: one parameter each (sparse, so structured objectives answer them fast)
             axis = np.argmax(np.abs(D), axis=1)
             return Block(axis[:, None].astype(np.intp), D[np.arange(j.size), axis][:, None], grid, counts, j.copy(),
-                         self.name)
-        return Block(np.tile(np.arange(P, dtype=np.intp), (j.size, 1)), D, grid, counts, j.copy(), self.name)
+                         self.name, centre=centre)
+        return Block(np.tile(np.arange(P, dtype=np.intp), (j.size, 1)), D, grid, counts, j.copy(), self.name,
+                     centre=centre)
 
     def tell(self, eng: QiML, block: Block, V: NDArray[np.float64], psi: NDArray[np.complex128],
              t: NDArray[np.float64], spread: NDArray[np.float64]) -> NDArray[np.float64]:

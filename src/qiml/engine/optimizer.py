@@ -263,7 +263,7 @@ class QiML:
             kids = refine.offspring(self.rng, self.ga_pop, self.ga_fit, self.ga_sigma, self.space)
             return PopulationRequest(kids[: self._remaining(kids.shape[0])])
         self._block = b = self.strategy.propose(self)
-        return SliceRequest(self.x.copy(), b.support, b.coef, b.grid, b.counts, self.space)
+        return SliceRequest(self.x.copy(), b.support, b.coef, b.grid, b.counts, self.space, b.centre)
 
     def _remaining(self, n: int) -> int:
         if self.max_evals is None:
@@ -296,8 +296,7 @@ class QiML:
         best_here, best_point = fx, req.x
         improved = bool(Vv[j, g] < fx)
         if improved:
-            row = 1 + int(np.sum(req.counts[:j])) + int(g)
-            best_here, best_point = Vv[j, g], req.rows(row, row + 1)[0]
+            best_here, best_point = Vv[j, g], req.point(int(j), int(g))
         self.since_improve += req.counts.size
         self._record(req.n_rows, best_here, best_point, improved)
         return min(1.0, self.progress() / (1.0 - self.options.refine))
@@ -459,7 +458,8 @@ class QiML:
                     raise CheckpointError(f"pending directions must index parameters in [0, {P})")
                 req_x = np.asarray(state["req_x"], float)
                 _expect(req_x, (P,), "req_x")
-                pending = SliceRequest(req_x, block.support, block.coef, block.grid, block.counts, self.space)
+                pending = SliceRequest(req_x, block.support, block.coef, block.grid, block.counts, self.space,
+                                       block.centre)
             elif state["pending"] == "population":
                 pending = PopulationRequest(np.asarray(state["req_X"], float))
             elif state["pending"] is not None:

@@ -192,7 +192,8 @@ class NetworkObjective(Objective):
         V[local] += self.penalty(x)
         if not local.all():
             J = np.flatnonzero(~local)
-            sub = SliceRequest(x, support[J], coef[J], grid[J], request.counts[J], request.space)
+            sub = SliceRequest(x, support[J], coef[J], grid[J], request.counts[J], request.space,
+                               None if request.centre is None else request.centre[J])
             seconds = self.seconds
             V[J] = sub.split(self.evaluate(sub))[1]
             self.seconds = seconds   # counted once below
