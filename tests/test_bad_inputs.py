@@ -53,10 +53,10 @@ CASES = [
      "lattice steps must be finite and >= 0"),
     ("integers inverted", lambda: Space.integers([3], [1]), BoundsError, "lower must be < upper"),
     # grid and hbar
-    ("nx < 3", lambda: QiML(B, nx=2), ConfigError, r"nx must be an int in \[3, "),
-    ("nx float", lambda: QiML(B, nx=64.0), ConfigError, "nx must be an int"),
-    ("nx bool", lambda: QiML(B, nx=True), ConfigError, "nx must be an int"),
-    ("nx huge", lambda: QiML(B, nx=10**7), ConfigError, "nx must be an int"),
+    ("nx < 3", lambda: QiML(B, nx=2), ConfigError, r"nx must be None or an int in \[3, "),
+    ("nx float", lambda: QiML(B, nx=64.0), ConfigError, "nx must be None or an int"),
+    ("nx bool", lambda: QiML(B, nx=True), ConfigError, "nx must be None or an int"),
+    ("nx huge", lambda: QiML(B, nx=10**7), ConfigError, "nx must be None or an int"),
     ("hbar = 0", lambda: QiML(B, hbar=0.0), ConfigError, "hbar must be finite and > 0"),
     ("hbar < 0", lambda: QiML(B, hbar=-0.01), ConfigError, "hbar must be finite and > 0"),
     ("hbar NaN", lambda: QiML(B, hbar=float("nan")), ConfigError, "hbar must be finite and > 0"),
@@ -224,9 +224,9 @@ def test_minimize_resume_from_other_configuration(tmp_path):
 
 
 @pytest.mark.parametrize("key, value, match", [
-    ("dir.inner.psi", np.zeros((2, 3)), "'psi' has shape"),
+    ("dir.B", np.zeros((2, 3)), "'B' has shape"),
     ("x", np.array([np.nan, 0.0]), "'x' holds NaN"),
-    ("dir.inner.width", np.ones(5), "'width' has shape"),
+    ("dir.w", np.ones(5), "'w' has shape"),
     ("nfev", None, "lacks entry 'nfev'"),
     ("phase", "bogus", "unknown phase"),
     ("pending", "weird", "unknown pending request kind"),
@@ -234,7 +234,7 @@ def test_minimize_resume_from_other_configuration(tmp_path):
     ("rng", {"bit_generator": "PCG64", "state": 3}, "random state in checkpoint is corrupt"),
     ("history", np.zeros(3), "state dict is corrupt"),
     ("ga_pop", np.zeros((3, 5)), "ga_pop has shape"),
-    ("dir.inner.order_pos", "x", "state dict is corrupt"),
+    ("dir.order_pos", "x", "state dict is corrupt"),
     ("layout", 1, "start the run afresh"),
     ("config", {}, "made with other settings"),
 ])
@@ -252,7 +252,7 @@ def test_tampered_state_dict(tmp_path, key, value, match):
 def test_tampered_sweep_order_is_rejected_on_load(tmp_path, order):
     # a corrupt sweep order must be caught when loading, not as an IndexError/ValueError later
     state = checkpoint.load(_saved(tmp_path))
-    state["dir.inner.order"] = order
+    state["dir.order"] = order
     with pytest.raises(CheckpointError):
         QiML(B, seed=0, max_evals=1000).load_state_dict(state)
 

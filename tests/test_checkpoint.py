@@ -177,7 +177,7 @@ def test_load_rejects_malformed_metadata(tmp_path, payload):
 
 
 def test_optimizer_checkpoint_is_a_plain_npz(tmp_path):
-    opt = qiml.QiML([(-1, 1)] * 2, seed=0, max_evals=500)
+    opt = qiml.QiML([(-1, 1)] * 2, seed=0, max_evals=500, directions="axes")
     X = opt.ask()
     opt.tell(X, np.sum(X ** 2, axis=1))
     path = opt.save(tmp_path / "opt.npz")

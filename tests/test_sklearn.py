@@ -216,7 +216,7 @@ BAD = [
     (QiMLRegressor, {"qiml_options": {"max_iter": 5}}, r"qiml_options may not set 'max_iter' \(use max_iter=\)"),
     (QiMLRegressor, {"qiml_options": {"l2": 0.1}}, r"'l2' \(use alpha=\)"),
     (QiMLRegressor, {"qiml_options": [("nx", 8)]}, "qiml_options must be a dict or None"),
-    (QiMLRegressor, {"qiml_options": {"nx": 2}}, r"nx must be an int in \[3, "),
+    (QiMLRegressor, {"qiml_options": {"nx": 2}}, r"nx must be None or an int in \[3, "),
     (QiMLRegressor, {"qiml_options": {"colour": 1}}, r"unknown option\(s\) \['colour'\]"),
     (QiMLRegressor, {"random_state": -1}, "random_state must be a non-negative int"),
 ]

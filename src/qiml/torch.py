@@ -229,7 +229,8 @@ class QiMLOptimizer(Optimizer):
     **qiml_options
         Anything :class:`qiml.QiML` accepts besides bounds and ``x0``: engine options (``nx``,
         ``hbar``, ``block``, ``update``, ``refine``, ``nan_policy``, ...), solver settings,
-        ``solver``, ``max_iter``, ``max_time``, ``target``.
+        ``solver``, ``max_iter``, ``max_time``, ``target``. Unlike :func:`qiml.minimize`, the
+        optimizer slices coordinate axes unless ``directions`` says otherwise.
 
     Notes
     -----
@@ -299,7 +300,9 @@ class QiMLOptimizer(Optimizer):
         x0 = layout.read()
         if not np.all(np.isfinite(x0)):
             raise ShapeError("the model's parameters hold NaN or infinite values; QiML starts from them")
-        return QiML(Space(lower, upper, step), x0, seed=seed, max_evals=self._max_evals, **self._options)
+        # axis slices by default: one step is one slice of nx + 1 closure calls, written element-wise
+        return QiML(Space(lower, upper, step), x0, seed=seed, max_evals=self._max_evals,
+                    **{"directions": "axes", **self._options})
 
     @property
     def engine(self) -> QiML:

@@ -26,8 +26,8 @@ __all__ = ["fit_network", "NETWORK_OPTIONS"]
 #: largest gain) and each sweep ends with a slice along its own displacement (``sweep_lines``).
 #: Random stall lines and the GA cost full forward passes per point, unlike incremental axis
 #: slices, so they are off; blocks of 8 amortise the per-request work.
-NETWORK_OPTIONS: dict[str, Any] = {"block": 8, "grow": 1.5, "sweep_lines": True, "stall_lines": False,
-                                   "refine": 0.0}
+NETWORK_OPTIONS: dict[str, Any] = {"directions": "axes", "nx": 64, "block": 8, "grow": 1.5, "sweep_lines": True,
+                                   "stall_lines": False, "refine": 0.0}
 
 
 def fit_network(net: MLP, X: ArrayLike, y: ArrayLike, loss: str | Loss = "mse", *, bits: int | None = None,

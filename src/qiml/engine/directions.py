@@ -82,8 +82,12 @@ class Strategy(ABC):
     #: the state entries (arrays or scalars) that :meth:`state_dict` returns
     state_keys: tuple[str, ...] = ()
 
+    #: grid points per slice when the option ``nx`` is None
+    default_nx: int = 64
+
     def __init__(self, space: Space, options: Any) -> None:
         self.space, self.options = space, options
+        self.nx = int(options.nx or self.default_nx)   #: grid points per slice
 
     @abstractmethod
     def propose(self, eng: QiML) -> Block:
@@ -162,7 +166,7 @@ class Axes(Strategy):
 
     def __init__(self, space: Space, options: Any, x: NDArray[np.float64]) -> None:
         super().__init__(space, options)
-        P, nx = space.dim, options.nx
+        P, nx = space.dim, self.nx
         self.low, self.width = space.lower.copy(), space.width.copy()
         self.spread = self.width / np.sqrt(12.0)
         self.psi_low, self.psi_width = self.low.copy(), self.width.copy()
@@ -191,10 +195,10 @@ class Axes(Strategy):
     def propose(self, eng: QiML) -> Block:
         idx = self._choose(eng)
         self.requests += 1
-        values, counts = self.space.window_grid(idx, self.low[idx], self.width[idx], self.options.nx)
+        values, counts = self.space.window_grid(idx, self.low[idx], self.width[idx], self.nx)
         psi = None
         if eng.solver.stateful:   # carry the packets over to the windows they are asked about now
-            old, old_counts = self.space.window_grid(idx, self.psi_low[idx], self.psi_width[idx], self.options.nx)
+            old, old_counts = self.space.window_grid(idx, self.psi_low[idx], self.psi_width[idx], self.nx)
             psi = regrid(self.psi[idx], old, old_counts, values, counts)
         return Block(idx[:, None], np.ones((idx.size, 1)), values - eng.x[idx, None], counts, idx.copy(), self.name, psi)
 
@@ -219,7 +223,7 @@ class Axes(Strategy):
         return new_x
 
     def packets(self, idx: NDArray[np.intp]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-        grid, counts = self.space.window_grid(idx, self.psi_low[idx], self.psi_width[idx], self.options.nx)
+        grid, counts = self.space.window_grid(idx, self.psi_low[idx], self.psi_width[idx], self.nx)
         rho = density(self.psi[idx])
         rho[np.arange(rho.shape[1])[None, :] >= counts[:, None]] = 0.0
         return grid, rho
@@ -261,6 +265,7 @@ class Adapted(Strategy):
     """
 
     name = "adapted"
+    default_nx = 9
     state_keys = ("B", "C", "path", "w", "spread_dir", "simple", "order", "order_pos", "sweep_x", "frozen", "scale")
     _variable_length = ("order",)
 
@@ -288,9 +293,9 @@ class Adapted(Strategy):
 
     def _points(self, j: NDArray[np.intp]) -> NDArray[np.intp]:
         """Grid points of the slices along basis directions ``j``: odd, so that t = 0 is one of them."""
-        nx = self.options.nx * self.scale
+        nx = self.nx * self.scale
         full = nx if nx % 2 else nx - 1
-        small = self.options.nx_min or full
+        small = self.options.nx_min
         small = small if small % 2 else small - 1
         return np.where(self.simple[j], min(small, full), full).astype(np.intp)
 
@@ -427,6 +432,7 @@ class Lines(Strategy):
     def __init__(self, inner: Strategy, x: NDArray[np.float64], sweep: bool, stall: bool) -> None:
         super().__init__(inner.space, inner.options)
         self.inner, self.sweep, self.stall = inner, sweep, stall
+        self.nx = inner.nx
         self.lines = np.zeros((0, self.space.dim))    # queued directions (rows)
         self.line_span = 0.0                          # > 0: the queued line is a sweep line of this length
         self.sweep_x = x.copy()                       # where the current sweep started
@@ -441,10 +447,11 @@ class Lines(Strategy):
             # a sweep line: from a step back to three sweeps ahead, since in narrow valleys the
             # best step along the sweep's displacement is often longer than the sweep itself
             t_lo, t_hi = np.maximum(t_lo, -self.line_span), np.minimum(t_hi, 3.0 * self.line_span)
-        grid = t_lo[:, None] + (t_hi - t_lo)[:, None] * np.linspace(0.0, 1.0, self.options.nx)[None, :]
+        nx = self.inner.nx
+        grid = t_lo[:, None] + (t_hi - t_lo)[:, None] * np.linspace(0.0, 1.0, nx)[None, :]
         k, P = D.shape
         return Block(np.tile(np.arange(P, dtype=np.intp), (k, 1)), D.copy(), grid,
-                     np.full(k, self.options.nx, dtype=np.intp), np.full(k, -1, dtype=np.intp), self.name)
+                     np.full(k, nx, dtype=np.intp), np.full(k, -1, dtype=np.intp), self.name)
 
     def tell(self, eng: QiML, block: Block, V: NDArray[np.float64], psi: NDArray[np.complex128],
              t: NDArray[np.float64], spread: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -511,7 +518,7 @@ def make_strategy(space: Space, options: Any, x: NDArray[np.float64]) -> Strateg
         raise ConfigError("directions='adapted' needs continuous parameters (a rotated line leaves the lattice); "
                           "use 'auto' or 'axes' on lattices")
     inner: Strategy
-    if name == "axes" or (name == "auto" and not continuous) or space.dim == 1:
+    if name == "axes" or (name == "auto" and (not continuous or space.dim > AUTO_MAX_DIM)) or space.dim == 1:
         inner = Axes(space, options, x)
     else:
         inner = Adapted(space, options, x, frozen=name == "auto")
@@ -526,6 +533,9 @@ def make_strategy(space: Space, options: Any, x: NDArray[np.float64]) -> Strateg
 #: "auto" leaves the axes once the learned covariance's condition number passes this: before, its
 #: eigenvectors are arbitrary rotations of a round shape, which only lose what the axes win
 _UNFREEZE = 10.0
+#: "auto" keeps the axes above this many parameters: a dense basis costs O(P^2) memory and an
+#: O(P^3) eigendecomposition per sweep, and structured models answer axis slices incrementally
+AUTO_MAX_DIM = 1000
 
 
 def line_segment(space: Space, x: NDArray[np.float64], D: NDArray[np.float64]

@@ -55,8 +55,9 @@ STATE_LAYOUT = 2
 _CHUNK_PACKETS = 8
 
 
-def default_max_evals(dim: int, nx: int) -> int:
-    """Budget used when none is given: 20 full sweeps of slices."""
+def default_max_evals(dim: int, nx: int = 64) -> int:
+    """Budget used when none is given: 20 full sweeps of axis slices of ``nx`` points (adapted
+    directions, with fewer points per slice, make more sweeps of it)."""
     return 20 * dim * (nx + 1)
 
 
@@ -97,16 +98,13 @@ class QiML:
         self.space = as_space(bounds)
         self.options = Options(**engine_opts)
         self.solver = get_solver(solver, **solver_opts)
-        P, nx = self.space.dim, self.options.nx
+        P, nx = self.space.dim, self.options.nx or 64
         self.max_evals = _positive_int(max_evals, "max_evals")
         self.max_iter = _positive_int(max_iter, "max_iter")
         self.max_time = _positive_float(max_time, "max_time")
         self.target = None if target is None else _finite_float(target, "target")
         if self.max_evals is None and self.max_iter is None and self.max_time is None:
             self.max_evals = default_max_evals(P, nx)
-        if self.max_evals is not None and self.max_evals < nx + 1:
-            raise ConfigError(f"max_evals={self.max_evals} is smaller than one slice of the loss (nx + 1 = {nx + 1} "
-                              "evaluations); raise the budget or lower nx")
         self.popsize = self.options.popsize or refine.default_popsize(P)
         self.rng = make_rng(seed)
         if x0 is None:
@@ -120,6 +118,9 @@ class QiML:
             x = self.space.snap(x)
         self.x = x
         self.strategy = make_strategy(self.space, self.options, x)
+        if self.max_evals is not None and self.max_evals < self.strategy.nx + 1:
+            raise ConfigError(f"max_evals={self.max_evals} is smaller than one slice of the loss (nx + 1 = "
+                              f"{self.strategy.nx + 1} evaluations); raise the budget or lower nx")
         self.nfev = 0
         self.nit = 0
         self.best_x = x.copy()

@@ -3,17 +3,19 @@
 ==================  ===============  ==========================================================
 option              default          meaning
 ==================  ===============  ==========================================================
-``nx``              64               grid points per slice window (256 = full int8 lattice)
-``nx_min``          None             grid points of a slice whose last visit had one minimum
-                                     (adapted directions; None: always ``nx``)
-``directions``      "axes"           slice directions (:mod:`qiml.engine.directions`): "axes",
+``nx``              None             grid points per slice window (None: 64 for axes, 9 for
+                                     adapted directions; 256 = the full int8 lattice)
+``nx_min``          3                adapted directions: grid points of a slice whose last visit
+                                     had one minimum (coarse slices once the landscape is simple)
+``directions``      "auto"           slice directions (:mod:`qiml.engine.directions`): "axes",
                                      "adapted" (a basis learned from the run's displacements) or
-                                     "auto" (axes until the first stall, then the adapted basis)
+                                     "auto" (axes until the sweeps show a shape, then the adapted
+                                     basis; axes on lattices and above 1000 parameters)
+``restart``         "ipop"           adapted directions, on a stall: "ipop" restarts from a random
+                                     point with a fresh basis and twice the grid points per slice,
+                                     "best" reopens the windows around the best point
+``basis_rate``      1.5              the adapted basis learns at ``basis_rate / P`` per sweep
 ``grow_max``        2.0              adapted directions: a window at most grows by this factor per visit
-``restart``         "best"           adapted directions, on a stall: "best" reopens the windows around
-                                     the best point, "ipop" restarts from a random point with a fresh
-                                     basis and twice the grid points per slice
-``basis_rate``      0.5              the adapted basis learns at ``basis_rate / P`` per sweep
 ``hbar``            (0.03, 1e-4)     Planck constant; a pair anneals geometrically over the run
 ``alpha``           1.0              potential strength (alpha/hbar ~ inverse temperature)
 ``update``          "sequential"     axes: "sequential" sweeps, "random" subsets or mixing "jacobi"
@@ -69,12 +71,12 @@ MAX_NX = 65536
 
 @dataclass
 class Options:
-    nx: int = 64
-    nx_min: int | None = None
-    directions: str = "axes"
-    basis_rate: float = 0.5
+    nx: int | None = None
+    nx_min: int = 3
+    directions: str = "auto"
+    basis_rate: float = 1.5
     grow_max: float = 2.0
-    restart: str = "best"
+    restart: str = "ipop"
     hbar: Any = (0.03, 1e-4)
     alpha: Any = 1.0
     update: str = "sequential"
@@ -97,10 +99,10 @@ class Options:
     workers: int = 1
 
     def __post_init__(self) -> None:
-        if not _is_int(self.nx) or not 3 <= self.nx <= MAX_NX:
-            raise ConfigError(f"nx must be an int in [3, {MAX_NX}] (grid points per parameter), got {self.nx!r}")
-        if self.nx_min is not None and (not _is_int(self.nx_min) or not 3 <= self.nx_min <= self.nx):
-            raise ConfigError(f"nx_min must be None or an int in [3, nx={self.nx}], got {self.nx_min!r}")
+        if self.nx is not None and (not _is_int(self.nx) or not 3 <= self.nx <= MAX_NX):
+            raise ConfigError(f"nx must be None or an int in [3, {MAX_NX}] (grid points per slice), got {self.nx!r}")
+        if not _is_int(self.nx_min) or not 3 <= self.nx_min <= MAX_NX:
+            raise ConfigError(f"nx_min must be an int in [3, {MAX_NX}], got {self.nx_min!r}")
         if self.directions not in STRATEGIES:
             raise ConfigError(f"directions must be one of {STRATEGIES}, got {self.directions!r}")
         if self.restart not in ("best", "ipop"):
