@@ -207,8 +207,8 @@ def test_max_evals_never_exceeded(max_evals, refine):
 
 
 def test_budget_smaller_than_one_slice_is_rejected():
-    with pytest.raises(ConfigError, match=r"max_evals=5 is smaller than one slice"):
-        minimize(sphere, [(-1, 1)] * 2, seed=3, vectorized=True, max_evals=5)
+    with pytest.raises(ConfigError, match=r"max_evals=3 is smaller than one slice"):
+        minimize(sphere, [(-1, 1)] * 2, seed=3, vectorized=True, max_evals=3)
 
 
 def test_callback_returning_true_stops_with_status_1():

@@ -265,7 +265,7 @@ class Adapted(Strategy):
     """
 
     name = "adapted"
-    default_nx = 9
+    default_nx = 3
     state_keys = ("B", "C", "path", "w", "spread_dir", "simple", "order", "order_pos", "sweep_x", "frozen", "scale")
     _variable_length = ("order",)
 

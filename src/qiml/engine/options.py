@@ -3,8 +3,9 @@
 ==================  ===============  ==========================================================
 option              default          meaning
 ==================  ===============  ==========================================================
-``nx``              None             grid points per slice window (None: 64 for axes, 9 for
-                                     adapted directions; 256 = the full int8 lattice)
+``nx``              None             grid points per slice window (None: 64 for axes, 3 for
+                                     adapted directions, doubled at each restart; 256 = the
+                                     full int8 lattice)
 ``nx_min``          3                adapted directions: grid points of a slice whose last visit
                                      had one minimum (coarse slices once the landscape is simple)
 ``directions``      "auto"           slice directions (:mod:`qiml.engine.directions`): "axes",

@@ -54,9 +54,12 @@ GROUPS: dict[str, tuple[int, ...]] = {
 #: the 51 standard targets are f_opt + 10^k for these k
 TARGET_EXPONENTS = np.round(np.linspace(2.0, -8.0, 51), 10)
 NG_METHODS = {"ng_cma": "CMA", "ng_de": "DE", "ng_pso": "PSO"}
-QIML_SOLVERS = {"qiml": {}, "qiml_mesoscopic": {"solver": "mesoscopic"},
-                "qiml_walkers": {"solver": "mesoscopic", "method": "walkers"},
-                "qiml_signed_particles": {"solver": "signed-particles"}}
+#: ``qiml`` is the engine's default; the others pin the coordinate axes (the default before the
+#: adapted directions, with which their committed runs were made) and change the solver
+QIML_SOLVERS = {"qiml": {}, "qiml_axes": {"directions": "axes"},
+                "qiml_mesoscopic": {"solver": "mesoscopic", "directions": "axes"},
+                "qiml_walkers": {"solver": "mesoscopic", "method": "walkers", "directions": "axes"},
+                "qiml_signed_particles": {"solver": "signed-particles", "directions": "axes"}}
 
 
 def _qiml_runner(settings: dict[str, Any]) -> baselines.Runner:
