@@ -105,6 +105,40 @@ def test_incremental_potentials_equal_generic_for_every_activation(name):
         assert_matches_generic(obj, req)
 
 
+def neuron_directions(net: MLP, x: np.ndarray, rng: np.random.Generator, nx: int = 7) -> SliceRequest:
+    """One random unit direction inside each neuron's fan-in (its weights and bias), and two that
+    cross neurons (answered by rows through the whole network)."""
+    layer, col = net.param_layer, net.param_col
+    groups = [np.flatnonzero((layer == l) & (col == c)) for l in range(net.n_layers)
+              for c in range(net.layer_sizes[l + 1])]
+    groups += [rng.choice(net.n_params, 3, replace=False), np.arange(net.n_params)]
+    m = max(g.size for g in groups)
+    support = np.zeros((len(groups), m), dtype=np.intp)
+    coef = np.zeros((len(groups), m))
+    for j, g in enumerate(groups):
+        d = rng.normal(size=g.size)
+        support[j, :g.size], support[j, g.size:] = g, g[0]            # padding: coefficient 0
+        coef[j, :g.size] = d / np.linalg.norm(d)
+    grid = np.tile(np.linspace(-1.0, 1.0, nx), (len(groups), 1))
+    return SliceRequest(x.copy(), support, coef, grid, np.full(len(groups), nx, dtype=np.intp))
+
+
+@pytest.mark.parametrize("loss", ["mse", "cross_entropy"])
+@pytest.mark.parametrize("l2", [0.0, 0.02])
+def test_directions_inside_a_neurons_fan_in_equal_generic(loss, l2):
+    rng = np.random.default_rng([1 + int(l2 > 0), len(loss)])
+    net = MLP((4, 5, 3, 3), ["tanh", "relu"])
+    X, y = make_data(net, loss, 30, rng)
+    obj = NetworkObjective(net, X, y, loss, l2=l2)
+    x = net.init(rng)
+    req = neuron_directions(net, x, rng)
+    fx, V = obj.potentials(req)
+    gfx, gV = generic(obj).potentials(req)
+    assert np.isclose(fx, gfx, rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(V, gV, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(V[:, 3], fx, rtol=RTOL, atol=ATOL)    # t = 0 reproduces f(x)
+
+
 def test_potentials_do_not_depend_on_pass_size():
     """Small ``max_batch_bytes`` splits a layer's slices over many passes: same numbers."""
     rng = np.random.default_rng(5)

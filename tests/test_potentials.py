@@ -204,3 +204,34 @@ def test_line_request_rows_lie_on_their_lines():
     np.testing.assert_array_equal(req.rows(3, 7), X[3:7])          # chunks agree with the whole
     fx, V = req.split(np.arange(9.0))
     assert fx == 0.0 and np.array_equal(V[1], [6, 7, 8, 8, 8])     # padded with the last valid value
+
+
+def test_a_slices_centre_point_is_not_evaluated_twice():
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=3)
+    D = np.linalg.qr(rng.normal(size=(3, 3)))[0][:2].copy()
+    grid = np.array([[-1.0, 0.0, 1.0, 2.0], [-0.5, 0.5, 0.0, 0.0]])   # slice 1: 2 points, then t = 0 padded
+    grid[1] = [-0.5, 0.0, 0.5, 0.5]
+    req = SliceRequest.along_lines(x, D, grid, np.array([4, 3]), centre=np.array([1, 1]))
+    assert req.n_rows == 1 + 3 + 2
+    X = req.rows()
+    np.testing.assert_array_equal(X[0], x)
+    assert not any(np.array_equal(r, x) for r in X[1:])               # x appears once, as row 0
+    fx, V = req.split(quad(X))
+    assert V[0, 1] == fx and V[1, 1] == fx                            # the centres take row 0's value
+    for j in range(2):
+        for g in range(req.counts[j]):
+            assert V[j, g] == quad(req.point(j, g))[0]
+    np.testing.assert_array_equal(req.rows(2, 5), X[2:5])
+    supp, vals = req.moved(1)
+    np.testing.assert_array_equal(vals, X[4:6][:, supp])
+
+
+def test_rows_are_snapped_into_the_space():
+    from qiml import Space
+    space = Space([-1.0, -1.0], [1.0, 1.0], [0.0, 0.5])
+    req = SliceRequest.along_lines(np.array([0.5, 0.5]), np.array([[0.6, 0.8]]), np.array([[-3.0, 0.3, 3.0]]),
+                                   np.array([3]), space)
+    X = req.rows()
+    assert np.all(np.abs(X) <= 1.0) and np.all(np.isin(X[:, 1], [-1.0, -0.5, 0.0, 0.5, 1.0]))
+    assert not req.inside()[0]                                        # the slice leaves the box

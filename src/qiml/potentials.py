@@ -102,11 +102,12 @@ class SliceRequest:
 
     @classmethod
     def along_lines(cls, x: NDArray[np.float64], directions: NDArray[np.float64], grid: NDArray[np.float64],
-                    counts: NDArray[np.intp], space: Any = None) -> SliceRequest:
+                    counts: NDArray[np.intp], space: Any = None, centre: NDArray[np.intp] | None = None
+                    ) -> SliceRequest:
         """Dense directions (k, P): every parameter may move."""
         k, P = directions.shape
         return cls(x, np.tile(np.arange(P, dtype=np.intp), (k, 1)), np.asarray(directions, dtype=float),
-                   grid, counts, space)
+                   grid, counts, space, centre)
 
     @property
     def axes(self) -> NDArray[np.intp] | None:

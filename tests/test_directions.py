@@ -1,0 +1,151 @@
+"""Slice directions: the adapted basis, auto's switch from the axes, windows in the box, restarts
+and exact resumption (qiml.engine.directions)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from qiml import ConfigError, QiML, Space, minimize
+from qiml.engine.directions import Adapted, Axes, Lines, make_strategy
+from qiml.engine.options import Options
+from qiml.potentials import SliceRequest
+
+
+def rotated_ellipsoid(dim: int = 4, cond: float = 1e4, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    Q, _ = np.linalg.qr(rng.normal(size=(dim, dim)))
+    H = Q @ np.diag(np.logspace(0, np.log10(cond), dim)) @ Q.T
+    return lambda X: np.einsum("ni,ij,nj->n", X - 0.3, H, X - 0.3)
+
+
+def drive(opt: QiML, fun, n_iter: int | None = None, check=None) -> QiML:
+    i = 0
+    while not opt.stop() and (n_iter is None or i < n_iter):
+        if check is not None:
+            check(opt)
+        X = opt.ask()
+        opt.tell(X, fun(X))
+        i += 1
+    return opt
+
+
+def test_the_adapted_basis_solves_a_rotated_ellipsoid_that_stalls_the_axes():
+    f = rotated_ellipsoid()
+    kw = dict(vectorized=True, max_evals=6000, refine=0.0, target=1e-10)
+    adapted = [minimize(f, [(-2, 2)] * 4, seed=s, directions="adapted", **kw) for s in range(3)]
+    axes = [minimize(f, [(-2, 2)] * 4, seed=s, directions="axes", **kw) for s in range(3)]
+    assert max(r.fun for r in adapted) <= 1e-10
+    assert np.median([r.fun for r in axes]) > 1e3 * np.median([r.fun for r in adapted])
+
+
+def test_the_basis_turns_towards_the_valley():
+    f = rotated_ellipsoid(cond=1e3)
+    opt = drive(QiML([(-2, 2)] * 4, seed=1, max_evals=1500, refine=0.0, directions="adapted", restart="best"), f)
+    ev = np.linalg.eigvalsh(opt.strategy.C)
+    assert ev.max() / ev.min() > 30                       # the covariance learned an elongated shape
+    B = opt.strategy.B
+    np.testing.assert_allclose(B.T @ B, np.eye(4), atol=1e-10)   # directions stay orthonormal
+
+
+def test_auto_starts_on_the_axes():
+    opt = QiML([(-3, 3)] * 3, seed=2, max_evals=600, refine=0.0)
+    for _ in range(3):                                     # the first sweep: one axis each
+        assert opt.ask_request().axes is not None
+        X = opt.ask()
+        opt.tell(X, np.sum((X - 0.5) ** 2, axis=1))
+
+
+def test_auto_leaves_the_axes_on_a_rotated_valley():
+    seen = []
+    f = rotated_ellipsoid(cond=1e4)
+    drive(QiML([(-2, 2)] * 4, seed=3, max_evals=3000, refine=0.0), f,
+          check=lambda o: seen.append(o.ask_request().axes is None))
+    assert any(seen)
+
+
+def test_adapted_grids_hold_x_once_and_stay_in_the_box():
+    rng = np.random.default_rng(0)
+    opt = QiML([(-1, 2), (0, 1), (-5, 5)], seed=4, max_evals=3000, refine=0.0, directions="adapted", nx=7)
+    lo, hi = opt.space.lower, opt.space.upper
+    while not opt.stop():
+        req = opt.ask_request()
+        assert np.all(req.grid[np.arange(req.counts.size), req.centre] == 0.0)      # t = 0 is a grid point
+        assert req.n_rows == 1 + int(np.sum(req.counts - 1))                         # ... not evaluated twice
+        X = opt.ask()
+        assert np.all(X >= lo) and np.all(X <= hi)
+        opt.tell(X, np.sum(X ** 2, axis=1) + 0.1 * rng.random())
+
+
+def test_slices_reach_the_faces_of_the_box():
+    # the minimum of a linear function is a corner: a window longer than the way to a face ends on it
+    w = np.array([1.0, -2.0, 0.5])
+    res = minimize(lambda X: X @ w, [(-1, 2)] * 3, vectorized=True, x0=[1.5, 1.0, 0.0], seed=0,
+                   max_evals=40, refine=0.0, directions="auto")
+    assert res.fun == pytest.approx(-1 - 4 - 0.5, abs=1e-12)
+    np.testing.assert_array_equal(res.x, [-1.0, 2.0, -1.0])
+
+
+def test_ipop_restarts_start_elsewhere_with_twice_the_grid_points():
+    opt = QiML([(-1, 1)] * 3, seed=5, max_evals=20000, refine=0.0, directions="adapted")
+    starts, counts = [], []
+    while not opt.stop() and opt.restarts < 3:
+        before = opt.restarts
+        X = opt.ask()
+        opt.tell(X, np.ones(len(X)))                       # flat: every slice fails, the windows collapse
+        if opt.restarts > before:
+            starts.append(opt.x.copy())
+            counts.append(int(opt.ask_request().counts.max()))
+    assert opt.restarts == 3 and counts == [5, 11, 23]    # 3 points, then 2x, 4x, 8x (odd) per slice
+    assert len({tuple(s) for s in starts}) == 3           # each restart from a new random point
+
+
+def test_best_restart_reopens_around_the_best_point():
+    opt = QiML([(-1, 1)] * 3, seed=5, max_evals=20000, refine=0.0, directions="adapted", restart="best")
+    while not opt.stop() and opt.restarts < 1:
+        X = opt.ask()
+        opt.tell(X, np.ones(len(X)))
+    np.testing.assert_array_equal(opt.x, opt.best_x)
+    assert opt.strategy.scale == 1
+
+
+@pytest.mark.parametrize("n_iter", [1, 4, 23, 160])
+@pytest.mark.parametrize("directions", ["adapted", "auto"])
+def test_resume_with_adapted_directions_is_exact(tmp_path, directions, n_iter):
+    f = rotated_ellipsoid(dim=3, cond=1e3)
+    kw = dict(seed=7, max_evals=2500, directions=directions)
+    reference = drive(QiML([(-2, 2)] * 3, **kw), f).result
+    first = drive(QiML([(-2, 2)] * 3, **kw), f, n_iter=n_iter)
+    first.ask_request()                                    # save with a request pending
+    first.save(tmp_path / "ck.npz")
+    second = QiML([(-2, 2)] * 3, **kw)
+    second.load(tmp_path / "ck.npz")
+    res = drive(second, f).result
+    assert np.array_equal(res.x, reference.x) and res.fun == reference.fun
+    assert np.array_equal(res.history, reference.history)
+
+
+def test_adapted_directions_need_continuous_parameters():
+    with pytest.raises(ConfigError, match="needs continuous parameters"):
+        QiML(Space.integers([0, 0], [5, 5]), directions="adapted")
+    # auto falls back to the axes on a lattice
+    assert isinstance(QiML(Space.integers([0, 0], [5, 5]), directions="auto", stall_lines=False).strategy, Axes)
+
+
+def test_the_registry_picks_and_wraps():
+    space = Space([-1.0] * 3, [1.0] * 3)
+    x = np.zeros(3)
+    assert isinstance(make_strategy(space, Options(directions="adapted"), x), Adapted)
+    assert isinstance(make_strategy(space, Options(directions="axes"), x), Lines)          # stall lines on
+    assert isinstance(make_strategy(space, Options(directions="axes", stall_lines=False), x), Axes)
+    with pytest.raises(ConfigError, match="directions must be one of"):
+        Options(directions="diagonal")
+
+
+def test_requests_of_every_strategy_are_one_slice_request_type():
+    for directions in ("axes", "adapted", "auto"):
+        opt = QiML([(-1, 1)] * 4, seed=0, max_evals=800, refine=0.0, directions=directions)
+        while not opt.stop():
+            assert isinstance(opt.ask_request(), SliceRequest)
+            X = opt.ask()
+            opt.tell(X, np.sum(np.cos(3 * X), axis=1))
