@@ -75,6 +75,13 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
         seeds=tuple(range(10)), smoke_seeds=(0,),
         outputs=("summary.md", "summary.json", "results.csv", "success.png", "convergence.png")),
     Experiment(
+        "bbob-levers",
+        "how the adapted directions' defaults were chosen: each lever (directions, points per slice, "
+        "restarts, basis rate) on bbob 5-D, instances 1-3",
+        "benchmarks/bbob_levers.py", full_args=("--instances", "1", "2", "3"),
+        smoke_args=("--smoke", "--functions", "1", "10", "--instances", "1", "--workers", "2"),
+        seeds=(1, 2, 3), smoke_seeds=(1,), outputs=("levers.md", "levers.csv", "levers.png", "runs.jsonl")),
+    Experiment(
         "update-schemes",
         "how the engine defaults were chosen: update schemes, hbar schedules, windows on the multimodal benchmarks",
         "benchmarks/update_schemes.py", full_args=(),
