@@ -316,8 +316,10 @@ class Adapted(Strategy):
         # point nearest a face may poke out of it and is projected onto it, so faces and corners are
         # grid points (a linear slope has its minimum there)
         with np.errstate(divide="ignore", invalid="ignore"):
-            left_max = np.nan_to_num(np.ceil(-t_lo / h - 1e-9))       # points left of x to reach the face
-            right_max = np.nan_to_num(np.ceil(t_hi / h - 1e-9))
+            left_max = np.ceil(-t_lo / h - 1e-9)                      # points left of x to reach the face
+            right_max = np.ceil(t_hi / h - 1e-9)
+        left_max = np.where(np.isfinite(left_max), left_max, n1)
+        right_max = np.where(np.isfinite(right_max), right_max, n1)
         left = np.clip(np.maximum(n1 // 2, n1 - right_max), 0, np.minimum(left_max, n1))
         g = np.minimum(np.arange(counts.max())[None, :], (counts - 1)[:, None])
         grid = (g - left[:, None]) * h[:, None]
@@ -346,12 +348,13 @@ class Adapted(Strategy):
         t = np.where(Vv[np.arange(k), g] < Vv[np.arange(k), at_x], t, 0.0)
         new_x = self.space.snap(eng.x + t @ D)
         # the window follows the step: about four steps wide, at most halved or doubled per visit
-        _, _, extent = self._segment(eng.x, D)
+        extent = np.abs(D) @ self.space.width
         w = self.w[j]
         width = np.clip(4.0 * np.abs(t) + h, 0.5 * w, self.options.grow_max * w)
         self.w[j] = np.clip(width, extent * 1e-13, extent)
         self.spread_dir[j] = spread
-        self.simple[j] = _one_minimum(V, block.counts)
+        if self.options.nx_min < self.nx * self.scale:   # coarse slices are possible: is this one simple?
+            self.simple[j] = _one_minimum(V, block.counts)
         if self.order_pos >= self.order.size:
             self._learn(new_x - self.sweep_x)
             self.sweep_x = new_x.copy()
