@@ -142,8 +142,7 @@ def main(argv: list[str] | None = None) -> int:
             fh.write(json.dumps(r) + "\n")
             fh.flush()
             bar.advance(task)
-    records = [done[j] for j in jobs]
-    rows = summarise(records, args.budget)
+    rows = summarise([done[j] for j in jobs if j in done], args.budget)
     write(args.out, rows, args)
     print((args.out / "levers.md").read_text())
     return 0
