@@ -16,18 +16,20 @@ option              default          meaning
                                      point with a fresh basis and twice the grid points per slice,
                                      "best" reopens the windows around the best point
 ``basis_rate``      1.5              the adapted basis learns at ``basis_rate / P`` per sweep
-``grow_max``        2.0              adapted directions: a window at most grows by this factor per visit
+``grow_max``        2.0              adapted directions: a window grows at most by this factor
+                                     per visit (it halves when no grid point beats x)
 ``hbar``            (0.03, 1e-4)     Planck constant; a pair anneals geometrically over the run
 ``alpha``           1.0              potential strength (alpha/hbar ~ inverse temperature)
 ``update``          "sequential"     axes: "sequential" sweeps, "random" subsets or mixing "jacobi"
 ``block``           1                directions sliced per iteration (sequential / random)
 ``mixing``          0.5              Jacobi step: x <- (1 - mixing) x + mixing * readout
 ``readout``         "mean"           "mean" <x>, "auto" (mean of the main peak) or "mode"
-``shrink``          0.8              a window's width shrinks at most by this factor per update
+``shrink``          0.8              axes: a window's width shrinks at most by this factor per update
 ``window``          4.0              ... and not below this many packet standard deviations
-``grow``            1.0              a window whose packet lands in its outer 15% grows by this factor
-                                     instead (trust-region style; 1 = never grow)
+``grow``            1.0              axes: a window whose packet lands in its outer 15% grows by this
+                                     factor instead (trust-region style; 1 = never grow)
 ``patience``        2                sweeps with no new best before windows reopen to the box
+                                     (adapted directions: 8x as many, or every window collapsed)
 ``reheat``          True             a reopening also restarts the hbar anneal (over what is left)
 ``stall_lines``     True             a reopening first sweeps slices along a random orthonormal
                                      basis through the best point (continuous spaces only)
@@ -46,8 +48,9 @@ option              default          meaning
 ==================  ===============  ==========================================================
 
 Any other keyword is a setting of the chosen solver (for finite differences ``time``, ``steps``,
-``dt``, ``theta``, ``mass``; see each class in :mod:`qiml.solvers`) and is checked by it. The
-defaults were chosen by ``benchmarks/update_schemes.py``; its table is ``docs/update_schemes.md``.
+``dt``, ``theta``, ``mass``; see each class in :mod:`qiml.solvers`) and is checked by it. The axis
+defaults were chosen by ``benchmarks/update_schemes.py`` (``docs/update_schemes.md``), those of the
+adapted directions by ``benchmarks/bbob_levers.py`` (``docs/results/bbob_levers/levers.md``).
 """
 
 from __future__ import annotations
