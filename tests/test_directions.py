@@ -42,9 +42,9 @@ def test_the_adapted_basis_solves_a_rotated_ellipsoid_that_stalls_the_axes():
 def test_the_basis_turns_towards_the_valley():
     f = rotated_ellipsoid(cond=1e3)
     opt = drive(QiML([(-2, 2)] * 4, seed=1, max_evals=1500, refine=0.0, directions="adapted", restart="best"), f)
-    ev = np.linalg.eigvalsh(opt.strategy.C)
+    ev = np.linalg.eigvalsh(opt.strategy.covariance())
     assert ev.max() / ev.min() > 30                       # the covariance learned an elongated shape
-    B = opt.strategy.B
+    B = opt.strategy.basis()
     np.testing.assert_allclose(B.T @ B, np.eye(4), atol=1e-10)   # directions stay orthonormal
 
 

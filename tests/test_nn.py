@@ -112,6 +112,8 @@ def neuron_directions(net: MLP, x: np.ndarray, rng: np.random.Generator, nx: int
     groups = [np.flatnonzero((layer == l) & (col == c)) for l in range(net.n_layers)
               for c in range(net.layer_sizes[l + 1])]
     groups += [rng.choice(net.n_params, 3, replace=False), np.arange(net.n_params)]
+    axis = np.zeros(net.n_params)
+    axis[5] = 1.0                      # a dense row that moves one weight: answered incrementally
     m = max(g.size for g in groups)
     support = np.zeros((len(groups), m), dtype=np.intp)
     coef = np.zeros((len(groups), m))
@@ -119,8 +121,10 @@ def neuron_directions(net: MLP, x: np.ndarray, rng: np.random.Generator, nx: int
         d = rng.normal(size=g.size)
         support[j, :g.size], support[j, g.size:] = g, g[0]            # padding: coefficient 0
         coef[j, :g.size] = d / np.linalg.norm(d)
-    grid = np.tile(np.linspace(-1.0, 1.0, nx), (len(groups), 1))
-    return SliceRequest(x.copy(), support, coef, grid, np.full(len(groups), nx, dtype=np.intp))
+    support = np.vstack([support, np.pad(np.arange(net.n_params), (0, max(0, m - net.n_params)))[None, :m]])
+    coef = np.vstack([coef, axis[None, :m]])
+    grid = np.tile(np.linspace(-1.0, 1.0, nx), (len(groups) + 1, 1))
+    return SliceRequest(x.copy(), support, coef, grid, np.full(len(groups) + 1, nx, dtype=np.intp))
 
 
 @pytest.mark.parametrize("loss", ["mse", "cross_entropy"])

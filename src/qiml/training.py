@@ -63,6 +63,8 @@ def fit_network(net: MLP, X: ArrayLike, y: ArrayLike, loss: str | Loss = "mse", 
     start = space.snap(net.init(rng) if x0 is None else net.check_theta(x0))
     # a fresh mini-batch per request makes the loss noisy: see the engine's ``noisy`` option
     opts = {**NETWORK_OPTIONS, "noisy": objective.batch_size is not None, **options}
+    if opts["directions"] != "axes" and "blocks" not in opts:
+        opts["blocks"] = net.neuron_blocks()   # adapted directions inside each neuron's fan-in
     res = minimize(objective, space, x0=start, seed=int(rng.integers(2**31)), max_evals=max_evals, max_iter=max_iter,
                    max_time=max_time, target=target, callback=callback, progress=progress, **opts)
     if objective.batch_size is not None:

@@ -258,9 +258,12 @@ class Adapted(Strategy):
     window width ``w_j`` (in x units along it); when the basis turns, the widths are carried over
     by projecting the window ellipsoid ``B diag(w^2) B^T`` onto the new directions.
 
-    With ``frozen=True`` the directions stay the coordinate axes while ``C`` already learns (the
-    first phase of ``directions="auto"``); :meth:`reopen` then switches to the learned basis.
-    Windows stay inside the box along their line (rows are also snapped into it). Continuous
+    ``blocks`` (index arrays partitioning the parameters, e.g. each neuron's fan-in) make the basis
+    block-diagonal: each block learns its own ``C`` from its part of the displacement, and every
+    direction moves one block only (so a network answers it with one incremental update). With
+    ``frozen=True`` a block's directions stay its coordinate axes while its ``C`` already learns,
+    until that ``C`` stops being round (the first phase of ``directions="auto"``). Windows are
+    centred on x and kept in the box, a face within reach being a grid point. Continuous
     parameters only.
     """
 
@@ -269,27 +272,69 @@ class Adapted(Strategy):
     state_keys = ("B", "C", "path", "w", "spread_dir", "simple", "order", "order_pos", "sweep_x", "frozen", "scale")
     _variable_length = ("order",)
 
-    def __init__(self, space: Space, options: Any, x: NDArray[np.float64], frozen: bool = False) -> None:
+    def __init__(self, space: Space, options: Any, x: NDArray[np.float64], frozen: bool = False,
+                 blocks: list[NDArray[np.intp]] | None = None) -> None:
         super().__init__(space, options)
         P = space.dim
-        self.B = np.eye(P)
-        self._C0 = np.diag((space.width / space.width.max()) ** 2)    # the box's own scales to start
-        self.C = self._C0.copy()
+        blocks = [np.arange(P, dtype=np.intp)] if blocks is None else [np.asarray(g, dtype=np.intp) for g in blocks]
+        self.members = np.concatenate(blocks)                 # parameters in block order; direction k moves block_of[k]
+        sizes = np.array([g.size for g in blocks], dtype=np.intp)
+        self.start = np.concatenate([[0], np.cumsum(sizes)])  # block b: directions start[b]:start[b+1]
+        self.mstart = np.concatenate([[0], np.cumsum(sizes**2)])   # its basis in B[mstart[b]:mstart[b+1]]
+        self.block_of = np.repeat(np.arange(sizes.size), sizes)
+        scale = (space.width / space.width.max())[self.members] ** 2    # the box's own scales to start
+        self._C0 = np.concatenate([np.diag(scale[self.start[b]:self.start[b + 1]]).ravel() for b in range(sizes.size)])
+        self._B0 = np.concatenate([np.eye(m).ravel() for m in sizes])
+        self.B, self.C = self._B0.copy(), self._C0.copy()     # flat: the blocks' (m, m) matrices one after the other
         self.scale = 1     # grid points per slice, as a multiple of nx (doubled by "ipop" restarts)
         self.path = np.zeros(P)
-        self.w = space.width.copy()
-        self.spread_dir = space.width / np.sqrt(12.0)
+        self.w = space.width[self.members].copy()
+        self.spread_dir = self.w / np.sqrt(12.0)
         self.simple = np.zeros(P, dtype=bool)    # last slice along the direction had one local minimum
         self.order = np.zeros(0, dtype=np.intp)
         self.order_pos = 0
         self.sweep_x = x.copy()
-        self.frozen = bool(frozen)
+        self.frozen = np.full(sizes.size, bool(frozen))
 
-    def _segment(self, x: NDArray[np.float64], D: NDArray[np.float64]) -> tuple[NDArray[np.float64], ...]:
-        """Step range (t_lo, t_hi) of each line x + t d (k, P) inside the box, and the box's extent along d."""
-        t_lo, t_hi = line_segment(self.space, x, D)
-        extent = np.abs(D) @ self.space.width
-        return np.minimum(t_lo, 0.0), np.maximum(t_hi, 0.0), extent
+    def basis(self, b: int = 0) -> NDArray[np.float64]:
+        """Block ``b``'s directions as the columns of an orthonormal (m, m) matrix (a view)."""
+        m = self.start[b + 1] - self.start[b]
+        return self.B[self.mstart[b]:self.mstart[b + 1]].reshape(m, m)
+
+    def covariance(self, b: int = 0) -> NDArray[np.float64]:
+        """Block ``b``'s learned covariance (m, m) (a view)."""
+        m = self.start[b + 1] - self.start[b]
+        return self.C[self.mstart[b]:self.mstart[b + 1]].reshape(m, m)
+
+    def _directions(self, j: NDArray[np.intp]) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
+        """Sparse rows (support, coef) (k, m) of directions ``j``; a frozen block's are single axes."""
+        rows = []
+        for k in j.tolist():
+            b = int(self.block_of[k])
+            c = k - self.start[b]
+            if self.frozen[b]:
+                rows.append((self.members[k:k + 1], np.ones(1)))
+            else:
+                rows.append((self.members[self.start[b]:self.start[b + 1]], self.basis(b)[:, c]))
+        m = max(r[0].size for r in rows)
+        support = np.array([np.pad(s, (0, m - s.size), mode="edge") for s, _ in rows], dtype=np.intp)
+        coef = np.array([np.pad(c, (0, m - c.size)) for _, c in rows])
+        return support, coef
+
+    def _segment(self, x: NDArray[np.float64], support: NDArray[np.intp], coef: NDArray[np.float64]
+                 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Step range (t_lo, t_hi) of each line x + t d inside the box (t = 0 included)."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            a = (self.space.lower[support] - x[support]) / coef
+            b = (self.space.upper[support] - x[support]) / coef
+        moving = np.abs(coef) > 1e-12
+        t_lo = np.max(np.where(moving, np.minimum(a, b), -np.inf), axis=1)
+        t_hi = np.min(np.where(moving, np.maximum(a, b), np.inf), axis=1)
+        return np.minimum(t_lo, 0.0), np.maximum(t_hi, 0.0)
+
+    def _extent(self, support: NDArray[np.intp], coef: NDArray[np.float64]) -> NDArray[np.float64]:
+        """The box's extent along each direction."""
+        return np.sum(np.abs(coef) * self.space.width[support], axis=1)
 
     def _points(self, j: NDArray[np.intp]) -> NDArray[np.intp]:
         """Grid points of the slices along basis directions ``j``: odd, so that t = 0 is one of them."""
@@ -306,8 +351,8 @@ class Adapted(Strategy):
             self.order_pos = 0
         j = self.order[self.order_pos:self.order_pos + opts.block]
         self.order_pos += j.size
-        D = self.B[:, j].T                                    # (k, P) orthonormal rows
-        t_lo, t_hi, _ = self._segment(eng.x, D)
+        support, coef = self._directions(j)
+        t_lo, t_hi = self._segment(eng.x, support, coef)
         counts = self._points(j)
         n1 = counts - 1
         width = np.minimum(self.w[j], (t_hi - t_lo) * (counts / n1))   # at most one interval more than the box
@@ -323,18 +368,11 @@ class Adapted(Strategy):
         left = np.clip(np.maximum(n1 // 2, n1 - right_max), 0, np.minimum(left_max, n1))
         g = np.minimum(np.arange(counts.max())[None, :], (counts - 1)[:, None])
         grid = (g - left[:, None]) * h[:, None]
-        centre = left.astype(np.intp)
-        if self.frozen:   # axes: one parameter each (sparse, so structured objectives answer them fast)
-            axis = np.argmax(np.abs(D), axis=1)
-            return Block(axis[:, None].astype(np.intp), D[np.arange(j.size), axis][:, None], grid, counts, j.copy(),
-                         self.name, centre=centre)
-        return Block(np.tile(np.arange(P, dtype=np.intp), (j.size, 1)), D, grid, counts, j.copy(), self.name,
-                     centre=centre)
+        return Block(support, coef, grid, counts, j.copy(), self.name, centre=left.astype(np.intp))
 
     def tell(self, eng: QiML, block: Block, V: NDArray[np.float64], psi: NDArray[np.complex128],
              t: NDArray[np.float64], spread: NDArray[np.float64]) -> NDArray[np.float64]:
         j, k = block.tag, block.tag.size
-        D = self.B[:, j].T
         valid = np.arange(V.shape[1])[None, :] < block.counts[:, None]
         Vv = np.where(valid, V, np.inf)
         g = np.argmin(Vv, axis=1)
@@ -346,9 +384,11 @@ class Adapted(Strategy):
         inner = (g > 0) & (g < block.counts - 1)     # at an end point the minimum may lie beyond: go there
         t = np.where(inner & (np.abs(t - t_best) <= h), t, t_best)
         t = np.where(Vv[np.arange(k), g] < Vv[np.arange(k), at_x], t, 0.0)
-        new_x = self.space.snap(eng.x + t @ D)
+        new_x = eng.x.copy()
+        np.add.at(new_x, block.support, t[:, None] * block.coef)
+        new_x = self.space.snap(new_x)
         # the window follows the step: about four steps wide, at most halved or doubled per visit
-        extent = np.abs(D) @ self.space.width
+        extent = self._extent(block.support, block.coef)
         w = self.w[j]
         width = np.clip(4.0 * np.abs(t) + h, 0.5 * w, self.options.grow_max * w)
         self.w[j] = np.clip(width, extent * 1e-13, extent)
@@ -356,43 +396,59 @@ class Adapted(Strategy):
         if self.options.nx_min < self.nx * self.scale:   # coarse slices are possible: is this one simple?
             self.simple[j] = _one_minimum(V, block.counts)
         if self.order_pos >= self.order.size:
-            self._learn(new_x - self.sweep_x)
+            dx = (new_x - self.sweep_x)[self.members]
+            for b in range(self.frozen.size):
+                self._learn(b, dx[self.start[b]:self.start[b + 1]])
             self.sweep_x = new_x.copy()
         return new_x
 
+    def _extents(self) -> NDArray[np.float64]:
+        """The box's extent along every direction (P,)."""
+        width = self.space.width[self.members]
+        out = width.copy()
+        for b in np.flatnonzero(~self.frozen):
+            ps = slice(self.start[b], self.start[b + 1])
+            out[ps] = np.abs(self.basis(b).T) @ width[ps]
+        return out
+
     @property
     def converged(self) -> bool:
-        return bool(np.all(self.w <= 1e-12 * np.abs(self.B.T) @ self.space.width))
+        return bool(np.all(self.w <= 1e-12 * self._extents()))
 
-    def _learn(self, dx: NDArray[np.float64]) -> None:
-        """Adaptive encoding from one sweep's net displacement ``dx`` (P,)."""
-        P = self.space.dim
-        evals, evecs = np.linalg.eigh(self.C)
+    def _learn(self, b: int, dx: NDArray[np.float64]) -> None:
+        """Adaptive encoding of block ``b`` from its part ``dx`` (m,) of one sweep's net displacement."""
+        m = dx.size
+        if m == 1:
+            return
+        sl, ps = slice(self.mstart[b], self.mstart[b + 1]), slice(self.start[b], self.start[b + 1])
+        C = self.C[sl].reshape(m, m)
+        evals, evecs = np.linalg.eigh(C)
         evals = np.maximum(evals, evals.max() * 1e-14)
         length = float(np.linalg.norm((evecs.T @ dx) / np.sqrt(evals)))
         if not np.isfinite(length) or length <= 0:
             return
-        cp = 1.0 / np.sqrt(P)
-        c1 = min(1.0, self.options.basis_rate / P)
-        z = np.sqrt(P) * dx / length
-        self.path = (1 - cp) * self.path + np.sqrt(cp * (2 - cp)) * z
-        C = (1 - c1) * self.C + c1 * np.outer(self.path, self.path)
+        cp = 1.0 / np.sqrt(m)
+        c1 = min(1.0, self.options.basis_rate / m)
+        z = np.sqrt(m) * dx / length
+        self.path[ps] = (1 - cp) * self.path[ps] + np.sqrt(cp * (2 - cp)) * z
+        C = (1 - c1) * C + c1 * np.outer(self.path[ps], self.path[ps])
         C = (C + C.T) / 2
         evals, evecs = np.linalg.eigh(C)
         evals = np.maximum(evals, evals.max() * 1e-14)
-        self.C = (evecs * evals) @ evecs.T
-        if self.frozen and evals.max() > _UNFREEZE * evals.min():
-            self.frozen = False   # the sweeps have found a shape: now its eigenvectors mean something
-        if not self.frozen:
-            self._turn(evecs)
+        self.C[sl] = ((evecs * evals) @ evecs.T).ravel()
+        if self.frozen[b] and evals.max() > _UNFREEZE * evals.min():
+            self.frozen[b] = False   # the sweeps have found a shape: now its eigenvectors mean something
+        if not self.frozen[b]:
+            self._turn(b, evecs)
 
-    def _turn(self, B: NDArray[np.float64]) -> None:
-        """New basis ``B`` (columns); carry windows, spreads and slice sizes over by projection."""
-        overlap = (B.T @ self.B) ** 2                    # (new, old): squared cosines, rows sum to 1
-        self.w = np.sqrt(overlap @ self.w**2)
-        self.spread_dir = np.sqrt(overlap @ self.spread_dir**2)
-        self.simple = self.simple[np.argmax(overlap, axis=1)]
-        self.B = B
+    def _turn(self, b: int, B: NDArray[np.float64]) -> None:
+        """New basis ``B`` (columns) of block ``b``; carry windows, spreads and slice sizes over by projection."""
+        ps = slice(self.start[b], self.start[b + 1])
+        overlap = (B.T @ self.basis(b)) ** 2             # (new, old): squared cosines, rows sum to 1
+        self.w[ps] = np.sqrt(overlap @ self.w[ps] ** 2)
+        self.spread_dir[ps] = np.sqrt(overlap @ self.spread_dir[ps] ** 2)
+        self.simple[ps] = self.simple[ps][np.argmax(overlap, axis=1)]
+        self.B[self.mstart[b]:self.mstart[b + 1]] = B.ravel()
 
     def stalled(self, eng: QiML) -> bool:
         # windows that fail halve, so a stuck run collapses them; until then failures are part of
@@ -405,18 +461,21 @@ class Adapted(Strategy):
             # a fresh start from a random point with a fresh basis and twice the grid points per slice,
             # as IPOP-CMA-ES restarts with twice the population
             x = self.space.sample(eng.rng, 1)[0]
-            self.B, self.C, self.path = np.eye(self.space.dim), self._C0.copy(), np.zeros(self.space.dim)
+            self.B, self.C, self.path = self._B0.copy(), self._C0.copy(), np.zeros(self.space.dim)
             self.scale = min(self.scale * 2, 8)
-            self.frozen = self.options.directions == "auto"
-        _, _, extent = self._segment(x, self.B.T)
-        self.w = extent.copy()
+            self.frozen[:] = self.options.directions == "auto"
+        self.w = self._extents()
         self.simple[:] = False
         self.order_pos = self.order.size
         self.sweep_x = x.copy()
         return x
 
     def spreads(self) -> NDArray[np.float64]:
-        return np.sqrt((self.B**2) @ self.spread_dir**2)
+        out = np.empty(self.space.dim)
+        for b in range(self.frozen.size):
+            ps = slice(self.start[b], self.start[b + 1])
+            out[self.members[ps]] = np.sqrt((self.basis(b) ** 2) @ self.spread_dir[ps] ** 2)
+        return out
 
     @property
     def sweep_done(self) -> bool:
@@ -513,8 +572,11 @@ class Lines(Strategy):
 STRATEGIES = ("axes", "adapted", "auto")
 
 
-def make_strategy(space: Space, options: Any, x: NDArray[np.float64]) -> Strategy:
-    """The strategy the options name, wrapped in :class:`Lines` when line options are on."""
+def make_strategy(space: Space, options: Any, x: NDArray[np.float64],
+                  blocks: list[NDArray[np.intp]] | None = None) -> Strategy:
+    """The strategy the options name, wrapped in :class:`Lines` when line options are on.
+
+    ``blocks`` partition the parameters for adapted directions (see :class:`Adapted`)."""
     continuous = not space.is_lattice.any()
     name = options.directions
     if name == "adapted" and not continuous:
@@ -524,7 +586,7 @@ def make_strategy(space: Space, options: Any, x: NDArray[np.float64]) -> Strateg
     if name == "axes" or (name == "auto" and (not continuous or space.dim > AUTO_MAX_DIM)) or space.dim == 1:
         inner = Axes(space, options, x)
     else:
-        inner = Adapted(space, options, x, frozen=name == "auto")
+        inner = Adapted(space, options, x, frozen=name == "auto", blocks=blocks)
     # a learned basis already follows the sweeps' displacements: lines are for axes only
     axes = isinstance(inner, Axes)
     sweep = options.sweep_lines and continuous and axes and options.update == "sequential"

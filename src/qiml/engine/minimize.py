@@ -24,7 +24,7 @@ def minimize(fun: Callable[..., Any] | Objective, bounds: Any, *, x0: ArrayLike 
              max_time: float | None = None, target: float | None = None, seed: Any = None,
              vectorized: bool = False, callback: Callable[[OptimizeResult], Any] | None = None,
              checkpoint: str | os.PathLike[str] | None = None, checkpoint_every: int = 50,
-             resume: bool = False, progress: bool = False, **options: Any) -> OptimizeResult:
+             resume: bool = False, progress: bool = False, blocks: Any = None, **options: Any) -> OptimizeResult:
     """Minimise ``fun`` over ``bounds`` with quantum-inspired packets; no gradients needed.
 
     Parameters
@@ -44,6 +44,9 @@ def minimize(fun: Callable[..., Any] | Objective, bounds: Any, *, x0: ArrayLike 
         Where to save the optimizer's state atomically every ``checkpoint_every`` iterations
         and at the end. With ``resume=True`` an existing checkpoint there is loaded first, so an
         interrupted run continues exactly where it stopped.
+    blocks : sequence of index arrays, optional
+        A partition of the parameters for adapted directions: each direction then moves one block
+        (e.g. one neuron's fan-in, see :meth:`qiml.nn.MLP.neuron_blocks`).
     progress : bool
         Show a Rich progress bar (fraction of the budget, best loss so far) on the terminal.
 
@@ -57,7 +60,7 @@ def minimize(fun: Callable[..., Any] | Objective, bounds: Any, *, x0: ArrayLike 
     if resume and checkpoint is None:
         raise ConfigError("resume=True needs a checkpoint path")
     opt = QiML(bounds, x0, solver=solver, seed=seed, max_evals=max_evals, max_iter=max_iter,
-               max_time=max_time, target=target, **options)
+               max_time=max_time, target=target, blocks=blocks, **options)
     if isinstance(fun, Objective):
         objective = fun
         if objective.dim != opt.space.dim:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -93,7 +94,8 @@ class QiML:
 
     def __init__(self, bounds: Any, x0: ArrayLike | None = None, *, solver: str | Solver = "fd",
                  seed: SeedLike = None, max_evals: int | None = None, max_iter: int | None = None,
-                 max_time: float | None = None, target: float | None = None, **options: Any) -> None:
+                 max_time: float | None = None, target: float | None = None,
+                 blocks: Sequence[ArrayLike] | None = None, **options: Any) -> None:
         engine_opts, solver_opts = split_options(options, setting_names(solver))
         self.space = as_space(bounds)
         self.options = Options(**engine_opts)
@@ -117,7 +119,8 @@ class QiML:
                 raise ShapeError("x0 must be finite")
             x = self.space.snap(x)
         self.x = x
-        self.strategy = make_strategy(self.space, self.options, x)
+        self.blocks = _check_blocks(blocks, P)
+        self.strategy = make_strategy(self.space, self.options, x, self.blocks)
         if self.max_evals is not None and self.max_evals < self.strategy.nx + 1:
             raise ConfigError(f"max_evals={self.max_evals} is smaller than one slice of the loss (nx + 1 = "
                               f"{self.strategy.nx + 1} evaluations); raise the budget or lower nx")
@@ -390,9 +393,10 @@ class QiML:
         """What must match for a checkpoint to be loaded into this optimizer."""
         sp = self.space.to_arrays()
         digest = hashlib.sha256(b"".join(a.tobytes() for a in sp.values())).hexdigest()
+        blocks = None if self.blocks is None else hashlib.sha256(b"|".join(g.tobytes() for g in self.blocks)).hexdigest()
         options = self.options.describe()
         del options["workers"]   # results do not depend on it, so a run may resume with other workers
-        return {"space": digest, "dim": self.space.dim, "options": options,
+        return {"space": digest, "blocks": blocks, "dim": self.space.dim, "options": options,
                 "solver": {"name": self.solver.name, **self.solver.settings()},
                 "max_evals": self.max_evals, "max_iter": self.max_iter, "max_time": self.max_time,
                 "target": self.target, "popsize": self.popsize}
@@ -449,7 +453,7 @@ class QiML:
                 raise CheckpointError(f"ga_pop has shape {ga_pop.shape}, expected (n, {P})")
             rng = rng_from_state(state["rng"])
             elapsed = float(state["elapsed"])
-            strategy = make_strategy(self.space, self.options, vectors["x"])
+            strategy = make_strategy(self.space, self.options, vectors["x"], self.blocks)
             strategy.load_state_dict({k[4:]: v for k, v in state.items() if k.startswith("dir.")})
             pending: Request | None = None
             block: Block | None = None
@@ -518,6 +522,22 @@ def _expect(a: NDArray[Any], shape: tuple[int, ...], name: str) -> None:
         raise CheckpointError(f"state entry {name!r} has shape {a.shape}, expected {shape}")
     if a.dtype.kind in "fc" and not np.all(np.isfinite(a)):
         raise CheckpointError(f"state entry {name!r} holds NaN or infinite values")
+
+
+def _check_blocks(blocks: Sequence[ArrayLike] | None, P: int) -> list[NDArray[np.intp]] | None:
+    """Parameter blocks for adapted directions: index arrays that partition ``range(P)``."""
+    if blocks is None:
+        return None
+    try:
+        out = [np.asarray(g).reshape(-1) for g in blocks]
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"blocks must be a sequence of index arrays: {exc}") from exc
+    if not out or any(g.size == 0 or g.dtype.kind not in "iu" for g in out):
+        raise ConfigError("blocks must be non-empty arrays of integer parameter indices")
+    allidx = np.sort(np.concatenate(out))
+    if allidx.size != P or np.any(allidx != np.arange(P)):
+        raise ConfigError(f"blocks must partition the {P} parameters: every index in [0, {P}) exactly once")
+    return [g.astype(np.intp) for g in out]
 
 
 def _positive_int(v: Any, name: str) -> int | None:

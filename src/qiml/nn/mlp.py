@@ -142,6 +142,12 @@ class MLP:
             parts += [W.ravel(), b]
         return np.concatenate(parts)
 
+    def neuron_blocks(self) -> list[NDArray[np.intp]]:
+        """Each neuron's fan-in (its incoming weights and bias) as parameter indices, layer by layer:
+        a direction inside one of them moves only that neuron's pre-activation."""
+        key = self.param_layer * (max(self.layer_sizes) + 1) + self.param_col
+        return [np.flatnonzero(key == k) for k in np.unique(key)]
+
     def init(self, rng: np.random.Generator) -> NDArray[np.float64]:
         """Glorot-uniform weights and biases, as scikit-learn's MLPs start."""
         layers = []

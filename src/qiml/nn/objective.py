@@ -181,7 +181,7 @@ class NetworkObjective(Objective):
             step = max(1, min(self.max_batch_bytes, _PASS_BYTES) // (8 * nx * n * width))
             for s in range(0, js.size, step):
                 j = js[s:s + step]
-                rows = net.param_row[support[j]]
+                rows = np.where(live[j], net.param_row[support[j]], -1)   # idle entries (coef 0) may be anywhere
                 inputs = np.where(rows[:, :, None] >= 0, A[int(l)][:, np.maximum(rows, 0)].transpose(1, 2, 0), 1.0)
                 u = np.einsum("km,kmn->kn", coef[j], inputs, optimize=False)        # (k, N): dz per unit step
                 V[j] = self._slices(int(l), col[j], u, grid[j], Z, A, yb, layers, per_sample)
