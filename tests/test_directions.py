@@ -149,3 +149,44 @@ def test_requests_of_every_strategy_are_one_slice_request_type():
             assert isinstance(opt.ask_request(), SliceRequest)
             X = opt.ask()
             opt.tell(X, np.sum(np.cos(3 * X), axis=1))
+
+
+# -- parameter blocks (a network's neurons) -----------------------------------------------------------
+def test_blocks_must_partition_the_parameters():
+    for blocks, match in (([[0, 1], [1, 2]], "partition"), ([[0, 1]], "partition"), ([[0, 1, 2], []], "non-empty"),
+                          ([[0.5, 1, 2]], "integer")):
+        with pytest.raises(ConfigError, match=match):
+            QiML([(-1, 1)] * 3, directions="adapted", blocks=blocks)
+
+
+def test_block_directions_move_one_block_each_and_resume_exactly(tmp_path):
+    f = rotated_ellipsoid(dim=5, cond=1e3)
+    blocks = [np.array([0, 3]), np.array([1, 2, 4])]
+    kw = dict(seed=2, max_evals=3000, directions="adapted", blocks=blocks, refine=0.0)
+
+    def local(opt):
+        req = opt.ask_request()
+        moved = {int(i) for i in req.support[0][req.coef[0] != 0]}
+        assert any(moved <= set(b.tolist()) for b in blocks)
+
+    reference = drive(QiML([(-2, 2)] * 5, **kw), f, check=local).result
+    first = drive(QiML([(-2, 2)] * 5, **kw), f, n_iter=37)
+    first.save(tmp_path / "ck.npz")
+    second = QiML([(-2, 2)] * 5, **kw)
+    second.load(tmp_path / "ck.npz")
+    res = drive(second, f).result
+    assert np.array_equal(res.x, reference.x) and np.array_equal(res.history, reference.history)
+    with pytest.raises(Exception, match="other settings"):
+        QiML([(-2, 2)] * 5, **{**kw, "blocks": [np.arange(5)]}).load(tmp_path / "ck.npz")
+
+
+def test_networks_train_better_in_neuron_blocks_than_on_the_axes():
+    from qiml.datasets import make_teacher_student
+    from qiml.nn import MLP
+    from qiml.training import fit_network
+
+    X, y, _ = make_teacher_student(n_samples=600, n_features=4, n_hidden=3, seed=1)
+    net = MLP((4, 3, 1), "tanh")
+    adapted = fit_network(net, X, y, "mse", seed=0, max_evals=6000, directions="adapted")
+    axes = fit_network(net, X, y, "mse", seed=0, max_evals=6000)
+    assert adapted.fun < axes.fun / 3, (adapted.fun, axes.fun)
