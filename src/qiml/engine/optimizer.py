@@ -1,6 +1,6 @@
 """The QiML optimizer: a self-consistent loop of potentials, packets and read-outs, as ask/tell.
 
-Each parameter ``i`` is a particle in a 1-D box (its current *window* of the bounds). One
+Each slice direction is a particle in a 1-D box (its current *window* along the direction). One
 iteration of the quantum phase:
 
 1. the direction strategy (:mod:`qiml.engine.directions`: coordinate axes, an adapted basis,
@@ -8,9 +8,9 @@ iteration of the quantum phase:
 2. ask for the loss along each slice ``x + t d_j`` through the current position ``x`` (the
    potential ``V_j``, see :mod:`qiml.potentials`), rescale each slice to [0, 1] and multiply by ``alpha``;
 3. let the solver evolve the packets ``psi_j`` under ``V_j`` with the annealed ``hbar``;
-4. read the steps ``t_j`` out of ``|psi_j|^2``; the strategy moves ``x``, re-centres each window on
-   its packet and shrinks it (never faster than ``shrink`` per update, never below ``window``
-   packet widths) and learns from the moves;
+4. read the steps ``t_j`` out of ``|psi_j|^2``; the strategy moves ``x``, adapts each window
+   (axes: re-centred on the packet, shrinking at most by ``shrink`` and not below ``window`` packet
+   widths; adapted directions: about four steps wide) and learns from the moves;
 5. keep the best point ever evaluated (``noisy``: the latest request's best point); when ``patience``
    sweeps bring no new best, reopen every window to the full box around the best point, restart
    the ``hbar`` anneal (``reheat``) and, with ``stall_lines``, sweep once along a random orthonormal
@@ -75,6 +75,9 @@ class QiML:
         ``"fd"`` (finite differences) or a :class:`qiml.solvers.Solver` instance.
     seed : int, Generator or None
         Seed of the one random generator the run uses.
+    blocks : sequence of index arrays, optional
+        A partition of the parameters: adapted directions then each move one block (a block-diagonal
+        basis, e.g. one neuron's fan-in per block).
     max_evals, max_iter, max_time, target : optional
         Stopping rules: evaluation budget, iterations, wall seconds, loss to reach. When no
         budget is given, ``max_evals = default_max_evals(P, nx)``. Schedules advance with the
