@@ -324,12 +324,7 @@ class Adapted(Strategy):
     def _segment(self, x: NDArray[np.float64], support: NDArray[np.intp], coef: NDArray[np.float64]
                  ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Step range (t_lo, t_hi) of each line x + t d inside the box (t = 0 included)."""
-        with np.errstate(divide="ignore", invalid="ignore"):
-            a = (self.space.lower[support] - x[support]) / coef
-            b = (self.space.upper[support] - x[support]) / coef
-        moving = np.abs(coef) > 1e-12
-        t_lo = np.max(np.where(moving, np.minimum(a, b), -np.inf), axis=1)
-        t_hi = np.min(np.where(moving, np.maximum(a, b), np.inf), axis=1)
+        t_lo, t_hi = line_segment(self.space, x, support, coef)
         return np.minimum(t_lo, 0.0), np.maximum(t_hi, 0.0)
 
     def _extent(self, support: NDArray[np.intp], coef: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -377,7 +372,7 @@ class Adapted(Strategy):
         Vv = np.where(valid, V, np.inf)
         g = np.argmin(Vv, axis=1)
         t_best = block.grid[np.arange(k), g]
-        at_x = np.argmin(np.abs(np.where(valid, block.grid, np.inf)), axis=1)
+        at_x = block.centre                          # the grid point at x itself (t = 0)
         h = (block.grid[np.arange(k), block.counts - 1] - block.grid[:, 0]) / (block.counts - 1)
         # the packet's read-out interpolates between grid points; trust it near the best grid point
         # only (a broad packet's mean can sit on a ridge), and stay put when no point beat x
@@ -504,15 +499,16 @@ class Lines(Strategy):
             return self.inner.propose(eng)
         D = self.lines[: self.options.block]
         self.lines = self.lines[D.shape[0]:]
-        t_lo, t_hi = line_segment(self.space, eng.x, D)
+        k, P = D.shape
+        support = np.tile(np.arange(P, dtype=np.intp), (k, 1))
+        t_lo, t_hi = line_segment(self.space, eng.x, support, D)
         if self.line_span > 0:
             # a sweep line: from a step back to three sweeps ahead, since in narrow valleys the
             # best step along the sweep's displacement is often longer than the sweep itself
             t_lo, t_hi = np.maximum(t_lo, -self.line_span), np.minimum(t_hi, 3.0 * self.line_span)
         nx = self.inner.nx
         grid = t_lo[:, None] + (t_hi - t_lo)[:, None] * np.linspace(0.0, 1.0, nx)[None, :]
-        k, P = D.shape
-        return Block(np.tile(np.arange(P, dtype=np.intp), (k, 1)), D.copy(), grid,
+        return Block(support, D.copy(), grid,
                      np.full(k, nx, dtype=np.intp), np.full(k, -1, dtype=np.intp), self.name)
 
     def tell(self, eng: QiML, block: Block, V: NDArray[np.float64], psi: NDArray[np.complex128],
@@ -603,13 +599,14 @@ _UNFREEZE = 10.0
 AUTO_MAX_DIM = 1000
 
 
-def line_segment(space: Space, x: NDArray[np.float64], D: NDArray[np.float64]
+def line_segment(space: Space, x: NDArray[np.float64], support: NDArray[np.intp], coef: NDArray[np.float64]
                  ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Step range ``(t_lo, t_hi)`` (k,) of each line ``x + t d`` (rows of D, (k, P)) inside the box."""
+    """Step range ``(t_lo, t_hi)`` (k,) of each line ``x + t d`` inside the box, ``d`` given sparsely
+    by ``support`` and ``coef`` (k, m) as in :class:`qiml.potentials.SliceRequest`."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        a = (space.lower - x)[None, :] / D
-        b = (space.upper - x)[None, :] / D
-    moving = np.abs(D) > 1e-12
+        a = (space.lower[support] - x[support]) / coef
+        b = (space.upper[support] - x[support]) / coef
+    moving = np.abs(coef) > 1e-12
     return (np.max(np.where(moving, np.minimum(a, b), -np.inf), axis=1),
             np.min(np.where(moving, np.maximum(a, b), np.inf), axis=1))
 
