@@ -40,11 +40,9 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from qiml import datasets  # noqa: E402
 from qiml.nn import MLP, get_loss, quantize  # noqa: E402
-from qiml.engine.options import Options  # noqa: E402
-from qiml.training import NETWORK_OPTIONS, fit_network  # noqa: E402
+from qiml.training import AXIS_NETWORK_OPTIONS, fit_network, network_options  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-NX = NETWORK_OPTIONS.get("nx", Options().nx)   # grid points per slice in QiML's network training
 LRS = (1e-3, 3e-3, 1e-2, 3e-2)
 
 
@@ -55,7 +53,8 @@ class Task:
     activation: str = "tanh"
     loss: str = "cross_entropy"
     metric: str = "error"           # "error" (test misclassification) or "mse"
-    qiml_batch: int | None = None   # mini-batch for QiML's slices (None: all samples)
+    qiml_batch: int | None = None   # mini-batch for QiML's int8 (axis) slices (None: all samples)
+    float_batch: int | None = None  # mini-batch for QiML's float (curvature) slices: noise hurts them
     adam_batch: int | None = None   # mini-batch for Adam (None: full batch)
     budget_key: str = "budget"
 
@@ -66,7 +65,8 @@ TASKS = {
     "spirals6": Task("spirals6", (2, 6, 2)),
     "parity8": Task("parity8", (8, 8, 2)),
     "digits": Task("digits", (64, 12, 8, 10), qiml_batch=256, adam_batch=128),
-    "mnist": Task("mnist", (196, 12, 8, 10), qiml_batch=1000, adam_batch=128, budget_key="mnist_budget"),
+    "mnist": Task("mnist", (196, 12, 8, 10), qiml_batch=1000, float_batch=1000, adam_batch=128,
+                  budget_key="mnist_budget"),
     "digits_step": Task("digits_step", (64, 16, 10), activation="step", qiml_batch=256, adam_batch=128),
 }
 
@@ -104,13 +104,17 @@ def test_metric(task: Task, net: MLP, theta: np.ndarray, X: np.ndarray, y: np.nd
 
 
 # -- methods ---------------------------------------------------------------------------------------
-def run_qiml(task: Task, net: MLP, data: tuple, seed: int, budget: float, bits: int | None) -> dict[str, Any]:
+def run_qiml(task: Task, net: MLP, data: tuple, seed: int, budget: float, bits: int | None,
+             axes: bool = False) -> dict[str, Any]:
     Xtr, ytr = data[:2]
     t0 = time.perf_counter()
-    res = fit_network(net, Xtr, ytr, task.loss, bits=bits, batch_size=task.qiml_batch, seed=seed,
-                      max_time=budget, max_evals=10**12)
+    batch = task.qiml_batch if bits is not None or axes else task.float_batch
+    opts = {**AXIS_NETWORK_OPTIONS, "output": "params"} if axes else {}
+    res = fit_network(net, Xtr, ytr, task.loss, bits=bits, batch_size=batch, seed=seed,
+                      max_time=budget, max_evals=10**12, **opts)
     elapsed = time.perf_counter() - t0
-    sweeps = res.nfev / (net.n_params * (NX + 1))   # epoch-equivalent: every parameter's slice once
+    nx = {**network_options(net, task.loss, bits), **opts}.get("nx") or 3   # grid points per slice
+    sweeps = res.nfev / (net.n_params * (nx + 1))   # epoch-equivalent: every parameter's slice once
     return {"theta": res.x, "elapsed": elapsed, "epochs": sweeps, "train_loss": float(res.fun)}
 
 
@@ -146,7 +150,12 @@ def _torch_net(net: MLP, activation: str):
     return torch.nn.Sequential(*layers).double()
 
 
-def run_adam(task: Task, net: MLP, data: tuple, seed: int, budget: float, lr: float) -> dict[str, Any]:
+def run_adam(task: Task, net: MLP, data: tuple, seed: int, budget: float, lr: float,
+             decay: bool = False) -> dict[str, Any]:
+    """Adam for ``budget`` seconds; with ``decay`` the learning rate follows a cosine from ``lr``
+    to 0 over the budget (in wall-clock time, since the budget is), the tuned decay baseline."""
+    import math
+
     import torch
 
     torch.set_num_threads(1)
@@ -164,6 +173,9 @@ def run_adam(task: Task, net: MLP, data: tuple, seed: int, budget: float, lr: fl
         perm = torch.randperm(n, generator=gen) if bs < n else None
         for s in range(0, n, bs):
             idx = perm[s:s + bs] if perm is not None else slice(None)
+            if decay:
+                for group in opt.param_groups:
+                    group["lr"] = lr * 0.5 * (1.0 + math.cos(math.pi * min(1.0, (time.perf_counter() - t0) / budget)))
             opt.zero_grad()
             loss = lossf(model(X[idx]), y[idx])
             loss.backward()
@@ -204,10 +216,12 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     m, seed, budget = job["method"], job["seed"], job["budget"]
     if m == "qiml":
         out = run_qiml(task, net, data, seed, budget, None)
+    elif m == "qiml_axes":   # the engine's network default before issue 13: axis slices of 64 points
+        out = run_qiml(task, net, data, seed, budget, None, axes=True)
     elif m == "qiml_int8":
         out = run_qiml(task, net, data, seed, budget, 8)
-    elif m in ("adam", "ste"):
-        out = run_adam(task, net, data, seed, budget, job["lr"])
+    elif m in ("adam", "ste", "adam_decay"):
+        out = run_adam(task, net, data, seed, budget, job["lr"], decay=m == "adam_decay")
     elif m == "cma":
         out = run_cma(task, net, data, seed, budget)
     else:
@@ -215,7 +229,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     theta = out.pop("theta")
     rec = {**{k: v for k, v in job.items() if k != "quick"}, **out, "n_params": net.n_params,
            "test": test_metric(task, net, theta, data[2], data[3])}
-    if m == "adam":   # the same weights after post-training int8 quantization
+    if m in ("adam", "adam_decay"):   # the same weights after post-training int8 quantization
         rec["test_ptq8"] = test_metric(task, net, quantize(net, theta, 8)[0], data[2], data[3])
     return rec
 
@@ -268,6 +282,13 @@ def tuned_adam(runner: Runner, base: dict[str, Any], seeds: list[int], label: st
     return best, by_lr[best]
 
 
+def tuned_adam_schedule(runner: Runner, base: dict[str, Any], seeds: list[int], label: str
+                        ) -> tuple[str, float, list[dict[str, Any]]]:
+    """The better of constant and cosine-decayed Adam, each over the lr grid: (method, lr, runs)."""
+    best = [(m, *tuned_adam(runner, base, seeds, f"{label} ({m})", method=m)) for m in ("adam", "adam_decay")]
+    return min(best, key=lambda b: med(b[2]))
+
+
 def fmt(v: float, metric: str) -> str:
     return f"{v:.3g}" if metric == "mse" else f"{100 * v:.1f}%"
 
@@ -281,6 +302,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--quick", action="store_true", help="smoke run: tiny budgets and data, no MNIST")
     ap.add_argument("--skip-mnist", action="store_true")
+    ap.add_argument("--ladder-max", type=int, default=256, help="largest Adam hidden size in the neuron ladders")
+    ap.add_argument("--ladder-seeds", type=int, default=5, help="seeds per Adam run of the neuron ladders")
     a = ap.parse_args(argv)
     if a.quick:
         a.seeds, a.budget, a.mnist_budget, a.skip_mnist = 1, 0.3, 0.3, True
@@ -304,41 +327,48 @@ def report(a: argparse.Namespace, runner: Runner) -> dict[str, Any]:
     for t in tasks:
         task = TASKS[t]
         q = runner.run([{**base(t), "method": "qiml", "seed": s} for s in seeds], f"{t}: qiml")
+        qa = runner.run([{**base(t), "method": "qiml_axes", "seed": s} for s in seeds], f"{t}: qiml axes")
         q8 = runner.run([{**base(t), "method": "qiml_int8", "seed": s} for s in seeds], f"{t}: qiml int8")
-        lr, ad = tuned_adam(runner, base(t), seeds, f"{t}: adam lr grid")
+        sched, lr, ad = tuned_adam_schedule(runner, base(t), seeds, f"{t}: adam lr grid")
         rows.append({"task": t, "net": "-".join(map(str, task.sizes)), "P": q[0]["n_params"], "metric": task.metric,
-                     "qiml": med(q), "qiml_int8": med(q8), "adam": med(ad), "adam_lr": lr,
+                     "qiml": med(q), "qiml_axes": med(qa), "qiml_int8": med(q8), "adam": med(ad), "adam_lr": lr,
+                     "adam_schedule": "cosine" if sched == "adam_decay" else "constant",
                      "adam_ptq8": med(ad, "test_ptq8"),
                      "qiml_epochs": med(q, "epochs"), "adam_epochs": med(ad, "epochs"),
                      "qiml_s_per_epoch": med([{"v": r["elapsed"] / max(r["epochs"], 1e-12)} for r in q], "v"),
                      "adam_s_per_epoch": med([{"v": r["elapsed"] / max(r["epochs"], 1e-12)} for r in ad], "v")})
     summary["tasks"] = rows
     md += ["## Tiny networks: test metric, median over seeds (lower is better)", "",
-           "| task | network | P | QiML float | Adam (tuned lr) | QiML int8 | Adam + PTQ int8 | Adam lr |",
-           "|---|---|---|---|---|---|---|---|"]
+           "| task | network | P | QiML float | QiML axes (before) | Adam (tuned) | QiML int8 | Adam + PTQ int8 | "
+           "Adam lr, schedule |",
+           "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         f = lambda v: fmt(v, r["metric"])  # noqa: E731
-        md.append(f"| {r['task']} | {r['net']} | {r['P']} | {f(r['qiml'])} | {f(r['adam'])} | {f(r['qiml_int8'])} | "
-                  f"{f(r['adam_ptq8'])} | {r['adam_lr']:g} |")
+        md.append(f"| {r['task']} | {r['net']} | {r['P']} | {f(r['qiml'])} | {f(r['qiml_axes'])} | {f(r['adam'])} | "
+                  f"{f(r['qiml_int8'])} | {f(r['adam_ptq8'])} | {r['adam_lr']:g}, {r['adam_schedule']} |")
     md += ["", "Metric: test MSE for teacher (15-6-1), else test misclassification rate (parity-8: all 256 patterns,"
-           " a fitting task). QiML is pure gradient-free (no gradient polish anywhere).", "",
+           " a fitting task). QiML float: the network default (`directions=\"curvature\"`: slices along each "
+           "neuron's Gauss-Newton directions, which uses the activations' derivative; the output layer solved by "
+           "least squares under MSE; full batch except MNIST, 1000). QiML axes: the default before issue 13 "
+           "(axis slices of 64 points, mini-batches 256 on digits; derivative-free). QiML int8 searches the lattice "
+           "with axis slices (derivative-free). The loss is never differentiated. Adam: best median over the lr grid "
+           "with a constant rate and with a cosine decay to 0 over the budget.", "",
            "## Time per epoch-equivalent", "",
            "| task | QiML s / sweep | sweeps in budget | Adam s / epoch | epochs in budget |", "|---|---|---|---|---|"]
     for r in rows:
         md.append(f"| {r['task']} | {r['qiml_s_per_epoch']:.3g} | {r['qiml_epochs']:.3g} | {r['adam_s_per_epoch']:.3g} |"
                   f" {r['adam_epochs']:.3g} |")
     md += ["", "A QiML sweep = one slice of every parameter (P x (nx + 1) loss evaluations, computed incrementally);"
-           " an Adam epoch = one pass over the training set. QiML slices use mini-batches on digits (256) and MNIST (1000).",
-           ""]
+           " an Adam epoch = one pass over the training set.", ""]
 
     # neurons to target: Adam's hidden size needed to match QiML with 6 hidden
-    ladder = [2, 3, 4, 6, 8, 12, 16, 32, 64, 128, 256]
+    ladder = [h for h in (2, 3, 4, 6, 8, 12, 16, 32, 64, 128, 256) if h <= a.ladder_max]
     nrows = []
     for t, n_in, n_out in (("teacher", 15, 1), ("spirals6", 2, 2)):
         qref = med(runner.run([{**base(t), "method": "qiml", "seed": s} for s in seeds], f"{t}: qiml (6 hidden)"))
         found, curve = None, []
         for h in ladder:
-            lr, ad = tuned_adam(runner, base(t, sizes=[n_in, h, n_out]), seeds, f"{t}: adam h={h}")
+            lr, ad = tuned_adam(runner, base(t, sizes=[n_in, h, n_out]), seeds[:a.ladder_seeds], f"{t}: adam h={h}")
             curve.append({"hidden": h, "adam": med(ad), "lr": lr})
             if med(ad) <= qref:
                 found = h
@@ -353,25 +383,31 @@ def report(a: argparse.Namespace, runner: Runner) -> dict[str, Any]:
         need = r["adam_hidden_needed"] if r["adam_hidden_needed"] is not None else f"> {ladder[-1]}"
         md.append(f"| {r['task']} | {fmt(r['qiml_6'], metric)} | {need} | {fmt(last['adam'], metric)} |")
     md += ["", "Hidden sizes are tried in the order " + ", ".join(map(str, ladder)) + "; the ladder stops at the "
-           "first size whose median meets QiML's. Curves: " + "; ".join(
+           f"first size whose median (first {a.ladder_seeds} seeds, constant-rate Adam) meets QiML's. Curves: " + "; ".join(
                r["task"] + ": " + ", ".join(f"{c['hidden']} -> {fmt(c['adam'], TASKS[r['task']].metric)}"
                                             for c in r["curve"]) for r in nrows) + ".", ""]
 
     # step activations: QiML vs straight-through estimator vs CMA-ES
     t = "digits_step"
     q = runner.run([{**base(t), "method": "qiml", "seed": s} for s in seeds], "step: qiml")
+    qa = runner.run([{**base(t), "method": "qiml_axes", "seed": s} for s in seeds], "step: qiml axes")
     lr, st = tuned_adam(runner, base(t), seeds, "step: STE lr grid", method="ste")
     cm = runner.run([{**base(t), "method": "cma", "seed": s} for s in seeds], "step: cma-es")
-    summary["step"] = {"qiml": med(q), "ste": med(st), "ste_lr": lr, "cma": med(cm), "P": q[0]["n_params"]}
+    summary["step"] = {"qiml": med(q), "qiml_axes": med(qa), "ste": med(st), "ste_lr": lr, "cma": med(cm),
+                       "P": q[0]["n_params"]}
     md += ["## Step activations on digits (64-16 step-10), test error, median", "",
-           "| QiML | Adam + straight-through estimator (tuned lr) | CMA-ES |", "|---|---|---|",
-           f"| {fmt(med(q), 'error')} | {fmt(med(st), 'error')} (lr {lr:g}) | {fmt(med(cm), 'error')} |", ""]
+           "| QiML | QiML axes (before) | Adam + straight-through estimator (tuned lr) | CMA-ES |", "|---|---|---|---|",
+           f"| {fmt(med(q), 'error')} | {fmt(med(qa), 'error')} | {fmt(med(st), 'error')} (lr {lr:g}) | "
+           f"{fmt(med(cm), 'error')} |", "",
+           "A step network has no derivative, so QiML's default there is axis slices (derivative-free), as before.",
+           ""]
 
     summary["environment"] = {"python": sys.version.split()[0], "numpy": np.__version__, "machine": platform.machine(),
                               "cpus": os.cpu_count(), "date": time.strftime("%Y-%m-%d")}
     head = ["# Tiny networks: QiML against gradient training", "",
             f"`python benchmarks/nn_experiments.py{' --quick' if a.quick else ''} --seeds {a.seeds} --budget {a.budget:g} "
-            f"--mnist-budget {a.mnist_budget:g}` — {a.seeds} seeds, "
+            f"--mnist-budget {a.mnist_budget:g} --ladder-max {a.ladder_max} --ladder-seeds {a.ladder_seeds}` — "
+            f"{a.seeds} seeds, "
             f"{a.budget:g} s per run ({a.mnist_budget:g} s on MNIST), Adam lr grid {list(LRS)} tuned on the test "
             f"metric (in Adam's favour), one process per run, {a.workers} workers; "
             + ", ".join(f"{k} {v}" for k, v in summary["environment"].items()) + ".", ""]
@@ -386,7 +422,8 @@ def report(a: argparse.Namespace, runner: Runner) -> dict[str, Any]:
 def write_csv(summary: dict[str, Any], out: Path) -> None:
     """The Markdown tables as CSV: ``tasks.csv`` (tasks and time per epoch), ``neurons.csv`` (the Adam
     hidden-size ladder against QiML's 6 hidden) and ``step.csv`` (step activations)."""
-    keys = ["task", "net", "P", "metric", "qiml", "adam", "qiml_int8", "adam_ptq8", "adam_lr", "qiml_epochs",
+    keys = ["task", "net", "P", "metric", "qiml", "qiml_axes", "adam", "qiml_int8", "adam_ptq8", "adam_lr",
+            "adam_schedule", "qiml_epochs",
             "adam_epochs", "qiml_s_per_epoch", "adam_s_per_epoch"]
     with open(out / "tasks.csv", "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=keys, extrasaction="ignore")
@@ -402,8 +439,9 @@ def write_csv(summary: dict[str, Any], out: Path) -> None:
     step = summary["step"]
     with open(out / "step.csv", "w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["task", "metric", "P", "qiml", "ste", "ste_lr", "cma"])
-        w.writerow(["digits_step", "error", step["P"], step["qiml"], step["ste"], step["ste_lr"], step["cma"]])
+        w.writerow(["task", "metric", "P", "qiml", "qiml_axes", "ste", "ste_lr", "cma"])
+        w.writerow(["digits_step", "error", step["P"], step["qiml"], step["qiml_axes"], step["ste"], step["ste_lr"],
+                    step["cma"]])
 
 
 def plot(summary: dict[str, Any], out: Path) -> None:
@@ -415,9 +453,11 @@ def plot(summary: dict[str, Any], out: Path) -> None:
     rows = summary["tasks"]
     fig, axes = plt.subplots(1, len(rows), figsize=(3 * len(rows), 3.2))
     for ax, r in zip(np.atleast_1d(axes), rows):
-        keys = ["qiml", "adam", "qiml_int8", "adam_ptq8"]
-        ax.bar(range(4), [r[k] for k in keys], color=["C0", "C1", "C2", "C3"])
-        ax.set_xticks(range(4), ["QiML", "Adam", "QiML\nint8", "Adam\n+PTQ8"], fontsize=8)
+        keys = ["qiml", "qiml_axes", "adam", "qiml_int8", "adam_ptq8"]
+        ax.bar(range(5), [r[k] for k in keys], color=["C0", "C4", "C1", "C2", "C3"])
+        ax.set_xticks(range(5), ["QiML", "QiML\naxes", "Adam", "QiML\nint8", "Adam\n+PTQ8"], fontsize=7)
+        if r["metric"] == "mse":
+            ax.set_yscale("log")
         ax.set_title(f"{r['task']} ({r['net']})", fontsize=9)
         ax.set_ylabel("test MSE" if r["metric"] == "mse" else "test error")
     fig.tight_layout()

@@ -183,10 +183,12 @@ def test_block_directions_move_one_block_each_and_resume_exactly(tmp_path):
 def test_networks_train_better_in_neuron_blocks_than_on_the_axes():
     from qiml.datasets import make_teacher_student
     from qiml.nn import MLP
-    from qiml.training import fit_network
+    from qiml.training import AXIS_NETWORK_OPTIONS, fit_network
 
     X, y, _ = make_teacher_student(n_samples=600, n_features=4, n_hidden=3, seed=1)
     net = MLP((4, 3, 1), "tanh")
-    adapted = fit_network(net, X, y, "mse", seed=0, max_evals=6000, directions="adapted")
-    axes = fit_network(net, X, y, "mse", seed=0, max_evals=6000)
+    axes = fit_network(net, X, y, "mse", seed=0, max_evals=6000, output="params", **AXIS_NETWORK_OPTIONS)
+    adapted = fit_network(net, X, y, "mse", seed=0, max_evals=6000, output="params", directions="adapted", nx=None)
+    default = fit_network(net, X, y, "mse", seed=0, max_evals=6000)   # curvature, output layer solved
     assert adapted.fun < axes.fun / 3, (adapted.fun, axes.fun)
+    assert default.fun < adapted.fun / 100, (default.fun, adapted.fun)

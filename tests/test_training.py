@@ -7,7 +7,7 @@ import pytest
 
 import qiml
 from qiml.nn import MLP, NetworkObjective
-from qiml.training import NETWORK_OPTIONS, fit_network
+from qiml.training import fit_network, network_options
 
 
 @pytest.fixture(scope="module")
@@ -81,19 +81,24 @@ def test_fit_network_classification_with_l2(teacher_data):
 
 
 # ----------------------------------------------------------------------------- exact resume
-RESUME_CASES = [(None, None), (40, None), (None, 8), (40, 8)]
+RESUME_CASES = [(None, None, "params"), (None, None, "solve"), (40, None, "solve"), (None, 8, "params"),
+                (40, 8, "params")]
 
 
-@pytest.mark.parametrize("batch_size, bits", RESUME_CASES, ids=[f"batch={b}-bits={q}" for b, q in RESUME_CASES])
-def test_minimize_network_resume_is_exact(tmp_path, teacher_data, batch_size, bits):
+@pytest.mark.parametrize("batch_size, bits, output", RESUME_CASES,
+                         ids=[f"batch={b}-bits={q}-{o}" for b, q, o in RESUME_CASES])
+def test_minimize_network_resume_is_exact(tmp_path, teacher_data, batch_size, bits, output):
     X, y = teacher_data
     net = MLP((3, 4, 1), ["tanh"])
-    space = net.space(3.0, bits)
-    x0 = space.snap(net.init(np.random.default_rng(9)))
-    kw = dict(x0=x0, seed=10, max_evals=6000, **NETWORK_OPTIONS)
+    P = net.offsets[-2] if output == "solve" else net.n_params
+    full = net.space(3.0, bits)
+    space = qiml.Space(full.lower[:P], full.upper[:P], full.step[:P])
+    x0 = space.snap(net.init(np.random.default_rng(9))[:P])
+    blocks = [b for b in net.neuron_blocks() if b[0] < P] if bits is None else None
+    kw = dict(x0=x0, seed=10, max_evals=6000, blocks=blocks, **network_options(net, "mse", bits))
 
     def objective():                                             # a fresh objective (empty cache), as in a new process
-        return NetworkObjective(net, X, y, batch_size=batch_size, seed=11)
+        return NetworkObjective(net, X, y, batch_size=batch_size, seed=11, output=output)
 
     ref = qiml.minimize(objective(), space, **kw)
     path = tmp_path / "run.npz"

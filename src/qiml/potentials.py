@@ -255,6 +255,17 @@ class Objective:
         """``(f(x), V)`` for a slice request; see the module docstring."""
         return request.split(self.evaluate(request))
 
+    def curvature(self, x: NDArray[np.float64], params: NDArray[np.intp]
+                  ) -> tuple[NDArray[np.float64], NDArray[np.float64]] | None:
+        """The loss's curvature in the parameters ``params`` (m,) at ``x``: its eigenvectors (m, m) as
+        columns and each one's reach (m,), the longest step the model expects a move along it to
+        need (``inf`` if unknown); None when the objective knows none (a black box: always None).
+
+        ``directions="curvature"`` slices along the eigenvectors with windows at most twice the
+        reach wide; a model that knows its structure (a network: Gauss-Newton blocks from forward
+        quantities, :meth:`qiml.nn.NetworkObjective.curvature`) overrides this."""
+        return None
+
 
 def _values(fun: Callable[..., Any], vectorized: bool, X: NDArray[np.float64]) -> tuple[Any, float]:
     """What ``fun`` returns for rows ``X`` and the seconds it took; runs in a worker when parallel."""

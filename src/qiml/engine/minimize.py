@@ -46,7 +46,9 @@ def minimize(fun: Callable[..., Any] | Objective, bounds: Any, *, x0: ArrayLike 
         interrupted run continues exactly where it stopped.
     blocks : sequence of index arrays, optional
         A partition of the parameters for adapted directions: each direction then moves one block
-        (e.g. one neuron's fan-in, see :meth:`qiml.nn.MLP.neuron_blocks`).
+        (e.g. one neuron's fan-in, see :meth:`qiml.nn.MLP.neuron_blocks`). With
+        ``directions="curvature"`` the objective's :meth:`~qiml.potentials.Objective.curvature`
+        gives each block's directions.
     progress : bool
         Show a Rich progress bar (fraction of the budget, best loss so far) on the terminal.
 
@@ -60,7 +62,8 @@ def minimize(fun: Callable[..., Any] | Objective, bounds: Any, *, x0: ArrayLike 
     if resume and checkpoint is None:
         raise ConfigError("resume=True needs a checkpoint path")
     opt = QiML(bounds, x0, solver=solver, seed=seed, max_evals=max_evals, max_iter=max_iter,
-               max_time=max_time, target=target, blocks=blocks, **options)
+               max_time=max_time, target=target, blocks=blocks,
+               curvature=fun.curvature if isinstance(fun, Objective) else None, **options)
     if isinstance(fun, Objective):
         objective = fun
         if objective.dim != opt.space.dim:

@@ -42,7 +42,7 @@ from ..result import OptimizeResult
 from ..solvers import Solver, density, get_solver, normalize, setting_names, unit_dx
 from ..spaces import as_space
 from . import checkpoint, readout, refine
-from .directions import Block, make_strategy
+from .directions import Block, CurvatureFn, make_strategy
 from .options import Options, split_options
 
 __all__ = ["QiML", "default_max_evals"]
@@ -78,6 +78,10 @@ class QiML:
     blocks : sequence of index arrays, optional
         A partition of the parameters: adapted directions then each move one block (a block-diagonal
         basis, e.g. one neuron's fan-in per block).
+    curvature : callable, optional
+        ``curvature(x, params)``: the eigenvectors (m, m) of the loss's curvature in the block
+        ``params`` at ``x``, or None; what ``directions="curvature"`` slices along (see
+        :meth:`qiml.potentials.Objective.curvature`; :func:`qiml.minimize` passes the objective's).
     max_evals, max_iter, max_time, target : optional
         Stopping rules: evaluation budget, iterations, wall seconds, loss to reach. When no
         budget is given, ``max_evals = default_max_evals(P, nx)``. Schedules advance with the
@@ -98,7 +102,8 @@ class QiML:
     def __init__(self, bounds: Any, x0: ArrayLike | None = None, *, solver: str | Solver = "fd",
                  seed: SeedLike = None, max_evals: int | None = None, max_iter: int | None = None,
                  max_time: float | None = None, target: float | None = None,
-                 blocks: Sequence[ArrayLike] | None = None, **options: Any) -> None:
+                 blocks: Sequence[ArrayLike] | None = None, curvature: CurvatureFn | None = None,
+                 **options: Any) -> None:
         engine_opts, solver_opts = split_options(options, setting_names(solver))
         self.space = as_space(bounds)
         self.options = Options(**engine_opts)
@@ -123,7 +128,10 @@ class QiML:
             x = self.space.snap(x)
         self.x = x
         self.blocks = _check_blocks(blocks, P)
-        self.strategy = make_strategy(self.space, self.options, x, self.blocks)
+        if curvature is not None and not callable(curvature):
+            raise ConfigError(f"curvature must be a callable (x, params) -> eigenvectors or None, got {curvature!r}")
+        self._curvature = curvature
+        self.strategy = make_strategy(self.space, self.options, x, self.blocks, curvature)
         if self.max_evals is not None and self.max_evals < self.strategy.nx + 1:
             raise ConfigError(f"max_evals={self.max_evals} is smaller than one slice of the loss (nx + 1 = "
                               f"{self.strategy.nx + 1} evaluations); raise the budget or lower nx")
@@ -456,7 +464,7 @@ class QiML:
                 raise CheckpointError(f"ga_pop has shape {ga_pop.shape}, expected (n, {P})")
             rng = rng_from_state(state["rng"])
             elapsed = float(state["elapsed"])
-            strategy = make_strategy(self.space, self.options, vectors["x"], self.blocks)
+            strategy = make_strategy(self.space, self.options, vectors["x"], self.blocks, self._curvature)
             strategy.load_state_dict({k[4:]: v for k, v in state.items() if k.startswith("dir.")})
             pending: Request | None = None
             block: Block | None = None

@@ -2,8 +2,10 @@
 
 Each activation is a plain vectorised NumPy function ``f(z, out=None)`` of the pre-activation ``z``
 (any shape) returning an array of the same shape; ``out`` (which may be ``z`` itself) lets hot loops
-work in place. QiML never differentiates them, so step, sign, hard tanh and
-quantized staircases are as usable as tanh.
+work in place. Training never needs their derivatives, so step, sign, hard tanh and
+quantized staircases are as usable as tanh. Where a derivative exists (:data:`DERIVATIVES`), the
+curvature directions (``directions="curvature"``) may use it to choose slice directions; the loss
+is still only ever evaluated, never differentiated.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from numpy.typing import NDArray
 
 from ..errors import ConfigError
 
-__all__ = ["ACTIVATIONS", "get_activation", "STAIRCASE_LEVELS"]
+__all__ = ["ACTIVATIONS", "DERIVATIVES", "get_activation", "STAIRCASE_LEVELS"]
 
 Array = NDArray[np.float64]
 Activation = Callable[..., Array]
@@ -87,6 +89,17 @@ def staircase(z: Array, out: Array | None = None) -> Array:
 ACTIVATIONS: dict[str, Activation] = {
     "identity": identity, "tanh": tanh, "sigmoid": sigmoid, "relu": relu, "sine": sine,
     "gaussian": gaussian, "step": step, "sign": sign, "hard_tanh": hard_tanh, "staircase": staircase,
+}
+#: ``f'(z)`` of the activations that have one almost everywhere (step, sign and staircase have a
+#: zero derivative almost everywhere, so they get none: their neurons use learned directions)
+DERIVATIVES: dict[str, Callable[[Array], Array]] = {
+    "identity": lambda z: np.ones_like(z),
+    "tanh": lambda z: 1.0 - np.tanh(z) ** 2,
+    "sigmoid": lambda z: (lambda s: s * (1.0 - s))(sigmoid(z)),
+    "relu": lambda z: (z > 0).astype(float),
+    "sine": np.cos,
+    "gaussian": lambda z: -2.0 * z * np.exp(-z * z),
+    "hard_tanh": lambda z: (np.abs(z) < 1).astype(float),
 }
 # scikit-learn's names for the same functions
 _ALIASES = {"logistic": "sigmoid", "sin": "sine", "heaviside": "step", "hardtanh": "hard_tanh", "linear": "identity"}

@@ -16,7 +16,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from ..errors import ConfigError, ShapeError
 from ..spaces import Space
-from .activations import get_activation
+from .activations import DERIVATIVES, get_activation
 
 __all__ = ["MLP", "quantize"]
 
@@ -40,6 +40,14 @@ class _LayerActivation:
         res = np.empty_like(z) if out is None else out
         for fn, cols in self.groups:
             res[..., cols] = fn(z[..., cols])
+        return res
+
+    def derivative(self, z: NDArray[np.float64]) -> NDArray[np.float64]:
+        """``f'(z)`` for ``z`` (..., H); NaN in the columns of neurons whose activation has none."""
+        res = np.empty_like(z)
+        for (fn, cols), name in zip(self.groups, sorted(set(self.names))):
+            d = DERIVATIVES.get(name)
+            res[..., cols] = np.nan if d is None else d(z[..., cols])
         return res
 
     def leading(self, z: NDArray[np.float64], neurons: NDArray[np.intp],
@@ -207,11 +215,14 @@ class MLP:
 
     def forward_rows(self, X: NDArray[np.float64], thetas: NDArray[np.float64]) -> NDArray[np.float64]:
         """Outputs of many networks at once: ``thetas`` (R, P) -> (R, N, O)."""
+        W, b = self.unpack(thetas)[-1]
+        return np.matmul(self.hidden_rows(X, thetas), W) + b[:, None, :]
+
+    def hidden_rows(self, X: NDArray[np.float64], thetas: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Last hidden layer's activations of many networks: ``thetas`` (R, P) -> (R, N, H) (``X`` if none)."""
         a: NDArray[np.float64] = np.broadcast_to(X, (thetas.shape[0],) + X.shape)
-        for l, (W, b) in enumerate(self.unpack(thetas)):
-            a = np.matmul(a, W) + b[:, None, :]
-            if l < self.n_layers - 1:
-                a = self.activations[l](a)
+        for l, (W, b) in enumerate(self.unpack(thetas)[:-1]):
+            a = self.activations[l](np.matmul(a, W) + b[:, None, :])
         return a
 
 
