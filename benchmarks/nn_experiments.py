@@ -53,7 +53,7 @@ class Task:
     activation: str = "tanh"
     loss: str = "cross_entropy"
     metric: str = "error"           # "error" (test misclassification) or "mse"
-    qiml_batch: int | None = None   # mini-batch for QiML's int8 (axis) slices (None: all samples)
+    qiml_batch: int | None = None   # mini-batch for QiML's axis slices (int8, step networks; None: all samples)
     float_batch: int | None = None  # mini-batch for QiML's float (curvature) slices: noise hurts them
     adam_batch: int | None = None   # mini-batch for Adam (None: full batch)
     budget_key: str = "budget"
@@ -108,8 +108,10 @@ def run_qiml(task: Task, net: MLP, data: tuple, seed: int, budget: float, bits: 
              axes: bool = False) -> dict[str, Any]:
     Xtr, ytr = data[:2]
     t0 = time.perf_counter()
-    batch = task.qiml_batch if bits is not None or axes else task.float_batch
     opts = {**AXIS_NETWORK_OPTIONS, "output": "params"} if axes else {}
+    # axis slices (lattices, models without a derivative) take mini-batches; curvature slices do not
+    on_axes = {**network_options(net, task.loss, bits), **opts}["directions"] == "axes"
+    batch = task.qiml_batch if on_axes else task.float_batch
     res = fit_network(net, Xtr, ytr, task.loss, bits=bits, batch_size=batch, seed=seed,
                       max_time=budget, max_evals=10**12, **opts)
     elapsed = time.perf_counter() - t0

@@ -45,7 +45,8 @@ from qiml.potentials import Objective, SliceRequest
 from qiml.training import NETWORK_OPTIONS
 
 GOAL = 10.0                 # the issue's bound on t_inc / t_fwd
-BLOCK = int(NETWORK_OPTIONS["block"])   # parameters per request in training
+BLOCK = int(NETWORK_OPTIONS["block"])   # directions per request in training
+CURVATURE_NX = 3            # grid points per slice of the network default (curvature directions)
 CHUNK_BYTES = 64 * 2**20    # the generic fallback's batch of candidate rows, as NetworkObjective.evaluate
 
 
@@ -166,6 +167,40 @@ def time_blocks(make: Callable[[], NetworkObjective], x0: NDArray[np.float64], n
     return total
 
 
+def time_curvature_sweep(net: MLP, X: NDArray[np.float64], y: NDArray[Any], loss: str, batch: int | None,
+                         x0: NDArray[np.float64], seed: int) -> tuple[float, float, int]:
+    """One sweep of the network default's directions (``directions="curvature"``): for every neuron
+    block, its Gauss-Newton eigenvectors, then requests of BLOCK of them with CURVATURE_NX points
+    each, the base point moving after every request as in training. Under MSE the output layer is
+    solved (``output="solve"``), so only the hidden neurons are blocks. Returns (seconds in all,
+    seconds in ``curvature``, directions sliced)."""
+    rng = np.random.default_rng(seed)
+    output = "solve" if loss == "mse" else "params"
+    obj = NetworkObjective(net, X, y, loss, batch_size=batch, output=output)
+    x = x0[:obj.dim].copy()
+    blocks = [b for b in net.neuron_blocks() if b[0] < obj.dim]
+    total = curv = 0.0
+    half = np.arange(CURVATURE_NX) - CURVATURE_NX // 2
+    for b in rng.permutation(len(blocks)):
+        block = blocks[b]
+        t0 = time.perf_counter()
+        got = obj.curvature(x, block)
+        curv += time.perf_counter() - t0
+        total += time.perf_counter() - t0
+        vectors = np.eye(block.size) if got is None else got[0]
+        for s in range(0, block.size, BLOCK):
+            coef = vectors[:, s:s + BLOCK].T
+            k = coef.shape[0]
+            grid = np.tile(0.05 * half, (k, 1))
+            req = SliceRequest(x.copy(), np.repeat(block[None], k, axis=0), coef, grid,
+                               np.full(k, CURVATURE_NX, dtype=np.intp), centre=np.full(k, CURVATURE_NX // 2))
+            t0 = time.perf_counter()
+            obj.potentials(req)
+            total += time.perf_counter() - t0
+            x[block] += coef.T @ grid[np.arange(k), rng.integers(0, CURVATURE_NX, k)]
+    return total, curv, sum(b.size for b in blocks)
+
+
 def sample_slices(net: MLP, k: int, rng: np.random.Generator) -> NDArray[np.intp]:
     """About ``k`` parameters spread over every weight layer (weights and biases)."""
     per = max(1, -(-k // net.n_layers))
@@ -196,6 +231,8 @@ def measure(case: Case, batch: int | None, net: MLP, x: NDArray[np.float64], X: 
     fwd += time_forwards(net, X, x, nx, args.fwd_repeats)     # before and after: the machine is shared
     blk_same = time_blocks(make, x, nx, moving=False, seed=seed)
     blk_move = time_blocks(make, x, nx, moving=True, seed=seed)
+    fwd3 = time_forwards(net, X, x, CURVATURE_NX, args.fwd_repeats)
+    t_curv, t_curv_model, n_dirs = time_curvature_sweep(net, X, y, case.loss, batch, x, seed)
     # naive: the generic fallback on a few slices, extrapolated to all P (rows: x itself, then NX per slice)
     rng = np.random.default_rng(seed)
     idx = sample_slices(net, args.naive_slices, rng)
@@ -231,6 +268,8 @@ def measure(case: Case, batch: int | None, net: MLP, x: NDArray[np.float64], X: 
         "nonlinearity_ratio": ops["inc_nl"] * m / (ops["fwd_nl"] * X.shape[0]),
         "max_abs_diff": diff, "max_rel_diff": diff / scale if scale else diff,
         "goal_met": t_inc / t_fwd <= GOAL, "repeats": args.repeats, "fwd_repeats": 2 * args.fwd_repeats,
+        "t_fwd3_s": float(np.median(fwd3)), "t_curvature_sweep_s": t_curv, "t_curvature_model_s": t_curv_model,
+        "curvature_directions": n_dirs, "ratio_curvature": t_curv / float(np.median(fwd3)),
     }
 
 
@@ -241,7 +280,10 @@ COLUMNS = [("network", "network"), ("mode", "mode"), ("N", "N"), ("samples_per_u
            ("ratio_naive_measured", "naive ratio (measured)"), ("ratio_naive_definition", "naive ratio (= P)"),
            ("speedup_vs_naive", "speed-up vs naive"), ("ops_ratio", "op-count ratio"),
            ("nonlinearity_ratio", "tanh/exp-count ratio"), ("goal_met", "<= 10x?"),
-           ("max_abs_diff", "max |V_inc - V_generic|")]
+           ("max_abs_diff", "max |V_inc - V_generic|"),
+           ("curvature_directions", "curvature: directions"), ("t_curvature_sweep_s", "curvature: sweep [s]"),
+           ("t_curvature_model_s", "... of which Gauss-Newton [s]"),
+           ("ratio_curvature", f"curvature: ratio vs {CURVATURE_NX} forwards")]
 
 
 def fmt(key: str, v: Any) -> str:
@@ -316,7 +358,12 @@ def markdown(rows: list[dict[str, Any]], args: argparse.Namespace, argv: list[st
                "the same batch). *Mini-batch* rows score every request on B samples but are still divided by NX "
                "*full-batch* forward passes on all N samples, as the goal is defined. *Op-count ratios* count the "
                "operations `NetworkObjective._slices` performs per sample and grid point (a multiply-add or an "
-               "elementwise op as 1; or only tanh/exp/log) over those of a forward pass.")
+               "elementwise op as 1; or only tanh/exp/log) over those of a forward pass. *Curvature* (the network "
+               "default since issue 13): one sweep of `directions=\"curvature\"`: each neuron's Gauss-Newton "
+               f"eigenvectors (the model's curvature call, timed apart), then requests of {BLOCK} of them with "
+               f"{CURVATURE_NX} grid points each, x moving after each request; under MSE the output layer is solved "
+               "by least squares at every grid point, so only hidden neurons are sliced. Its ratio is against "
+               f"{CURVATURE_NX} full-batch forward passes (its own NX).")
     full = {r["network"]: r for r in rows if r["mode"] == "full batch"}
     counts = "; ".join(f"{n}: {r['ops_ratio']:.0f}x in all ops, {r['nonlinearity_ratio']:.0f}x in tanh/exp/log"
                        for n, r in full.items())

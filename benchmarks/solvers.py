@@ -49,7 +49,7 @@ import qiml  # noqa: E402
 from qiml import datasets  # noqa: E402
 from qiml.functions import Benchmark  # noqa: E402
 from qiml.nn import MLP  # noqa: E402
-from qiml.training import NETWORK_OPTIONS, fit_network  # noqa: E402
+from qiml.training import AXIS_NETWORK_OPTIONS, fit_network  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLVERS: dict[str, dict[str, Any]] = {
@@ -87,11 +87,12 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         sizes, loss = NETS[job["task"]]
         Xtr, ytr, Xte, yte = load_net_task(job["task"])
         net = MLP(sizes, "tanh")
+        # the axis options its table was made with (solver variants are compared on axis slices)
         res = fit_network(net, Xtr, ytr, loss, seed=job["seed"], max_time=job["budget"], max_evals=10**12,
-                          **settings)
+                          output="params", **{**AXIS_NETWORK_OPTIONS, **settings})
         out = net.forward(Xte, res.x)
         metric = float(np.mean((out[:, 0] - yte) ** 2)) if loss == "mse" else float(np.mean(out.argmax(1) != yte))
-        nx = NETWORK_OPTIONS.get("nx", 64)
+        nx = {**AXIS_NETWORK_OPTIONS, **settings}.get("nx", 64)
         return {"test": metric, "sweeps": res.nfev / (net.n_params * (nx + 1)), "seconds": time.perf_counter() - t0}
     if job["kind"] == "memory":
         prob = Benchmark("rastrigin", 10, seed=0)

@@ -192,3 +192,82 @@ def test_networks_train_better_in_neuron_blocks_than_on_the_axes():
     default = fit_network(net, X, y, "mse", seed=0, max_evals=6000)   # curvature, output layer solved
     assert adapted.fun < axes.fun / 3, (adapted.fun, axes.fun)
     assert default.fun < adapted.fun / 100, (default.fun, adapted.fun)
+
+
+# ----------------------------------------------------------------------------- curvature directions
+def block_ellipsoid(seed: int = 0):
+    """Two blocks {0..3} and {4, 5}, each a rotated ill-conditioned quadratic, and their exact curvature."""
+    rng = np.random.default_rng(seed)
+    blocks = [np.arange(4), np.arange(4, 6)]
+    Hs = []
+    for b in blocks:
+        Q, _ = np.linalg.qr(rng.normal(size=(b.size, b.size)))
+        Hs.append(Q @ np.diag(np.logspace(0, 4, b.size)) @ Q.T)
+
+    def f(X):
+        return sum(np.einsum("ni,ij,nj->n", X[:, b] - 0.3, H, X[:, b] - 0.3) for b, H in zip(blocks, Hs))
+
+    calls = []
+
+    def curvature(x, params):
+        calls.append(params.copy())
+        for b, H in zip(blocks, Hs):
+            if np.array_equal(params, b):
+                lam, vecs = np.linalg.eigh(H)
+                return vecs, np.full(b.size, np.inf)
+        return None
+    return f, blocks, curvature, calls
+
+
+def test_curvature_directions_follow_the_model_and_solve_rotated_blocks():
+    f, blocks, curvature, calls = block_ellipsoid()
+    opt = QiML([(-2, 2)] * 6, seed=0, max_evals=3000, directions="curvature", blocks=blocks, curvature=curvature,
+               block=3, refine=0.0, target=1e-12)
+
+    def check(o):
+        assert o.strategy.name == "curvature"
+    drive(opt, f, check=check)
+    assert opt.result.fun <= 1e-12
+    assert all(any(np.array_equal(c, b) for b in blocks) for c in calls)    # asked block by block
+    assert not opt.strategy.learned.any()
+    axes = minimize(f, [(-2, 2)] * 6, seed=0, max_evals=3000, vectorized=True, directions="axes", refine=0.0)
+    assert axes.fun > 1e3 * opt.result.fun
+
+
+def test_curvature_requests_hold_at_most_block_directions_of_one_block():
+    f, blocks, curvature, _ = block_ellipsoid()
+    opt = QiML([(-2, 2)] * 6, seed=1, max_evals=400, directions="curvature", blocks=blocks, curvature=curvature,
+               block=3, refine=0.0)
+    seen = []
+    while not opt.stop():
+        req = opt.ask_request()
+        moved = set(req.support[req.coef != 0].tolist())
+        assert req.support.shape[0] <= 3 and any(moved <= set(b.tolist()) for b in blocks)
+        seen.append(req.support.shape[0])
+        opt.tell_values(np.asarray(f(req.rows(0, req.n_rows))))
+    assert 3 in seen and 1 in seen          # block {0..3}: 3 then 1 directions; block {4, 5}: 2
+
+
+def test_blocks_without_a_model_curvature_learn_their_directions(tmp_path):
+    f, blocks, curvature, _ = block_ellipsoid()
+    only_first = lambda x, p: curvature(x, p) if p[0] == 0 else None  # noqa: E731
+    kw = dict(seed=2, max_evals=2000, directions="curvature", blocks=blocks, curvature=only_first)
+    opt = drive(QiML([(-2, 2)] * 6, **kw), f, n_iter=40)
+    np.testing.assert_array_equal(opt.strategy.learned, [False, True])
+    opt.save(tmp_path / "ck.npz")
+    back = QiML([(-2, 2)] * 6, **kw)
+    back.load(tmp_path / "ck.npz")
+    np.testing.assert_array_equal(back.strategy.learned, [False, True])
+    ref = drive(opt, f).result
+    res = drive(back, f).result
+    assert np.array_equal(res.x, ref.x) and res.nfev == ref.nfev
+    # a black box has no curvature: every block learns, as "adapted" does
+    bb = minimize(f, [(-2, 2)] * 6, seed=2, max_evals=500, vectorized=True, directions="curvature", blocks=blocks)
+    assert np.isfinite(bb.fun)
+
+
+def test_curvature_directions_need_continuous_parameters_and_a_callable():
+    with pytest.raises(ConfigError, match="continuous"):
+        QiML(Space([0, 0], [4, 4], [1, 1]), directions="curvature")
+    with pytest.raises(ConfigError, match="curvature must be a callable"):
+        QiML([(-1, 1)] * 2, directions="curvature", curvature=3)

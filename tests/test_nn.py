@@ -634,3 +634,138 @@ def test_empty_data_is_rejected_with_a_qiml_error(loss):
     y = np.zeros((0, 2)) if loss == "mse" else np.zeros(0, dtype=int)
     with pytest.raises(ShapeError):
         NetworkObjective(net, np.zeros((0, 3)), y, loss)
+
+
+# ----------------------------------------------------------------------------- output layer solved
+def solved_rows(obj: NetworkObjective) -> Objective:
+    """The solved objective, point by point through ``full`` and the whole network (independent of the slices)."""
+    return Objective(lambda T: np.array([obj.loss_at(t) for t in T]), obj.dim, vectorized=True)
+
+
+@pytest.mark.parametrize("l2", [0.0, 1e-3])
+@pytest.mark.parametrize("sizes", [(5, 4, 2), (3, 4, 3, 1), (2, 3, 4, 2, 1)])
+def test_solved_output_slices_equal_whole_network_least_squares(sizes, l2):
+    rng = np.random.default_rng([len(sizes), int(l2 > 0)])
+    net = MLP(sizes, "tanh")
+    X, y = make_data(net, "mse", 40, rng)
+    obj = NetworkObjective(net, X, y, "mse", output="solve", l2=l2)
+    assert obj.dim == net.offsets[-2]
+    x = net.init(rng)[:obj.dim] * 1.5
+    blocks = [b for b in net.neuron_blocks() if b[0] < obj.dim]
+    m = max(b.size for b in blocks)
+    support = np.array([np.pad(b, (0, m - b.size), mode="edge") for b in blocks])
+    coef = np.array([np.pad(rng.normal(size=b.size), (0, m - b.size)) for b in blocks])
+    coef /= np.linalg.norm(coef, axis=1, keepdims=True)
+    grid = np.tile(np.linspace(-0.5, 0.5, 5), (len(blocks), 1))
+    req = SliceRequest(x, support, coef, grid, np.full(len(blocks), 5))
+    fx, V = obj.potentials(req)
+    gfx, gV = solved_rows(obj).potentials(req)
+    assert np.isclose(fx, gfx, rtol=1e-10)
+    np.testing.assert_allclose(V, gV, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(V[:, 2], fx, rtol=1e-10)                          # t = 0 is x itself
+    # rows through the engine's generic path (evaluate) agree as well
+    np.testing.assert_allclose(req.split(obj.evaluate(req))[1], V, rtol=1e-9, atol=1e-12)
+
+
+def test_full_appends_the_least_squares_output_layer():
+    rng = np.random.default_rng(5)
+    net = MLP((3, 4, 2), "tanh")
+    X, y = make_data(net, "mse", 50, rng)
+    obj = NetworkObjective(net, X, y, "mse", output="solve")
+    x = net.init(rng)[:obj.dim]
+    theta = obj.full(x)
+    H = np.tanh(X @ net.unpack(theta)[0][0] + net.unpack(theta)[0][1])
+    W = np.linalg.lstsq(np.hstack([H, np.ones((50, 1))]), y, rcond=None)[0]
+    W_out, b_out = net.unpack(theta)[1]
+    np.testing.assert_allclose(np.vstack([W_out, b_out]), W, rtol=1e-6, atol=1e-9)
+    assert obj.loss_at(x) == NetworkObjective(net, X, y, "mse").loss_at(theta)
+    with pytest.raises(ShapeError, match="hidden-layer parameter vector"):
+        obj.full(theta)
+
+
+def test_solved_output_needs_mse_and_a_hidden_layer():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(10, 3))
+    with pytest.raises(ConfigError, match="loss='mse'"):
+        NetworkObjective(MLP((3, 4, 2)), X, rng.integers(0, 2, 10), "cross_entropy", output="solve")
+    with pytest.raises(ConfigError, match="hidden layer"):
+        NetworkObjective(MLP((3, 1)), X, rng.normal(size=10), "mse", output="solve")
+    with pytest.raises(ConfigError, match="output must be one of"):
+        NetworkObjective(MLP((3, 4, 1)), X, rng.normal(size=10), "mse", output="lstsq")
+
+
+# ----------------------------------------------------------------------------- curvature
+def fd_hessian(f, x: np.ndarray, idx: np.ndarray, h: float = 1e-4) -> np.ndarray:
+    """Central-difference Hessian of ``f`` in the coordinates ``idx``."""
+    m = idx.size
+    H = np.empty((m, m))
+    for a in range(m):
+        for b in range(m):
+            def at(sa: float, sb: float) -> float:
+                z = x.copy()
+                z[idx[a]] += sa
+                z[idx[b]] += sb
+                return f(z)
+            H[a, b] = (at(h, h) - at(h, -h) - at(-h, h) + at(-h, -h)) / (4 * h * h)
+    return H
+
+
+@pytest.mark.parametrize("loss, output", [("mse", "params"), ("mse", "solve"), ("cross_entropy", "params")])
+def test_curvature_diagonalises_the_loss_hessian_at_a_fitted_point(loss, output):
+    """The eigenvectors diagonalise the Gauss-Newton block (at zero residual: the Hessian itself)."""
+    rng = np.random.default_rng([len(loss), len(output)])
+    net = MLP((3, 4, 3, 2), ["tanh", "sigmoid"])
+    theta = net.init(rng) * 2.0
+    X = rng.normal(size=(200, 3))
+    out = net.forward(X, theta)
+    # targets the network fits exactly (MSE) or confidently (cross-entropy: labels from its own argmax)
+    y = out if loss == "mse" else out.argmax(axis=1)
+    obj = NetworkObjective(net, X, y, loss, output=output)
+    x = theta[:obj.dim]
+    for block in [b for b in net.neuron_blocks() if b[0] < obj.dim]:
+        vectors, reach = obj.curvature(x, block)
+        np.testing.assert_allclose(vectors.T @ vectors, np.eye(block.size), atol=1e-10)
+        if loss == "cross_entropy":
+            # a non-zero residual: the Gauss-Newton matrix J^T (diag p - p p^T) J, with J the logits'
+            # Jacobian taken by finite differences, not the Hessian
+            J = np.empty(out.shape + (block.size,))
+            for a, p in enumerate(block):
+                e = np.zeros_like(theta)
+                e[p] = 1e-6
+                J[..., a] = (net.forward(X, theta + e) - net.forward(X, theta - e)) / 2e-6
+            prob = softmax(out)
+            M = prob[:, :, None] * np.eye(out.shape[1])[None] - prob[:, :, None] * prob[:, None, :]
+            H = np.einsum("noa,nop,npb->ab", J, M, J) / X.shape[0]
+            assert np.all(reach > 0)
+        else:   # zero residual: the Gauss-Newton block is the Hessian
+            H = fd_hessian(obj.loss_at, x, block)
+            assert np.all(reach[np.isfinite(reach)] < 1e-6)                 # f ~ 0: nowhere further to fall
+        D = vectors.T @ H @ vectors
+        assert np.abs(D - np.diag(np.diag(D))).max() <= 1e-5 * max(1e-3, np.abs(D).max())
+
+
+def test_curvature_is_none_without_a_derivative_or_outside_one_neuron():
+    rng = np.random.default_rng(2)
+    net = MLP((3, 4, 2), [["tanh", "step", "tanh", "relu"]])
+    X, y = make_data(net, "mse", 30, rng)
+    x = net.init(rng)
+    obj = NetworkObjective(net, X, y, "mse")
+    blocks = net.neuron_blocks()
+    cols = [int(net.param_col[b[0]]) for b in blocks]
+    assert obj.curvature(x, blocks[cols.index(1)]) is None                 # the step neuron
+    assert obj.curvature(x, blocks[cols.index(0)]) is not None            # a tanh neuron
+    assert obj.curvature(x, blocks[-1]) is not None                       # an output neuron: no derivative needed
+    assert obj.curvature(x, blocks[0][:-1]) is None                       # part of a fan-in only
+    assert obj.curvature(x, np.concatenate(blocks[:2])) is None           # two neurons
+    mae = NetworkObjective(MLP((3, 4, 2)), X, y, "mae")
+    assert mae.curvature(x, blocks[0]) is None
+    assert Objective(lambda z: 0.0, 3).curvature(x[:3], np.arange(3)) is None
+
+
+def test_activation_derivatives_match_finite_differences():
+    from qiml.nn.activations import DERIVATIVES
+
+    z = np.linspace(-2.3, 2.1, 41) + 0.013                                 # avoids the kinks at 0 and +-1
+    for name, d in DERIVATIVES.items():
+        f = ACTIVATIONS[name]
+        np.testing.assert_allclose(d(z), (f(z + 1e-6) - f(z - 1e-6)) / 2e-6, atol=1e-6, err_msg=name)

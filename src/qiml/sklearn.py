@@ -23,10 +23,15 @@ Conventions
   hinge ``max(0, 1 - s z)``, 0-1). ``K > 2`` classes use ``K`` logits and a softmax.
   ``predict_proba`` is the sigmoid/softmax of the scores whatever the loss; it is a probability
   model only for ``loss="cross_entropy"``.
-* **Budget**: ``max_iter=200`` engine iterations by default (each updates a block of parameters
-  on a grid, see :data:`qiml.training.NETWORK_OPTIONS`: ``block = 8``, ``nx = 64``), a fraction of
-  a second for 200 samples x 10 features with ``hidden_layer_sizes=(6,)``. Larger networks need
-  more: one sweep over ``P`` parameters is ``P / 8`` iterations. ``max_evals`` and ``max_time`` add budgets
+* **Budget**: ``max_iter=1000`` engine iterations by default. With the default directions
+  (:data:`qiml.training.NETWORK_OPTIONS`: each neuron's Gauss-Newton directions, 8 per iteration,
+  3 grid points each; under MSE the output layer is solved exactly, so only hidden neurons are
+  sliced) one sweep over a neuron of fan-in ``m`` is ``ceil(m / 8)`` iterations; a few seconds for
+  2000 samples with ``hidden_layer_sizes=(6,)``. Models without a derivative (step, sign,
+  staircase activations; MAE, hinge, zero-one losses) and ``bits`` use axis slices of 64 points
+  (:data:`qiml.training.AXIS_NETWORK_OPTIONS`), where an iteration slices 8 parameters.
+  ``benchmarks/nn_budget.py`` (``docs/results/nn-budget``) shows the test error at 1x, 4x and 16x
+  this default. ``max_evals`` and ``max_time`` add budgets
   (the first one reached stops the fit); ``max_iter=None`` with neither set uses the engine's
   default (20 sweeps). ``max_time`` makes results depend on machine speed.
 * **Determinism**: an int ``random_state`` gives identical ``coefs_`` from run to run (unless
@@ -50,7 +55,7 @@ batch_size : int or None, default None
     ``None`` scores every engine request on all samples (QiML needs few evaluations per sample, so
     full batches are the norm); an int scores each request on a reproducible random mini-batch of
     that size (``loss_`` is then recomputed on all samples at the end).
-max_iter : int or None, default 200
+max_iter : int or None, default 1000
     Engine iterations.
 random_state : int, RandomState or None, default None
 verbose : bool, default False
@@ -68,7 +73,7 @@ max_time : float or None, default None
 qiml_options : dict or None, default None
     Engine options passed to :func:`qiml.training.fit_network` (see :mod:`qiml.engine.options`,
     e.g. ``{"nx": 32, "block": 4}``, or ``target``/``callback``); they override
-    :data:`qiml.training.NETWORK_OPTIONS`.
+    :func:`qiml.training.network_options`.
 
 Learned attributes
 ------------------
@@ -220,7 +225,7 @@ class QiMLRegressor(RegressorMixin, _QiMLBase):
     _regression = True
 
     def __init__(self, hidden_layer_sizes: Any = (6,), activation: Any = "tanh", *, loss: str = "mse",
-                 alpha: float = 0.0, batch_size: int | None = None, max_iter: int | None = 200,
+                 alpha: float = 0.0, batch_size: int | None = None, max_iter: int | None = 1000,
                  random_state: Any = None, verbose: bool = False, bits: int | None = None, bound: float = 3.0,
                  max_evals: int | None = None, max_time: float | None = None,
                  qiml_options: dict[str, Any] | None = None) -> None:
@@ -273,7 +278,7 @@ class QiMLClassifier(ClassifierMixin, _QiMLBase):
     _regression = False
 
     def __init__(self, hidden_layer_sizes: Any = (6,), activation: Any = "tanh", *, loss: str = "cross_entropy",
-                 alpha: float = 0.0, batch_size: int | None = None, max_iter: int | None = 200,
+                 alpha: float = 0.0, batch_size: int | None = None, max_iter: int | None = 1000,
                  random_state: Any = None, verbose: bool = False, bits: int | None = None, bound: float = 3.0,
                  max_evals: int | None = None, max_time: float | None = None,
                  qiml_options: dict[str, Any] | None = None) -> None:

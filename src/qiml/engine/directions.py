@@ -15,6 +15,9 @@ Strategies (:data:`STRATEGIES`, option ``directions``):
   Each direction has its own window, which shrinks with its packets as an axis window does.
 * ``"auto"``: axes until the first stall while the covariance already learns from the sweeps, then
   the adapted basis; on spaces with lattice parameters, plain axes.
+* ``"curvature"``: each block's directions are the eigenvectors of the model's own curvature there
+  (:class:`Curvature`; a network gives each neuron's Gauss-Newton block), re-asked at every visit;
+  blocks the model has none for learn theirs as ``"adapted"`` does.
 
 The option ``sweep_lines`` (one slice along each sweep's net displacement, Powell's conjugate
 direction) and ``stall_lines`` (a sweep along a random orthonormal basis when the run stalls)

@@ -11,7 +11,9 @@ option              default          meaning
 ``directions``      "auto"           slice directions (:mod:`qiml.engine.directions`): "axes",
                                      "adapted" (a basis learned from the run's displacements) or
                                      "auto" (axes until the sweeps show a shape, then the adapted
-                                     basis; axes on lattices and above 1000 parameters)
+                                     basis; axes on lattices and above 1000 parameters) or
+                                     "curvature" (each block's directions from the model's
+                                     curvature, e.g. a network neuron's Gauss-Newton block)
 ``restart``         "ipop"           adapted directions, on a stall: "ipop" restarts from a random
                                      point with a fresh basis and twice the grid points per slice,
                                      "best" reopens the windows around the best point
@@ -21,7 +23,8 @@ option              default          meaning
 ``hbar``            (0.03, 1e-4)     Planck constant; a pair anneals geometrically over the run
 ``alpha``           1.0              potential strength (alpha/hbar ~ inverse temperature)
 ``update``          "sequential"     axes: "sequential" sweeps, "random" subsets or mixing "jacobi"
-``block``           1                directions sliced per iteration (sequential / random)
+``block``           1                directions sliced per iteration (sequential / random;
+                                     curvature: at most this many of one block)
 ``mixing``          0.5              Jacobi step: x <- (1 - mixing) x + mixing * readout
 ``readout``         "mean"           "mean" <x>, "auto" (mean of the main peak) or "mode"
 ``shrink``          0.8              axes: a window's width shrinks at most by this factor per update

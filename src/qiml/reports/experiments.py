@@ -112,7 +112,7 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
         outputs=("potential_cost.md", "potential_cost.csv", "potential_cost.png")),
     Experiment(
         "nn-defaults",
-        "how the engine options for networks (NETWORK_OPTIONS) were chosen, at equal wall-clock budgets",
+        "how the engine options for networks for axis slices (AXIS_NETWORK_OPTIONS: lattices, models without a derivative) were chosen, at equal wall-clock budgets",
         "benchmarks/nn_defaults.py", full_args=(), smoke_args=("--seeds", "1", "--budget", "0.2", "--workers", "2"),
         seeds=tuple(range(3)), smoke_seeds=(0,), out_file="defaults.md",
         outputs=("defaults.md", "defaults.csv", "defaults.png")),

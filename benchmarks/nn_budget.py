@@ -1,0 +1,211 @@
+"""Does more budget pay? The scikit-learn estimators at 1x, 4x and 16x their default budget, and the
+default regressor against a tuned Adam MLP of the same size.
+
+Tasks (fixed data, the seed varies the training only; inputs standardised as a pipeline would):
+
+* ``teacher``   tanh teacher-student 15 -> 6 -> 1 (the library's teacher), ``QiMLRegressor((6,))``, test MSE
+* ``teacher8``  tanh teacher 8 -> 5 -> 1 with N(0, 1) first-layer weights (gain sqrt(8)), ``QiMLRegressor((5,))``
+* ``smooth``    ``y = sin(2 x1) + cos(x2) x3`` on 3 standard-normal inputs, ``QiMLRegressor((8,))``, test MSE
+* ``spirals``   two spirals, ``QiMLClassifier((8, 8))``, test misclassification
+
+Each estimator runs at ``max_iter`` = 1x, 4x and 16x its default, over ``--seeds`` seeds (medians).
+On ``smooth`` a full-batch Adam MLP of the same size (PyTorch, float64, learning rate tuned over
+``nn_experiments.LRS`` with a constant and a cosine-decayed rate, best median test MSE, in Adam's
+favour) gets the median wall time of QiML's default fit, and 16 times that. Runs are cached in
+``<out>/runs.jsonl`` (resumable). Writes ``budget.md``, ``budget.csv``, ``budget.png``.
+
+    python benchmarks/nn_budget.py                  # full run (about 15 min on 2 cores)
+    python benchmarks/nn_budget.py --smoke          # tiny data and budgets
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import nn_experiments as nnx  # noqa: E402  (the Adam baseline and the cached runner live there)
+
+from qiml import datasets  # noqa: E402
+from qiml.nn import MLP  # noqa: E402
+from qiml.sklearn import QiMLClassifier, QiMLRegressor  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+MULTIPLES = (1, 4, 16)
+TASKS = {"teacher": ("regressor", (6,)), "teacher8": ("regressor", (5,)), "smooth": ("regressor", (8,)),
+         "spirals": ("classifier", (8, 8))}
+
+
+def load(task: str, smoke: bool) -> tuple[np.ndarray, ...]:
+    """(X_train, y_train, X_test, y_test), inputs standardised on the training half."""
+    n = 400 if smoke else 4000
+    if task == "teacher":
+        X, y, _ = datasets.make_teacher_student(n, seed=1)
+    elif task == "teacher8":
+        X, y, _ = datasets.make_teacher_student(n, n_features=8, n_hidden=5, seed=2, gain=np.sqrt(8.0))
+    elif task == "smooth":
+        X = np.random.default_rng(3).standard_normal((n, 3))
+        y = np.sin(2 * X[:, 0]) + np.cos(X[:, 1]) * X[:, 2]
+    elif task == "spirals":
+        X, y = datasets.make_spirals(n // 4, noise=0.02, seed=1)
+    else:
+        raise KeyError(task)
+    train = np.arange(X.shape[0]) % 4 < 2
+    mu, sd = X[train].mean(axis=0), X[train].std(axis=0)
+    X = (X - mu) / sd
+    return X[train], y[train], X[~train], y[~train]
+
+
+def run_job(job: dict[str, Any]) -> dict[str, Any]:
+    """One fit in a fresh single-threaded worker; a JSON-able record."""
+    kind, hidden = TASKS[job["task"]]
+    Xtr, ytr, Xte, yte = load(job["task"], job["smoke"])
+    if job["method"] == "qiml":
+        est_cls = QiMLRegressor if kind == "regressor" else QiMLClassifier
+        default = est_cls().max_iter
+        est = est_cls(hidden_layer_sizes=hidden, max_iter=default * job["multiple"], random_state=job["seed"])
+        t0 = time.perf_counter()
+        est.fit(Xtr, ytr)
+        elapsed = time.perf_counter() - t0
+        pred = est.predict(Xte)
+        test = float(np.mean((pred - yte) ** 2)) if kind == "regressor" else float(np.mean(pred != yte))
+        return {**job, "elapsed": elapsed, "test": test, "nfev": int(est.result_.nfev), "max_iter": est.max_iter}
+    # Adam on the same network, on the same standardised targets the regressor sees
+    net = MLP((Xtr.shape[1], *hidden, 1), "tanh")
+    mu, sd = ytr.mean(), ytr.std()
+    task = nnx.Task(job["task"], net.layer_sizes, loss="mse", metric="mse")
+    out = nnx.run_adam(task, net, ((Xtr, (ytr - mu) / sd)), job["seed"], job["budget"], job["lr"],
+                       decay=job["method"] == "adam_decay")
+    pred = net.forward(Xte, out["theta"])[:, 0] * sd + mu
+    return {**job, "elapsed": out["elapsed"], "test": float(np.mean((pred - yte) ** 2))}
+
+
+def key(job: dict[str, Any]) -> str:
+    return json.dumps(job, sort_keys=True)
+
+
+def run_all(jobs: list[dict[str, Any]], out: Path, pool: ProcessPoolExecutor, label: str) -> list[dict[str, Any]]:
+    """Runs the jobs not yet in ``runs.jsonl`` (appending each as it finishes); returns all their records."""
+    from rich.progress import Progress
+
+    path = out / "runs.jsonl"
+    done = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            rec = json.loads(line)
+            done[rec.pop("key")] = rec
+    todo = [j for j in jobs if key(j) not in done]
+    if todo:
+        with Progress() as bar:
+            t = bar.add_task(f"{label} ({len(todo)} runs)", total=len(todo))
+            for job, rec in zip(todo, pool.map(run_job, todo)):
+                done[key(job)] = rec
+                with path.open("a") as f:
+                    f.write(json.dumps({**rec, "key": key(job)}) + "\n")
+                bar.advance(t)
+    return [done[key(j)] for j in jobs]
+
+
+def med(recs: list[dict[str, Any]], field: str = "test") -> float:
+    return float(np.median([r[field] for r in recs]))
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "results" / "nn-budget")
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--smoke", action="store_true", help="tiny data, 1 seed, 1x and 4x only")
+    a = ap.parse_args(argv)
+    seeds = list(range(1 if a.smoke else a.seeds))
+    multiples = MULTIPLES[:2] if a.smoke else MULTIPLES
+    a.out.mkdir(parents=True, exist_ok=True)
+    rows, adam_rows = [], []
+    with ProcessPoolExecutor(a.workers) as pool:
+        for task in TASKS:
+            recs = run_all([{"task": task, "method": "qiml", "multiple": m, "seed": s, "smoke": a.smoke}
+                            for m in multiples for s in seeds], a.out, pool, f"{task}: qiml")
+            for m in multiples:
+                r = [x for x in recs if x["multiple"] == m]
+                rows.append({"task": task, "multiple": m, "max_iter": r[0]["max_iter"], "test": med(r),
+                             "seconds": med(r, "elapsed"), "nfev": med(r, "nfev")})
+        # the smooth function: Adam at QiML's default wall time and at 16 times it
+        base = next(r["seconds"] for r in rows if r["task"] == "smooth" and r["multiple"] == 1)
+        for factor in (1, 16):
+            budget = round(base * factor, 3)
+            best = None
+            for method in ("adam", "adam_decay"):
+                for lr in nnx.LRS:
+                    r = run_all([{"task": "smooth", "method": method, "lr": lr, "budget": budget, "seed": s,
+                                  "smoke": a.smoke} for s in seeds], a.out, pool, f"smooth: {method} lr {lr:g}")
+                    if best is None or med(r) < best[0]:
+                        best = (med(r), method, lr)
+            adam_rows.append({"factor": factor, "budget_s": budget, "test": best[0],
+                              "schedule": "cosine" if best[1] == "adam_decay" else "constant", "lr": best[2]})
+    write(a, rows, adam_rows)
+    return {"rows": rows, "adam": adam_rows}
+
+
+def write(a: argparse.Namespace, rows: list[dict[str, Any]], adam_rows: list[dict[str, Any]]) -> None:
+    metric = lambda t, v: f"{100 * v:.1f}%" if t == "spirals" else f"{v:.3g}"  # noqa: E731
+    md = ["# Does more budget pay? The scikit-learn estimators at 1x, 4x and 16x their default budget", "",
+          f"`python benchmarks/nn_budget.py{' --smoke' if a.smoke else ''} --seeds {a.seeds}` — medians over "
+          f"{1 if a.smoke else a.seeds} seeds, one single-threaded process per fit, {a.workers} workers.", "",
+          "| task | estimator | " + " | ".join(f"{m}x ({r['max_iter']} it)" for m, r in
+                                                zip(sorted({r['multiple'] for r in rows}),
+                                                    [r for r in rows if r["task"] == "teacher"])) +
+          " | seconds at 1x / 16x |", "|---|---|" + "---|" * (len({r['multiple'] for r in rows}) + 1)]
+    for task, (kind, hidden) in TASKS.items():
+        r = [x for x in rows if x["task"] == task]
+        md.append(f"| {task} | QiML{'Regressor' if kind == 'regressor' else 'Classifier'}({hidden}) | "
+                  + " | ".join(metric(task, x["test"]) for x in r) + f" | {r[0]['seconds']:.2g} / {r[-1]['seconds']:.2g} |")
+    md += ["", "Test MSE (spirals: test misclassification). Defaults: the estimators' own (`directions=\"curvature\"`, "
+           "the output layer solved by least squares for the regressor).", "",
+           "## The smooth function against a tuned Adam MLP of the same size (3-8-1 tanh)", "",
+           "| budget | QiMLRegressor | Adam (tuned) |", "|---|---|---|"]
+    q = {r["multiple"]: r for r in rows if r["task"] == "smooth"}
+    for ar in adam_rows:
+        qr = q.get(ar["factor"])
+        md.append(f"| {ar['budget_s']:.3g} s (QiML {ar['factor']}x default) | {metric('smooth', qr['test']) if qr else '-'} "
+                  f"| {metric('smooth', ar['test'])} (lr {ar['lr']:g}, {ar['schedule']}) |")
+    md += ["", "Adam: full batch, float64, the same wall time as QiML's median fit at that budget; the learning rate "
+           "and schedule (constant or cosine to 0) with the best median test MSE are shown.", ""]
+    (a.out / "budget.md").write_text("\n".join(md) + "\n")
+    with open(a.out / "budget.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=["task", "multiple", "max_iter", "test", "seconds", "nfev"])
+        w.writeheader()
+        w.writerows(rows)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(TASKS), figsize=(3 * len(TASKS), 3))
+    for ax, task in zip(axes, TASKS):
+        r = [x for x in rows if x["task"] == task]
+        ax.plot([x["multiple"] for x in r], [x["test"] for x in r], "o-")
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("x default budget")
+        ax.set_title(task)
+    axes[0].set_ylabel("test MSE / error")
+    fig.tight_layout()
+    fig.savefig(a.out / "budget.png", dpi=120)
+    plt.close(fig)
+    print("\n".join(md))
+
+
+if __name__ == "__main__":
+    main()
