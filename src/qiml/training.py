@@ -27,11 +27,11 @@ __all__ = ["fit_network", "network_options", "NETWORK_OPTIONS", "AXIS_NETWORK_OP
 #: Engine options that differ from the black-box defaults for networks with a derivative (a
 #: differentiable loss, MSE or cross-entropy, and activations with a derivative). Slices follow each
 #: neuron's Gauss-Newton directions (``directions="curvature"``: a direction inside one neuron's
-#: fan-in moves only its pre-activation, so the network objective answers it incrementally), 8
-#: directions of one neuron per request, 3 grid points each; windows reopen around the best point on
-#: a stall. Chosen by the teacher-student, digits and parity probes of issue 13 (the tables:
-#: ``docs/nn/summary.md``).
-NETWORK_OPTIONS: dict[str, Any] = {"directions": "curvature", "block": 8, "restart": "best", "sweep_lines": False,
+#: fan-in moves only its pre-activation, so the network objective answers it incrementally), up to
+#: 16 directions of one neuron per request, 3 grid points each; windows reopen around the best point
+#: on a stall. Chosen by the probes of issue 13 and ``benchmarks/nn_levers.py``
+#: (``docs/results/nn-levers``); the standing tables: ``docs/nn/summary.md``.
+NETWORK_OPTIONS: dict[str, Any] = {"directions": "curvature", "block": 16, "restart": "best", "sweep_lines": False,
                                    "stall_lines": False, "refine": 0.0}
 
 #: Engine options for networks on int lattices (``bits``: a rotated direction leaves the lattice)
