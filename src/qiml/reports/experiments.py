@@ -105,6 +105,17 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
         outputs=("summary.md", "summary.json", "tasks.csv", "neurons.csv", "step.csv", "tasks.png",
                  "neurons_to_target.png")),
     Experiment(
+        "nn-budget",
+        "more budget pays: the scikit-learn estimators' test error at 1x, 4x and 16x their default budget "
+        "(teacher-students, a smooth function, two spirals), and the default regressor against a tuned Adam MLP",
+        "benchmarks/nn_budget.py", full_args=("--seeds", "3"), smoke_args=("--smoke", "--workers", "2"),
+        seeds=(0, 1, 2), smoke_seeds=(0,), outputs=("budget.md", "budget.csv", "budget.png", "runs.jsonl")),
+    Experiment(
+        "nn-levers",
+        "how the network default's curvature options were chosen: one lever at a time on digits and spirals",
+        "benchmarks/nn_levers.py", full_args=(), smoke_args=("--smoke", "--workers", "2"),
+        seeds=tuple(range(5)), smoke_seeds=(0,), outputs=("levers.md", "levers.csv", "levers.png", "runs.jsonl")),
+    Experiment(
         "nn-potential-cost",
         "cost of a network's potential update: incremental slices against naive re-evaluation",
         "benchmarks/nn_potential_cost.py", full_args=(), smoke_args=("--quick",),
