@@ -354,7 +354,9 @@ def report(a: argparse.Namespace, runner: Runner) -> dict[str, Any]:
            "least squares under MSE; full batch except MNIST, 1000). QiML axes: the default before issue 13 "
            "(axis slices of 64 points, mini-batches 256 on digits; derivative-free). QiML int8 searches the lattice "
            "with axis slices (derivative-free). The loss is never differentiated. Adam: best median over the lr grid "
-           "with a constant rate and with a cosine decay to 0 over the budget.", "",
+           "with a constant rate and with a cosine decay to 0 over the budget. Finished runs are cached in "
+           "`runs.jsonl` and reused by a rerun, so rows may come from different days on this shared machine, "
+           "whose speed varies (see the README for which).", "",
            "## Time per epoch-equivalent", "",
            "| task | QiML s / sweep | sweeps in budget | Adam s / epoch | epochs in budget |", "|---|---|---|---|---|"]
     for r in rows:
