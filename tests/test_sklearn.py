@@ -58,10 +58,10 @@ def blobs(centers: int, seed: int):
 def test_regressor_learns_sine():
     X, y, Xt, yt = sine_problem()
     reg = QiMLRegressor(random_state=0).fit(X, y)
-    assert reg.score(Xt, yt) > 0.95                       # measured: test R^2 = 0.991 (train 0.989)
-    assert reg.n_iter_ == 200 == reg.result_.nit          # the default budget
+    assert reg.score(Xt, yt) > 0.98                       # measured: test R^2 = 0.996 (train 0.995)
+    assert reg.n_iter_ == 1000 == reg.result_.nit         # the default budget
     assert reg.loss_ == pytest.approx(reg.result_.fun)
-    assert reg.loss_curve_.shape == (200,) and np.all(np.diff(reg.loss_curve_) <= 0)
+    assert reg.loss_curve_.shape == (1000,) and np.all(np.diff(reg.loss_curve_) <= 0)
     assert reg.loss_curve_[-1] == pytest.approx(reg.loss_)
     # predictions are the network on the standardised scale, unscaled
     out = reg.net_.forward(Xt, reg.net_.pack(list(zip(reg.coefs_, reg.intercepts_))))
