@@ -497,9 +497,9 @@ class Curvature(Adapted):
     Gauss-Newton block of a neuron's fan-in, from forward quantities and the activations'
     derivatives, see :meth:`qiml.nn.NetworkObjective.curvature`) and slices along them, ``block``
     directions of that block per request (their moves add up, exact for a quadratic model in its
-    eigenbasis; measured on networks, 8 per request beat one and beat a whole 65-weight neuron).
-    Each window is at most twice the model's reach. Windows carry over from visit to visit by projection, as a turning
-    adapted basis does. A block the model has no curvature for (``None``: a step activation, a
+    eigenbasis; on networks 8 per request beat one, and 16 beat 8: ``docs/results/nn-levers``).
+    Each window is at most twice the model's reach; windows carry over from visit to visit by
+    projection, as a turning adapted basis does. A block the model has no curvature for (``None``: a step activation, a
     loss without a derivative) learns its directions from the sweeps as :class:`Adapted` does.
     """
 

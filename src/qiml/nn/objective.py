@@ -423,10 +423,7 @@ class NetworkObjective(Objective):
             C = np.zeros((params.size, params.size))
             if self.solve:
                 Ha = np.concatenate([A[last], np.ones((n, 1))], axis=1)
-                G = Ha.T @ Ha
-                G[np.diag_indices_from(G)] += 1e-12 * np.trace(G) / G.shape[0] + 1e-300
-                if self.l2:
-                    G[np.arange(G.shape[0] - 1), np.arange(G.shape[0] - 1)] += n * self.l2
+                G = self._ridge(Ha.T @ Ha, n)   # the normal equations of the output layer's solve
             for o in range(g.shape[1]):
                 Y = g[:, o:o + 1] * Xa
                 PY = Y - Ha @ np.linalg.solve(G, Ha.T @ Y) if self.solve else Y
