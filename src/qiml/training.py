@@ -73,7 +73,9 @@ def fit_network(net: MLP, X: ArrayLike, y: ArrayLike, loss: str | Loss = "mse", 
     seed, max_evals, max_iter, max_time, target, callback, progress, **options
         As for :func:`qiml.minimize`; ``options`` override :func:`network_options`. With a
         ``batch_size`` smaller than N the engine runs with ``noisy=True``: the result is the latest
-        request's best point, not the lowest mini-batch score ever seen.
+        request's best point, not the lowest mini-batch score ever seen. ``callback`` sees the
+        engine's intermediate results, whose ``x`` are the parameters it moves (the hidden layers
+        only under ``output="solve"``); the returned result holds the whole network.
     """
     if bits is not None and output == "solve":
         raise ConfigError("output='solve' solves a float output layer; a quantized network (bits) needs "
