@@ -170,7 +170,8 @@ def write(a: argparse.Namespace, rows: list[dict[str, Any]], adam_rows: list[dic
     for task, (kind, hidden) in TASKS.items():
         r = [x for x in rows if x["task"] == task]
         md.append(f"| {task} | QiML{'Regressor' if kind == 'regressor' else 'Classifier'}({hidden}) | "
-                  + " | ".join(metric(task, x["test"]) for x in r) + f" | {r[0]['seconds']:.2g} / {r[-1]['seconds']:.2g} |")
+                  + " | ".join(metric(task, x["test"]) for x in r)
+                  + f" | {r[0]['seconds']:.2g} / {r[-1]['seconds']:.2g} |")
     md += ["", "Test MSE (spirals: test misclassification). Defaults: the estimators' own (`directions=\"curvature\"`, "
            "the output layer solved by least squares for the regressor).", "",
            "## The smooth function against a tuned Adam MLP of the same size (3-8-1 tanh)", "",
@@ -178,7 +179,8 @@ def write(a: argparse.Namespace, rows: list[dict[str, Any]], adam_rows: list[dic
     q = {r["multiple"]: r for r in rows if r["task"] == "smooth"}
     for ar in adam_rows:
         qr = q.get(ar["factor"])
-        md.append(f"| {ar['budget_s']:.3g} s (QiML {ar['factor']}x default) | {metric('smooth', qr['test']) if qr else '-'} "
+        qiml = metric("smooth", qr["test"]) if qr else "-"
+        md.append(f"| {ar['budget_s']:.3g} s (QiML {ar['factor']}x default) | {qiml} "
                   f"| {metric('smooth', ar['test'])} (lr {ar['lr']:g}, {ar['schedule']}) |")
     md += ["", "Adam: full batch, float64, the same wall time as QiML's median fit at that budget; the learning rate "
            "and schedule (constant or cosine to 0) with the best median test MSE are shown.", ""]

@@ -109,13 +109,13 @@ def run_qiml(task: Task, net: MLP, data: tuple, seed: int, budget: float, bits: 
     Xtr, ytr = data[:2]
     t0 = time.perf_counter()
     opts = {**AXIS_NETWORK_OPTIONS, "output": "params"} if axes else {}
+    used = {**network_options(net, task.loss, bits), **opts}
     # axis slices (lattices, models without a derivative) take mini-batches; curvature slices do not
-    on_axes = {**network_options(net, task.loss, bits), **opts}["directions"] == "axes"
-    batch = task.qiml_batch if on_axes else task.float_batch
+    batch = task.qiml_batch if used["directions"] == "axes" else task.float_batch
     res = fit_network(net, Xtr, ytr, task.loss, bits=bits, batch_size=batch, seed=seed,
                       max_time=budget, max_evals=10**12, **opts)
     elapsed = time.perf_counter() - t0
-    nx = {**network_options(net, task.loss, bits), **opts}.get("nx") or 3   # grid points per slice
+    nx = used.get("nx") or 3   # grid points per slice
     sweeps = res.nfev / (net.n_params * (nx + 1))   # epoch-equivalent: every parameter's slice once
     return {"theta": res.x, "elapsed": elapsed, "epochs": sweeps, "train_loss": float(res.fun)}
 
@@ -176,8 +176,9 @@ def run_adam(task: Task, net: MLP, data: tuple, seed: int, budget: float, lr: fl
         for s in range(0, n, bs):
             idx = perm[s:s + bs] if perm is not None else slice(None)
             if decay:
+                frac = min(1.0, (time.perf_counter() - t0) / budget)
                 for group in opt.param_groups:
-                    group["lr"] = lr * 0.5 * (1.0 + math.cos(math.pi * min(1.0, (time.perf_counter() - t0) / budget)))
+                    group["lr"] = lr * 0.5 * (1.0 + math.cos(math.pi * frac))
             opt.zero_grad()
             loss = lossf(model(X[idx]), y[idx])
             loss.backward()
