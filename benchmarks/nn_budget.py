@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
 import sys
 import time
@@ -92,32 +91,6 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     return {**job, "elapsed": out["elapsed"], "test": float(np.mean((pred - yte) ** 2))}
 
 
-def key(job: dict[str, Any]) -> str:
-    return json.dumps(job, sort_keys=True)
-
-
-def run_all(jobs: list[dict[str, Any]], out: Path, pool: ProcessPoolExecutor, label: str) -> list[dict[str, Any]]:
-    """Runs the jobs not yet in ``runs.jsonl`` (appending each as it finishes); returns all their records."""
-    from rich.progress import Progress
-
-    path = out / "runs.jsonl"
-    done = {}
-    if path.exists():
-        for line in path.read_text().splitlines():
-            rec = json.loads(line)
-            done[rec.pop("key")] = rec
-    todo = [j for j in jobs if key(j) not in done]
-    if todo:
-        with Progress() as bar:
-            t = bar.add_task(f"{label} ({len(todo)} runs)", total=len(todo))
-            for job, rec in zip(todo, pool.map(run_job, todo)):
-                done[key(job)] = rec
-                with path.open("a") as f:
-                    f.write(json.dumps({**rec, "key": key(job)}) + "\n")
-                bar.advance(t)
-    return [done[key(j)] for j in jobs]
-
-
 def med(recs: list[dict[str, Any]], field: str = "test") -> float:
     return float(np.median([r[field] for r in recs]))
 
@@ -134,9 +107,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     a.out.mkdir(parents=True, exist_ok=True)
     rows, adam_rows = [], []
     with ProcessPoolExecutor(a.workers) as pool:
+        runner = nnx.Runner(a.out, pool, run=run_job, key=nnx.whole_key)
         for task in TASKS:
-            recs = run_all([{"task": task, "method": "qiml", "multiple": m, "seed": s, "smoke": a.smoke}
-                            for m in multiples for s in seeds], a.out, pool, f"{task}: qiml")
+            recs = runner.run([{"task": task, "method": "qiml", "multiple": m, "seed": s, "smoke": a.smoke}
+                               for m in multiples for s in seeds], f"{task}: qiml")
             for m in multiples:
                 r = [x for x in recs if x["multiple"] == m]
                 rows.append({"task": task, "multiple": m, "max_iter": r[0]["max_iter"], "test": med(r),
@@ -148,8 +122,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             best = None
             for method in ("adam", "adam_decay"):
                 for lr in nnx.LRS:
-                    r = run_all([{"task": "smooth", "method": method, "lr": lr, "budget": budget, "seed": s,
-                                  "smoke": a.smoke} for s in seeds], a.out, pool, f"smooth: {method} lr {lr:g}")
+                    r = runner.run([{"task": "smooth", "method": method, "lr": lr, "budget": budget, "seed": s,
+                                     "smoke": a.smoke} for s in seeds], f"smooth: {method} lr {lr:g}")
                     if best is None or med(r) < best[0]:
                         best = (med(r), method, lr)
             adam_rows.append({"factor": factor, "budget_s": budget, "test": best[0],

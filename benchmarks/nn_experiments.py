@@ -28,6 +28,7 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from qiml import datasets  # noqa: E402
+from qiml.reports.runlog import load_runs  # noqa: E402
 from qiml.nn import MLP, get_loss, quantize  # noqa: E402
 from qiml.training import AXIS_NETWORK_OPTIONS, fit_network, network_options  # noqa: E402
 
@@ -243,32 +245,41 @@ def job_key(job: dict[str, Any]) -> str:
                       sort_keys=True)
 
 
-class Runner:
-    """Runs jobs in parallel worker processes, caching finished records in ``runs.jsonl`` (resumable)."""
+def whole_key(job: dict[str, Any]) -> str:
+    """A job named by all its fields (for studies whose jobs hold nothing but their settings)."""
+    return json.dumps(job, sort_keys=True)
 
-    def __init__(self, out: Path, pool: ProcessPoolExecutor) -> None:
+
+class Runner:
+    """Runs jobs in parallel worker processes, caching finished records in ``runs.jsonl`` (resumable).
+
+    ``run`` (a picklable module-level function) turns a job into a JSON-able record and ``key`` names
+    a job; the defaults are this script's. ``nn_budget.py`` and ``nn_levers.py`` pass their own
+    ``run`` with :func:`whole_key`."""
+
+    def __init__(self, out: Path, pool: ProcessPoolExecutor,
+                 run: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+                 key: Callable[[dict[str, Any]], str] | None = None) -> None:
         self.path = out / "runs.jsonl"
-        self.done: dict[str, dict[str, Any]] = {}
-        if self.path.exists():
-            for line in self.path.read_text().splitlines():
-                rec = json.loads(line)
-                self.done[rec["key"]] = rec
+        self.done = load_runs(self.path)
         self.pool = pool
+        self.run_job = run_job if run is None else run
+        self.key = job_key if key is None else key
 
     def run(self, jobs: list[dict[str, Any]], label: str) -> list[dict[str, Any]]:
         from rich.progress import Progress
 
-        todo = [j for j in jobs if job_key(j) not in self.done]
+        todo = [j for j in jobs if self.key(j) not in self.done]
         if todo:
             with Progress() as bar:
                 t = bar.add_task(f"{label} ({len(todo)} runs)", total=len(todo))
-                for job, rec in zip(todo, self.pool.map(run_job, todo)):
-                    rec["key"] = job_key(job)
+                for job, rec in zip(todo, self.pool.map(self.run_job, todo)):
+                    rec["key"] = self.key(job)
                     self.done[rec["key"]] = rec
                     with self.path.open("a") as f:
                         f.write(json.dumps(rec) + "\n")
                     bar.advance(t)
-        return [self.done[job_key(j)] for j in jobs]
+        return [self.done[self.key(j)] for j in jobs]
 
 
 def med(recs: list[dict[str, Any]], field: str = "test") -> float:

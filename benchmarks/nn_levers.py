@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
 import sys
 import time
@@ -70,31 +69,16 @@ def main(argv: list[str] | None = None) -> None:
     if a.smoke:
         a.seeds, a.budget = 1, 0.5
     a.out.mkdir(parents=True, exist_ok=True)
-    path = a.out / "runs.jsonl"
-    done = {}
-    if path.exists():
-        for line in path.read_text().splitlines():
-            rec = json.loads(line)
-            done[rec.pop("key")] = rec
     jobs = [{"task": t, "lever": lv, "seed": s, "budget": a.budget} for t in TASKS for lv in LEVERS
             for s in range(a.seeds)]
-    key = lambda j: json.dumps(j, sort_keys=True)  # noqa: E731
-    todo = [j for j in jobs if key(j) not in done]
-    from rich.progress import Progress
-
-    with ProcessPoolExecutor(a.workers) as pool, Progress() as bar:
-        t = bar.add_task(f"levers ({len(todo)} runs)", total=len(todo))
-        for job, rec in zip(todo, pool.map(run_job, todo)):
-            done[key(job)] = rec
-            with path.open("a") as f:
-                f.write(json.dumps({**rec, "key": key(job)}) + "\n")
-            bar.advance(t)
+    with ProcessPoolExecutor(a.workers) as pool:
+        recs = nnx.Runner(a.out, pool, run=run_job, key=nnx.whole_key).run(jobs, "levers")
     rows = []
     for lv in LEVERS:
         row: dict[str, Any] = {"lever": lv}
         for task in TASKS:
-            recs = [done[key(j)] for j in jobs if j["lever"] == lv and j["task"] == task]
-            row[task] = float(np.median([r["test"] for r in recs]))
+            row[task] = float(np.median([r["test"] for j, r in zip(jobs, recs)
+                                         if j["lever"] == lv and j["task"] == task]))
         rows.append(row)
     md = ["# Network default: the curvature levers on digits and spirals", "",
           f"`python benchmarks/nn_levers.py{' --smoke' if a.smoke else ''} --seeds {a.seeds} --budget {a.budget:g}` — "

@@ -527,11 +527,12 @@ class Curvature(Adapted):
                 self.learned[b] = True
             else:
                 vectors, reach = got
-                self._turn(b, _orthonormal(vectors))
+                B = _orthonormal(vectors)
+                self._turn(b, B)
                 ps = slice(self.start[b], self.start[b + 1])
+                extent = np.abs(B.T) @ self.space.width[self.members[ps]]   # the box along each new direction
                 # a window need not be wider than the model's reach on both sides
-                self.w[ps] = np.maximum(np.minimum(self.w[ps], 2.0 * np.asarray(reach, dtype=float)),
-                                        1e-13 * self._extents()[ps])
+                self.w[ps] = np.maximum(np.minimum(self.w[ps], 2.0 * np.asarray(reach, dtype=float)), 1e-13 * extent)
         j = self.order[self.order_pos:min(end, self.order_pos + self.options.block)]
         self.order_pos += j.size
         return self._propose(eng, j)
