@@ -3,10 +3,11 @@
     python benchmarks/engine_overhead.py [--dim 100] [--nx 64] [--evals 200000] [--repeats 5]
 
 Reports median microseconds per evaluation over repeats, for qiml with axis slices of ``--nx``
-points (blocks of 1 and 10) and with the default adapted directions (3-point slices, so many more
-requests per evaluation), each in total and excluding the time spent inside the objective, with
-pycma's ask/tell loop and plain random search on the same
-objective and budget in the same process as references. Writes ``engine_overhead.md``, the same
+points (blocks of 1 and 10), with adapted directions (3-point slices, so many more requests per
+evaluation) and with the walker ensemble (``search="walkers"``, its default population and 256
+walkers), each in total and excluding the time spent inside the objective, with pycma's ask/tell
+loop (its default population and 256) and plain random search on the same objective and budget in
+the same process as references. Writes ``engine_overhead.md``, the same
 table as ``engine_overhead.csv`` and a bar plot ``engine_overhead.png`` to ``--out`` (default docs/).
 """
 
@@ -36,10 +37,12 @@ def time_qiml(dim: int, evals: int, seed: int, **options: object) -> tuple[float
     return total, total - obj.seconds, res.nfev
 
 
-def time_cma(dim: int, evals: int, seed: int) -> tuple[float, int]:
+def time_cma(dim: int, evals: int, seed: int, popsize: int | None = None) -> tuple[float, int]:
     import cma
-    es = cma.CMAEvolutionStrategy(np.zeros(dim), 2.0, {"seed": seed + 1, "verbose": -9, "maxfevals": evals,
-                                                        "bounds": [-5.0, 5.0]})
+    opts = {"seed": seed + 1, "verbose": -9, "maxfevals": evals, "bounds": [-5.0, 5.0]}
+    if popsize is not None:
+        opts["popsize"] = popsize
+    es = cma.CMAEvolutionStrategy(np.zeros(dim), 2.0, opts)
     n = 0
     t0 = time.perf_counter()
     while not es.stop():
@@ -72,12 +75,15 @@ def main(argv: list[str] | None = None) -> None:
     for r in range(args.repeats):
         for name, opts in (("qiml axes (block 1)", {"directions": "axes", "nx": args.nx}),
                            ("qiml axes (block 10)", {"directions": "axes", "nx": args.nx, "block": 10}),
-                           ("qiml default (adapted, 3 points)", {})):
+                           ("qiml slices (adapted, 3 points)", {"search": "slices"}),
+                           ("qiml walkers (default population)", {"search": "walkers"}),
+                           ("qiml walkers (256)", {"search": "walkers", "walkers": 256})):
             total, engine, n = time_qiml(args.dim, args.evals, r, **opts)
             rows.setdefault(f"{name}: total", []).append(1e6 * total / n)
             rows.setdefault(f"{name}: engine only", []).append(1e6 * engine / n)
-        t, n = time_cma(args.dim, args.evals, r)
-        rows.setdefault("pycma ask/tell: total", []).append(1e6 * t / n)
+        for label, popsize in (("default population", None), ("256", 256)):
+            t, n = time_cma(args.dim, args.evals, r, popsize)
+            rows.setdefault(f"pycma ask/tell ({label}): total", []).append(1e6 * t / n)
         t, n = time_random(args.dim, args.evals, r)
         rows.setdefault("random search: total", []).append(1e6 * t / n)
     ref = float(np.median(rows["random search: total"]))

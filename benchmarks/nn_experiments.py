@@ -34,10 +34,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+# single-threaded BLAS, set before NumPy loads it: a threaded BLAS on shared cores slows the baselines
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
 
 from qiml import datasets  # noqa: E402
 from qiml.reports.runlog import load_runs  # noqa: E402

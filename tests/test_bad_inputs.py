@@ -65,7 +65,7 @@ CASES = [
     ("hbar triple", lambda: QiML(B, hbar=(0.1, 0.01, 0.001)), ConfigError, "hbar must be a number, a"),
     ("hbar schedule gives 0", lambda: QiML(B, hbar=lambda t: 0.0), ConfigError, "hbar schedule returned 0.0"),
     ("hbar schedule reaches 0", lambda: minimize(vsph, B, vectorized=True, seed=0, max_evals=2000,
-                                                 refine=0.5, hbar=lambda t: 0.05 * (1.0 - t)),
+                                                 refine=0.5, hbar=lambda t: 0.05 * (1.0 - t), search="slices"),
      ConfigError, "hbar schedule returned 0.0 at progress 1.000"),
     ("alpha = 0", lambda: QiML(B, alpha=0.0), ConfigError, "alpha must be finite and > 0"),
     # options

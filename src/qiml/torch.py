@@ -302,7 +302,7 @@ class QiMLOptimizer(Optimizer):
             raise ShapeError("the model's parameters hold NaN or infinite values; QiML starts from them")
         # axis slices by default: one step is one slice of nx + 1 closure calls, written element-wise
         return QiML(Space(lower, upper, step), x0, seed=seed, max_evals=self._max_evals,
-                    **{"directions": "axes", **self._options})
+                    **{"search": "slices", "directions": "axes", **self._options})
 
     @property
     def engine(self) -> QiML:
@@ -316,7 +316,7 @@ class QiMLOptimizer(Optimizer):
 
     def _position(self) -> NDArray[np.float64]:
         engine = self.engine
-        return engine.best_x if engine.phase == "refine" else engine.x
+        return engine.best_x if engine.phase in ("refine", "walkers") else engine.x
 
     # ------------------------------------------------------------------ the step
     def step(self, closure: Closure | None = None) -> Any:  # type: ignore[override]

@@ -31,7 +31,7 @@ __all__ = ["fit_network", "network_options", "NETWORK_OPTIONS", "AXIS_NETWORK_OP
 #: 16 directions of one neuron per request, 3 grid points each; windows reopen around the best point
 #: on a stall. Chosen by the probes of issue 13 and ``benchmarks/nn_levers.py``
 #: (``docs/results/nn-levers``); the standing tables: ``docs/nn/summary.md``.
-NETWORK_OPTIONS: dict[str, Any] = {"directions": "curvature", "block": 16, "restart": "best", "sweep_lines": False,
+NETWORK_OPTIONS: dict[str, Any] = {"search": "slices", "directions": "curvature", "block": 16, "restart": "best", "sweep_lines": False,
                                    "stall_lines": False, "refine": 0.0}
 
 #: Engine options for networks on int lattices (``bits``: a rotated direction leaves the lattice)
@@ -40,7 +40,7 @@ NETWORK_OPTIONS: dict[str, Any] = {"directions": "curvature", "block": 16, "rest
 #: 64 points, which see a piecewise-constant loss's plateaus, windows that may grow again (``grow``)
 #: and a slice along each sweep's displacement (``sweep_lines``); blocks of 8 amortise the
 #: per-request work.
-AXIS_NETWORK_OPTIONS: dict[str, Any] = {"directions": "axes", "nx": 64, "block": 8, "grow": 1.5,
+AXIS_NETWORK_OPTIONS: dict[str, Any] = {"search": "slices", "directions": "axes", "nx": 64, "block": 8, "grow": 1.5,
                                         "sweep_lines": True, "stall_lines": False, "refine": 0.0}
 
 

@@ -115,6 +115,11 @@ class Strategy(ABC):
     def spreads(self) -> NDArray[np.float64]:
         """Packet spread per parameter (P,), in parameter units (the GA's first mutation scale)."""
 
+    def adopt(self, x: NDArray[np.float64], cov: NDArray[np.float64]) -> None:
+        """Start converging at ``x`` in a basin whose shape a walker ensemble found: ``cov`` (P, P) is its
+        diffusion covariance in parameter units (:meth:`qiml.engine.walkers.Walkers.covariance`).
+        The default keeps the strategy's own windows."""
+
     @property
     def sweep_done(self) -> bool:
         """Whether the last block finished a sweep over all directions."""
@@ -477,6 +482,25 @@ class Adapted(Strategy):
         self.sweep_x = x.copy()
         return x
 
+    def adopt(self, x: NDArray[np.float64], cov: NDArray[np.float64]) -> None:
+        # each block slices along the eigenvectors of its part of the ensemble's covariance, with
+        # windows four standard deviations wide (what the walkers' diffusion spanned)
+        for b in range(self.frozen.size):
+            ps = slice(self.start[b], self.start[b + 1])
+            idx = self.members[ps]
+            evals, evecs = np.linalg.eigh(cov[np.ix_(idx, idx)])
+            evals = np.maximum(evals, evals.max() * 1e-14)
+            self.C[self.mstart[b]:self.mstart[b + 1]] = ((evecs * (evals / evals.max())) @ evecs.T).ravel()
+            self.B[self.mstart[b]:self.mstart[b + 1]] = evecs.ravel()
+            self.w[ps] = 4.0 * np.sqrt(evals)
+        self.frozen[:] = False
+        self.w = np.clip(self.w, 1e-13 * self._extents(), self._extents())
+        self.spread_dir = self.w / 4.0
+        self.path[:] = 0.0
+        self.simple[:] = False
+        self.order_pos = self.order.size
+        self.sweep_x = x.copy()
+
     def spreads(self) -> NDArray[np.float64]:
         out = np.empty(self.space.dim)
         for b in range(self.frozen.size):
@@ -609,6 +633,11 @@ class Lines(Strategy):
 
     def spreads(self) -> NDArray[np.float64]:
         return self.inner.spreads()
+
+    def adopt(self, x: NDArray[np.float64], cov: NDArray[np.float64]) -> None:
+        self.inner.adopt(x, cov)
+        self.lines = np.zeros((0, self.space.dim))
+        self.sweep_x, self.line_span = x.copy(), 0.0
 
     def packets(self, idx: NDArray[np.intp]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         return self.inner.packets(idx)

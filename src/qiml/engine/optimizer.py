@@ -16,7 +16,16 @@ iteration of the quantum phase:
    the ``hbar`` anneal (``reheat``) and, with ``stall_lines``, sweep once along a random orthonormal
    basis, since the best point is already optimal along every direction it was sliced on.
 
-The last ``refine`` fraction of the budget runs a small GA seeded from the best point with the
+The option ``search`` chooses between these slices and a **walker ensemble** that solves the
+imaginary-time equation in all P dimensions at once (:mod:`qiml.engine.walkers`): ``"walkers"``
+runs the ensemble alone (restarts with twice the walkers), ``"hybrid"`` hands the basin each
+ensemble restart found to adapted slices along the ensemble's covariance and, when the slices
+stall, starts the next ensemble, and the default ``"auto"`` runs slices until their first stall
+(separable and unimodal losses are usually solved by then) and then shares the budget: each stall
+of either hands over to the walkers while they have had less than half the evaluations, else to
+the slices' own restart (IPOP-style, twice the grid points).
+
+With ``search="slices"``, the last ``refine`` fraction of the budget runs a small GA seeded from the best point with the
 packets' spreads (:mod:`qiml.engine.refine`). Every random choice comes from one seeded
 generator whose state is part of :meth:`QiML.state_dict`, so a run stopped, saved and resumed
 continues exactly as if it had never stopped.
@@ -42,15 +51,21 @@ from ..result import OptimizeResult
 from ..solvers import Solver, density, get_solver, normalize, setting_names, unit_dx
 from ..spaces import as_space
 from . import checkpoint, readout, refine
-from .directions import Block, CurvatureFn, make_strategy
+from .directions import AUTO_MAX_DIM, Block, CurvatureFn, make_strategy
 from .options import Options, split_options
+from .walkers import Walkers, default_walkers
 
 __all__ = ["QiML", "default_max_evals"]
 
 Request = SliceRequest | PopulationRequest
 
 #: version of the state_dict layout; checkpoints of another layout are refused with a clear message
-STATE_LAYOUT = 2
+STATE_LAYOUT = 3
+
+#: ``search="auto"``: after the slices' first stall, each stall hands over to the walkers while they have
+#: had less than this share of the evaluations, else to the slices' own restart (a portfolio of the two;
+#: on bbob 5-D instances 1-5 a share of 0.5 beat 0.7 and handing over for good at the first stall)
+AUTO_WALKER_SHARE = 0.5
 
 # packets per solver task for stochastic solvers (fixed, so results do not depend on workers)
 _CHUNK_PACKETS = 8
@@ -132,15 +147,25 @@ class QiML:
             raise ConfigError(f"curvature must be a callable (x, params) -> eigenvectors or None, got {curvature!r}")
         self._curvature = curvature
         self.strategy = make_strategy(self.space, self.options, x, self.blocks, curvature)
+        self.mode = _resolve_search(self.options, P, curvature)
+        self.ensemble: Walkers | None = None
+        if self.mode != "slices":
+            self.ensemble = Walkers(self.space, self.options.walkers or default_walkers(P), self.options.walker_sigma,
+                                    self.options.walker_hbar_schedule, self.options.max_batch_bytes // (8 * P),
+                                    self.options.walker_drift)
         if self.max_evals is not None and self.max_evals < self.strategy.nx + 1:
             raise ConfigError(f"max_evals={self.max_evals} is smaller than one slice of the loss (nx + 1 = "
                               f"{self.strategy.nx + 1} evaluations); raise the budget or lower nx")
         self.nfev = 0
+        self.walker_nfev = 0      # of them in the walker phase (search="auto" shares the budget by it)
         self.nit = 0
         self.best_x = x.copy()
         self.best_f = np.inf
         self.history: list[tuple[int, float]] = []
         self.phase = "quantum"
+        if self.ensemble is not None and self.mode != "auto":   # "auto" starts with slices
+            self.phase = "walkers"
+            self.ensemble.restart(self.rng, x)
         self.since_improve = 0                    # slices since the last new best
         self.restarts = 0
         self.cycle_start = 0.0                    # quantum-phase progress at which the current anneal began
@@ -160,8 +185,8 @@ class QiML:
         """Points to evaluate next, shape (n, P). Calling ``ask`` again before ``tell`` returns the same points.
 
         In the quantum phase row 0 is the current position and the other rows lay out the
-        slices of the parameters being updated; in the refinement phase they are a GA
-        generation. For large P use :meth:`ask_request` to avoid materialising all rows.
+        slices of the parameters being updated; in the walker phase they are the walkers'
+        children, in the refinement phase a GA generation. For large P use :meth:`ask_request` to avoid materialising all rows.
         """
         return self.ask_request().rows()
 
@@ -268,10 +293,18 @@ class QiML:
         return self.strategy.packets(idx)
 
     # ------------------------------------------------------------------ the loop
+    @property
+    def _refine(self) -> float:
+        """Fraction of the budget the GA refinement gets (slices only: walkers are a population already)."""
+        return self.options.refine if self.mode == "slices" else 0.0
+
     def _next_request(self) -> Request:
-        opts = self.options
-        if self.phase == "quantum" and opts.refine > 0 and self.progress() >= 1.0 - opts.refine:
+        if self.phase == "quantum" and self._refine > 0 and self.progress() >= 1.0 - self._refine:
             self._start_refinement()
+        if self.phase == "walkers":
+            assert self.ensemble is not None
+            X = self.ensemble.ask(self.rng)
+            return PopulationRequest(X[: self._remaining(X.shape[0])])
         if self.phase == "refine":
             if self.ga_fit.size == 0:
                 return PopulationRequest(self.ga_pop.copy())
@@ -314,7 +347,7 @@ class QiML:
             best_here, best_point = Vv[j, g], req.point(int(j), int(g))
         self.since_improve += req.counts.size
         self._record(req.n_rows, best_here, best_point, improved)
-        return min(1.0, self.progress() / (1.0 - self.options.refine))
+        return min(1.0, self.progress() / (1.0 - self._refine))
 
     def _relax(self, psi: NDArray[np.complex128], V: NDArray[np.float64], grid: NDArray[np.float64],
                counts: NDArray[np.intp], tq: float
@@ -366,7 +399,10 @@ class QiML:
         psi, rho, pot, t = self._relax(psi.copy(), V, req.grid, req.counts, tq)
         spread = readout.spread(rho, req.grid, req.counts)
         self.x = self.strategy.tell(self, block, pot, psi, t, spread)
-        if self.strategy.stalled(self):
+        if self.strategy.stalled(self) and self.mode == "hybrid":
+            # the slices converged in their basin: a fresh walker ensemble (twice as many) searches for another
+            self._start_walkers()
+        elif self.strategy.stalled(self):
             # Stalled: reopen all windows around the best point (or restart elsewhere). The best
             # point is the global minimum of every slice through it, so with the same small hbar the
             # packets would land on it again; with `reheat` a new anneal starts, and broad packets move it.
@@ -376,7 +412,22 @@ class QiML:
                 self.cycle_start = tq
             self.since_improve = 0
             self.restarts += 1
+            if self.mode == "auto" and self._walkers_due():
+                self._start_walkers()     # the slices go on from their restart when it is their turn again
         self._pending = self._block = None
+
+    def _walkers_due(self) -> bool:
+        """``search="auto"``: whether the walkers have had less than :data:`AUTO_WALKER_SHARE` of the
+        evaluations so far (the slices have had the rest)."""
+        return self.walker_nfev <= AUTO_WALKER_SHARE * self.nfev
+
+    def _start_walkers(self) -> None:
+        assert self.ensemble is not None
+        self.phase = "walkers"
+        self.ensemble.restart(self.rng)
+        self.since_improve = 0
+        if self.mode == "hybrid":
+            self.restarts += 1
 
     def _start_refinement(self) -> None:
         self.phase = "refine"
@@ -391,13 +442,41 @@ class QiML:
     def _tell_population(self, req: PopulationRequest, F: NDArray[np.float64]) -> None:
         i = int(np.argmin(F))
         self._record(req.n_rows, float(F[i]), req.X[i], improved=True)
-        if self.ga_fit.size == 0:
+        if self.phase == "walkers":
+            self.walker_nfev += req.n_rows
+            self._tell_walkers(F)
+        elif self.ga_fit.size == 0:
             self.ga_fit = F.copy()
         else:
             pop, fit, kept_kids = refine.survivors(self.ga_pop, self.ga_fit, req.X, F)
             self.ga_sigma = refine.adapt_sigma(self.ga_sigma, kept_kids / max(1, req.n_rows), self._sigma_floor())
             self.ga_pop, self.ga_fit = pop, fit
         self._pending = None
+
+    def _tell_walkers(self, F: NDArray[np.float64]) -> None:
+        """Branch the ensemble; when its restart is over, restart it ("walkers") or hand its basin to the slices."""
+        ens = self.ensemble
+        assert ens is not None
+        full = np.full(ens.children.shape[0], np.inf)   # children past the budget were never evaluated
+        full[:F.size] = F
+        ens.tell(full, self.rng)
+        self.last_hbar = ens.hbar
+        if not ens.stalled:
+            return
+        self.restarts += 1
+        if self.mode == "walkers" or (self.mode == "auto" and self._walkers_due()):
+            ens.restart(self.rng)
+            return
+        if self.mode == "auto":
+            self.phase = "quantum"    # the slices' turn: they go on from their own last restart
+            self.since_improve = 0
+            return
+        # hybrid: adapted slices converge in the basin the walkers found, along the diffusion's shape
+        self.x = ens.best_x()
+        self.strategy = make_strategy(self.space, self.options, self.x, self.blocks, self._curvature)
+        self.strategy.adopt(self.x, ens.covariance())
+        self.phase = "quantum"
+        self.since_improve = 0
 
     # ------------------------------------------------------------------ state
     def _config(self) -> dict[str, Any]:
@@ -426,6 +505,7 @@ class QiML:
             "ga_pop": self.ga_pop.copy(), "ga_fit": self.ga_fit.copy(),
             **{k: getattr(self, k) for k in _SCALARS}, **{k: getattr(self, k).copy() for k in _VECTORS},
             **{f"dir.{k}": v for k, v in self.strategy.state_dict().items()},
+            **({} if self.ensemble is None else {f"walk.{k}": v for k, v in self.ensemble.state_dict().items()}),
             "pending": None if req is None else "slices" if isinstance(req, SliceRequest) else "population",
         }
         if isinstance(req, SliceRequest):
@@ -456,7 +536,7 @@ class QiML:
             for k, a in vectors.items():
                 _expect(a, (P,), k)
             scalars = {k: kind(state[k]) for k, kind in _SCALARS.items()}
-            if scalars["phase"] not in ("quantum", "refine"):
+            if scalars["phase"] not in ("quantum", "walkers", "refine"):
                 raise CheckpointError(f"unknown phase {scalars['phase']!r}")
             history = np.asarray(state["history"], dtype=float).reshape(-1, 2)
             ga_pop, ga_fit = np.asarray(state["ga_pop"], float), np.asarray(state["ga_fit"], float)
@@ -466,6 +546,11 @@ class QiML:
             elapsed = float(state["elapsed"])
             strategy = make_strategy(self.space, self.options, vectors["x"], self.blocks, self._curvature)
             strategy.load_state_dict({k[4:]: v for k, v in state.items() if k.startswith("dir.")})
+            ensemble = None
+            if self.ensemble is not None:
+                ensemble = Walkers(self.space, self.ensemble.n0, self.ensemble.sigma0, self.ensemble.hbar_schedule,
+                                   self.ensemble.max_rows, self.ensemble.drift)
+                ensemble.load_state_dict({k[5:]: v for k, v in state.items() if k.startswith("walk.")})
             pending: Request | None = None
             block: Block | None = None
             if state["pending"] == "slices":
@@ -490,7 +575,7 @@ class QiML:
             setattr(self, k, v)
         self.history = [(int(n), float(f)) for n, f in history]
         self.ga_pop, self.ga_fit = ga_pop, ga_fit
-        self.strategy, self._block = strategy, block
+        self.strategy, self._block, self.ensemble = strategy, block, ensemble
         self.rng, self._pending = rng, pending
         self._elapsed_before = elapsed
         self._t_start = time.perf_counter()
@@ -506,8 +591,16 @@ class QiML:
 
 
 # ---------------------------------------------------------------------- helpers
+def _resolve_search(options: Options, P: int, curvature: CurvatureFn | None) -> str:
+    """The search the options name; "auto" means slices alone above :data:`AUTO_MAX_DIM` parameters or
+    where the model slices along its own curvature (a dense ensemble costs O(P^2) memory)."""
+    if options.search == "auto" and (P > AUTO_MAX_DIM or (curvature is not None and options.directions == "curvature")):
+        return "slices"
+    return options.search
+
+
 #: the engine's own state (besides the strategy's, the GA's and the pending request): name -> type
-_SCALARS: dict[str, type] = {"nfev": int, "nit": int, "best_f": float, "phase": str, "since_improve": int,
+_SCALARS: dict[str, type] = {"nfev": int, "walker_nfev": int, "nit": int, "best_f": float, "phase": str, "since_improve": int,
                              "restarts": int, "cycle_start": float, "last_hbar": float}
 _VECTORS = ("x", "best_x", "ga_sigma")   # (P,) each
 

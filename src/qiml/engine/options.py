@@ -3,6 +3,22 @@
 ==================  ===============  ==========================================================
 option              default          meaning
 ==================  ===============  ==========================================================
+``search``          "auto"           how the engine searches: "slices" (1-D packets along
+                                     directions, below), "walkers" (a walker ensemble in all P
+                                     dimensions at once, :mod:`qiml.engine.walkers`), "hybrid"
+                                     (walkers find a basin, adapted slices converge in it, a
+                                     stall in the slices restarts the walkers with twice as many)
+                                     or "auto": slices until their first stall, then a portfolio:
+                                     each stall hands over to the walkers while they have had
+                                     less than half the evaluations, else the slices restart
+                                     (slices alone above 1000 parameters)
+``walkers``         None             walkers in the first restart (None: ``max(16, 4 + 3 ln P)``;
+                                     doubled at each restart)
+``walker_sigma``    0.2              the walkers' first diffusion step, in box widths
+``walker_drift``    0.5              after branching, walkers move this fraction of the way to
+                                     the Boltzmann-weighted centroid (0 = pure DMC)
+``walker_hbar``     (1.0, 0.05)      the walkers' hbar (dtau = 1), annealed over the first
+                                     ``30 + 10 P`` generations of each restart
 ``nx``              None             grid points per slice window (None: 64 for axes, 3 for
                                      adapted directions, doubled at each restart; 256 = the
                                      full int8 lattice)
@@ -38,7 +54,8 @@ option              default          meaning
                                      basis through the best point (continuous spaces only)
 ``sweep_lines``     False            after each sequential sweep, one slice along the sweep's net
                                      displacement (Powell's conjugate direction; continuous spaces)
-``refine``          0.1              fraction of the budget for the GA refinement (0 = none)
+``refine``          0.1              fraction of the budget for the GA refinement (0 = none;
+                                     ``search="slices"`` only: the walkers are a population)
 ``popsize``         None             GA population (None: ``refine.default_popsize(P)``)
 ``normalize``       True             rescale every slice to [0, 1] (hbar becomes relative)
 ``noisy``           False            the loss is a noisy estimate (e.g. a fresh mini-batch per
@@ -50,7 +67,7 @@ option              default          meaning
                                      solver's chunks of packets (-1: all cores; :mod:`qiml.parallel`)
 ==================  ===============  ==========================================================
 
-Any other keyword is a setting of the chosen solver (for finite differences ``time``, ``steps``,
+``search="auto"`` was chosen by ``qiml bench bbob`` (``docs/results/bbob``). Any other keyword is a setting of the chosen solver (for finite differences ``time``, ``steps``,
 ``dt``, ``theta``, ``mass``; see each class in :mod:`qiml.solvers`) and is checked by it. The axis
 defaults were chosen by ``benchmarks/update_schemes.py`` (``docs/update_schemes.md``), those of the
 adapted directions by ``benchmarks/bbob_levers.py`` (``docs/results/bbob_levers/levers.md``).
@@ -70,14 +87,20 @@ from .directions import STRATEGIES
 from .readout import READOUTS
 from .schedules import Schedule, as_schedule
 
-__all__ = ["Options", "UPDATES", "split_options"]
+__all__ = ["Options", "UPDATES", "SEARCHES", "split_options"]
 
 UPDATES = ("sequential", "random", "jacobi")
+SEARCHES = ("auto", "slices", "walkers", "hybrid")
 MAX_NX = 65536
 
 
 @dataclass
 class Options:
+    search: str = "auto"
+    walkers: int | None = None
+    walker_sigma: float = 0.2
+    walker_drift: float = 0.5
+    walker_hbar: Any = (1.0, 0.05)
     nx: int | None = None
     nx_min: int = 3
     directions: str = "auto"
@@ -106,6 +129,15 @@ class Options:
     workers: int = 1
 
     def __post_init__(self) -> None:
+        if self.search not in SEARCHES:
+            raise ConfigError(f"search must be one of {SEARCHES}, got {self.search!r}")
+        if self.walkers is not None and (not _is_int(self.walkers) or self.walkers < 4):
+            raise ConfigError(f"walkers must be None or an int >= 4, got {self.walkers!r}")
+        if not 0.0 < _num(self.walker_sigma, "walker_sigma") <= 1.0:
+            raise ConfigError(f"walker_sigma must be in (0, 1] (box widths), got {self.walker_sigma!r}")
+        if not 0.0 <= _num(self.walker_drift, "walker_drift") <= 1.0:
+            raise ConfigError(f"walker_drift must be in [0, 1], got {self.walker_drift!r}")
+        self.walker_hbar_schedule: Schedule = as_schedule(self.walker_hbar, "walker_hbar")
         if self.nx is not None and (not _is_int(self.nx) or not 3 <= self.nx <= MAX_NX):
             raise ConfigError(f"nx must be None or an int in [3, {MAX_NX}] (grid points per slice), got {self.nx!r}")
         if not _is_int(self.nx_min) or not 3 <= self.nx_min <= MAX_NX:
@@ -154,6 +186,7 @@ class Options:
         d = {f.name: getattr(self, f.name) for f in fields(self)}
         d["hbar"] = self.hbar_schedule.describe()
         d["alpha"] = self.alpha_schedule.describe()
+        d["walker_hbar"] = self.walker_hbar_schedule.describe()
         return d
 
 

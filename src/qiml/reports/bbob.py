@@ -54,12 +54,18 @@ GROUPS: dict[str, tuple[int, ...]] = {
 #: the 51 standard targets are f_opt + 10^k for these k
 TARGET_EXPONENTS = np.round(np.linspace(2.0, -8.0, 51), 10)
 NG_METHODS = {"ng_cma": "CMA", "ng_de": "DE", "ng_pso": "PSO"}
-#: ``qiml`` is the engine's default; the others pin the coordinate axes (the default before the
-#: adapted directions, with which their committed runs were made) and change the solver
-QIML_SOLVERS = {"qiml": {}, "qiml_axes": {"directions": "axes"},
-                "qiml_mesoscopic": {"solver": "mesoscopic", "directions": "axes"},
-                "qiml_walkers": {"solver": "mesoscopic", "method": "walkers", "directions": "axes"},
-                "qiml_signed_particles": {"solver": "signed-particles", "directions": "axes"}}
+#: ``qiml`` is the engine's default (``search="auto"``); ``qiml_slices`` the slices alone (the default before
+#: the walkers), ``qiml_ensemble`` the walker ensemble alone and ``qiml_hybrid`` walkers with slices; the
+#: others pin the coordinate axes (the default before the adapted directions, with which their committed
+#: runs were made) and change the solver (``qiml_walkers``: the mesoscopic solver's 1-D walkers)
+QIML_SOLVERS = {"qiml": {}, "qiml_slices": {"search": "slices"}, "qiml_ensemble": {"search": "walkers"},
+                "qiml_hybrid": {"search": "hybrid"},
+                # the walkers without their drift to the centroid (the first version; a lever of issue 14)
+                "qiml_ensemble_nodrift": {"search": "walkers", "walker_drift": 0.0},
+                "qiml_hybrid_nodrift": {"search": "hybrid", "walker_drift": 0.0}, "qiml_axes": {"directions": "axes", "search": "slices"},
+                "qiml_mesoscopic": {"solver": "mesoscopic", "directions": "axes", "search": "slices"},
+                "qiml_walkers": {"solver": "mesoscopic", "method": "walkers", "directions": "axes", "search": "slices"},
+                "qiml_signed_particles": {"solver": "signed-particles", "directions": "axes", "search": "slices"}}
 
 
 def _qiml_runner(settings: dict[str, Any]) -> baselines.Runner:

@@ -89,6 +89,22 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
         seeds=tuple(range(5)), smoke_seeds=(0,),
         outputs=("update_schemes.md", "update_schemes.csv", "update_schemes.png")),
     Experiment(
+        "tunnelling",
+        "tunnelling against thermal escape: probability of ending in the deep well of an asymmetric double well over "
+        "a barrier height x width grid, QiML modes against dual annealing, a Metropolis walk, IPOP-CMA-ES and random "
+        "search at 100 x P evaluations (P = 1 and 10, 30 seeds)",
+        "benchmarks/tunnelling.py", full_args=(), smoke_args=("--smoke", "--workers", "2"),
+        seeds=tuple(range(30)), smoke_seeds=(0, 1),
+        outputs=("tunnelling.md", "tunnelling.csv", "tunnelling.png", "runs.jsonl")),
+    Experiment(
+        "initial-spread",
+        "no dependence on the initial guess: spread (median, p10, p90) of the final loss over 20 starting points "
+        "shared by every method, QiML (and its search modes) against tuned Adam and IPOP-CMA-ES, on teacher-student "
+        "15-6-1, two spirals (8, 8) and bbob f15 / f21 in 5-D",
+        "benchmarks/initial_spread.py", full_args=(), smoke_args=("--smoke", "--workers", "2"),
+        seeds=tuple(range(20)), smoke_seeds=(0, 1, 2),   # start indices (default_rng([0, i])); method seeds fixed at 0
+        outputs=("spread.md", "spread.csv", "spread.png", "runs.jsonl")),
+    Experiment(
         "engine-overhead",
         "engine overhead per evaluation: axis slices about 6 us at P = 100, NX = 64 (pycma's ask/tell loop about "
         "110 us); the default adapted directions' 3-point slices cost more per evaluation",
