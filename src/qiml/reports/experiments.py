@@ -106,11 +106,11 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
         outputs=("spread.md", "spread.csv", "spread.png", "runs.jsonl")),
     Experiment(
         "engine-overhead",
-        "engine overhead per evaluation: axis slices about 6 us at P = 100, NX = 64 (pycma's ask/tell loop about "
-        "110 us); the default adapted directions' 3-point slices cost more per evaluation",
-        "benchmarks/engine_overhead.py", full_args=(),
+        "engine overhead per evaluation at P = 100: axis slices of NX = 64 points, adapted 3-point slices and the "
+        "walker ensemble (default population and 256 walkers) against pycma's ask/tell loop at the same populations",
+        "benchmarks/engine_overhead.py", full_args=("--evals", "50000", "--repeats", "3"),
         smoke_args=("--dim", "10", "--nx", "16", "--evals", "2000", "--repeats", "1"),
-        seeds=tuple(range(5)), smoke_seeds=(0,),
+        seeds=tuple(range(3)), smoke_seeds=(0,),
         outputs=("engine_overhead.md", "engine_overhead.csv", "engine_overhead.png")),
     Experiment(
         "nn-tasks",
