@@ -43,9 +43,7 @@ work) gets the median wall time of those fits on that problem, in its own single
 ``--budget SECONDS`` switches to ``nn_experiments``' rule instead: every network method, QiML's default
 included, gets that many seconds.
 
-The ``search`` modes in ``QIML_MODES`` need an engine that knows the ``search`` option; modes the
-installed engine rejects are skipped (listed in ``spread.md``) unless named in ``--methods``, which
-then fails. Runs are cached in ``<out>/runs.jsonl`` (resumable). Writes ``spread.md``, ``spread.csv``,
+Runs are cached in ``<out>/runs.jsonl`` (resumable). Writes ``spread.md``, ``spread.csv``,
 ``spread.png``.
 
     python benchmarks/initial_spread.py                      # full run (about 13 min on 2 cores)
@@ -79,8 +77,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import nn_budget as nnb  # noqa: E402  (the teacher and spirals data)
 import nn_experiments as nnx  # noqa: E402  (run_adam, the cached runner, the lr grid)
 
-from qiml import QiML, minimize  # noqa: E402
-from qiml.errors import ConfigError  # noqa: E402
+from qiml import minimize  # noqa: E402
 from qiml.nn import MLP, get_loss  # noqa: E402
 from qiml.reports.budget import CMA_INCPOPSIZE, CMA_RESTARTS, CMA_SIGMA_FRAC, Budgeted, run_method  # noqa: E402
 from qiml.training import fit_network  # noqa: E402
@@ -298,15 +295,6 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- the study --------------------------------------------------------------------------------------
-def engine_rejects(options: dict[str, Any]) -> str | None:
-    """The engine's complaint about ``options`` (e.g. a ``search`` mode it does not know yet), or None."""
-    try:
-        QiML([(-1.0, 1.0)] * 2, seed=0, max_evals=1000, **options)
-    except ConfigError as exc:
-        return str(exc)
-    return None
-
-
 def spread(values: list[float]) -> dict[str, float]:
     v = np.asarray(values, dtype=float)
     p10, med, p90 = (float(x) for x in np.percentile(v, [10, 50, 90]))
@@ -320,7 +308,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--starts", type=int, default=20)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--methods", nargs="+", choices=METHODS, default=None,
-                    help="default: all, less the QiML modes the installed engine rejects")
+                    help="default: all")
     ap.add_argument("--problems", nargs="+", choices=list(PROBLEMS), default=list(PROBLEMS))
     ap.add_argument("--budget", type=float, default=None,
                     help="seconds per network run for every method (default: QiML max_iter=1000, the others "
@@ -329,21 +317,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     a = ap.parse_args(argv)
     if a.smoke:
         a.starts = min(a.starts, 3)
-    skipped: dict[str, str] = {}
     methods = list(a.methods or METHODS)
-    for m in [m for m in methods if m in QIML_MODES]:
-        why = engine_rejects(QIML_MODES[m])
-        if why and a.methods:
-            ap.error(f"{m} ({QIML_MODES[m]}): the installed engine rejects it: {why}")
-        if why:
-            skipped[m] = why.split(";")[0]
-            methods.remove(m)
     a.out.mkdir(parents=True, exist_ok=True)
     with ProcessPoolExecutor(a.workers) as pool:
         recs, settings = study(a, methods, nnx.Runner(a.out, pool, run=run_job, key=nnx.whole_key))
     rows = summarise(a, methods, recs)
-    write(a, rows, settings, skipped)
-    return {"rows": rows, "settings": settings, "skipped": skipped}
+    write(a, rows, settings)
+    return {"rows": rows, "settings": settings}
 
 
 def study(a: argparse.Namespace, methods: list[str], runner: nnx.Runner
@@ -461,8 +441,7 @@ def reading(prob: Problem, rows: list[dict[str, Any]]) -> str:
     return text
 
 
-def write(a: argparse.Namespace, rows: list[dict[str, Any]], settings: dict[str, dict[str, Any]],
-          skipped: dict[str, str]) -> None:
+def write(a: argparse.Namespace, rows: list[dict[str, Any]], settings: dict[str, dict[str, Any]]) -> None:
     cmd = "python benchmarks/initial_spread.py" + (" --smoke" if a.smoke else "") + f" --starts {a.starts}" + (
         f" --budget {a.budget:g}" if a.budget else "") + " --problems " + " ".join(a.problems)
     md = ["# No dependence on the initial guess: final loss over starting points", "",
@@ -510,9 +489,6 @@ def write(a: argparse.Namespace, rows: list[dict[str, Any]], settings: dict[str,
            f"point seen is scored; bbob sigma0 = {CMA_SIGMA_FRAC} x range. Percentiles: NumPy's linear "
            "interpolation over the starts. Runs are cached in `runs.jsonl`; wall-clock budgets depend on the "
            "machine's speed at the time."]
-    if skipped:
-        md += ["", "Not run (the installed engine rejects the mode): "
-               + "; ".join(f"{m} {QIML_MODES[m]}: {why}" for m, why in skipped.items()) + "."]
     (a.out / "spread.md").write_text("\n".join(md) + "\n")
     keys = ["problem", "method", "metric", "starts", "median", "p10", "p90", "ratio", "width", "min", "max",
             "solved", "train_median", "train_p10", "train_p90", "seconds"]

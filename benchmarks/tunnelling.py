@@ -103,7 +103,6 @@ from numpy.typing import NDArray  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import nn_experiments as nnx  # noqa: E402  (the cached, resumable runner lives there)
 
-from qiml.errors import ConfigError  # noqa: E402
 from qiml.reports import budget  # noqa: E402
 
 Array = NDArray[np.float64]
@@ -282,20 +281,6 @@ def unsupported(method: str, dim: int) -> str | None:
     """Why ``method`` is not run in ``dim`` dimensions, or None."""
     if method == "cma_ipop" and dim == 1:
         return "pycma cannot run a 1-D box"
-    return None
-
-
-def unavailable(method: str) -> str | None:
-    """Why this engine cannot run a QiML mode (an option it does not know yet), or None."""
-    if method not in QIML_MODES or not QIML_MODES[method]:
-        return None
-    from qiml import QiML
-    try:
-        QiML([(-HALF, HALF)] * 2, seed=0, max_evals=1000, **QIML_MODES[method])
-    except ConfigError as exc:
-        if "unknown option" in str(exc):
-            return f"this engine has no option {sorted(QIML_MODES[method])}"
-        raise
     return None
 
 
@@ -547,7 +532,7 @@ def reading(cells: dict, dim: int, methods: list[str], heights: Sequence[float],
     return " ".join(out)
 
 
-def write_report(a: argparse.Namespace, cells: dict, methods: list[str], skipped: dict[str, str],
+def write_report(a: argparse.Namespace, cells: dict, methods: list[str],
                  heights: Sequence[float], widths: Sequence[float], checks: dict[int, dict[str, float]],
                  recs: list[dict[str, Any]]) -> str:
     env = {"python": sys.version.split()[0], "numpy": np.__version__, "machine": platform.machine(),
@@ -574,8 +559,6 @@ def write_report(a: argparse.Namespace, cells: dict, methods: list[str], skipped
     for dim, c in checks.items():
         md.append(f"| {dim} | {pct(c['deep_share'])} | {pct(c['trapped_mean'])} (min {pct(c['trapped_min'])}, max "
                   f"{pct(c['trapped_max'])} over the cells; {c['starts']} starts each) |")
-    if skipped:
-        md += ["", "Not run: " + "; ".join(f"{m} ({why})" for m, why in skipped.items()) + "."]
     for dim in a.dims:
         run = [m for m in methods if (dim, m, heights[0], widths[0]) in cells]
         md += ["", f"## P = {dim}: probability of ending in the deep well ({a.budget_per_dim * dim} evaluations)", "",
@@ -676,16 +659,13 @@ def plot(out: Path, cells: dict, dims: Sequence[int], methods: list[str], height
 
 
 # -- orchestration ---------------------------------------------------------------------------------------------
-def choose_methods(asked: list[str] | None) -> tuple[list[str], dict[str, str]]:
-    """The methods to run and those skipped (with why). A mode asked for by name must be runnable."""
+def choose_methods(asked: list[str] | None) -> list[str]:
+    """The methods to run: those asked for (checked), or all."""
     chosen = list(asked) if asked else list(METHODS)
     unknown = [m for m in chosen if m not in METHODS]
     if unknown:
         raise SystemExit(f"unknown method(s) {unknown}; choose from {list(METHODS)}")
-    skipped = {m: why for m in chosen if (why := unavailable(m))}
-    if skipped and asked:
-        raise SystemExit("cannot run " + "; ".join(f"{m}: {why}" for m, why in skipped.items()))
-    return [m for m in chosen if m not in skipped], skipped
+    return chosen
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -714,7 +694,7 @@ def main(argv: list[str] | None = None) -> int:
                 DoubleWell(1, H, W)   # a bad height or width fails here, not in a worker
             except ValueError as exc:
                 ap.error(str(exc))
-    methods, skipped = choose_methods(a.methods)
+    methods = choose_methods(a.methods)
     a.out.mkdir(parents=True, exist_ok=True)
     if a.fresh and (a.out / "runs.jsonl").exists():
         (a.out / "runs.jsonl").unlink()
@@ -729,7 +709,7 @@ def main(argv: list[str] | None = None) -> int:
                 recs += runner.run(make_jobs(dim, m, heights, widths, seeds, a.budget_per_dim * dim), f"P={dim} {m}")
     cells = aggregate(recs)
     checks = landscape_checks(a.dims, heights, widths, 10 if a.smoke else LOCAL_STARTS)
-    text = write_report(a, cells, methods, skipped, heights, widths, checks, recs)
+    text = write_report(a, cells, methods, heights, widths, checks, recs)
     write_csv(a.out, cells)
     plot(a.out, cells, a.dims, methods, heights, widths)
     print(text)
