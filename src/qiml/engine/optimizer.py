@@ -148,11 +148,7 @@ class QiML:
         self._curvature = curvature
         self.strategy = make_strategy(self.space, self.options, x, self.blocks, curvature)
         self.mode = _resolve_search(self.options, P, curvature)
-        self.ensemble: Walkers | None = None
-        if self.mode != "slices":
-            self.ensemble = Walkers(self.space, self.options.walkers or default_walkers(P), self.options.walker_sigma,
-                                    self.options.walker_hbar_schedule, self.options.max_batch_bytes // (8 * P),
-                                    self.options.walker_drift)
+        self.ensemble = None if self.mode == "slices" else self._new_ensemble()
         if self.max_evals is not None and self.max_evals < self.strategy.nx + 1:
             raise ConfigError(f"max_evals={self.max_evals} is smaller than one slice of the loss (nx + 1 = "
                               f"{self.strategy.nx + 1} evaluations); raise the budget or lower nx")
@@ -399,10 +395,11 @@ class QiML:
         psi, rho, pot, t = self._relax(psi.copy(), V, req.grid, req.counts, tq)
         spread = readout.spread(rho, req.grid, req.counts)
         self.x = self.strategy.tell(self, block, pot, psi, t, spread)
-        if self.strategy.stalled(self) and self.mode == "hybrid":
+        stalled = self.strategy.stalled(self)
+        if stalled and self.mode == "hybrid":
             # the slices converged in their basin: a fresh walker ensemble (twice as many) searches for another
             self._start_walkers()
-        elif self.strategy.stalled(self):
+        elif stalled:
             # Stalled: reopen all windows around the best point (or restart elsewhere). The best
             # point is the global minimum of every slice through it, so with the same small hbar the
             # packets would land on it again; with `reheat` a new anneal starts, and broad packets move it.
@@ -415,6 +412,12 @@ class QiML:
             if self.mode == "auto" and self._walkers_due():
                 self._start_walkers()     # the slices go on from their restart when it is their turn again
         self._pending = self._block = None
+
+    def _new_ensemble(self) -> Walkers:
+        """A walker ensemble (no restart yet) with this run's options."""
+        opts, P = self.options, self.space.dim
+        return Walkers(self.space, opts.walkers or default_walkers(P), opts.walker_sigma, opts.walker_hbar_schedule,
+                       opts.max_batch_bytes // (8 * P), opts.walker_drift)
 
     def _walkers_due(self) -> bool:
         """``search="auto"``: whether the walkers have had less than :data:`AUTO_WALKER_SHARE` of the
@@ -548,8 +551,7 @@ class QiML:
             strategy.load_state_dict({k[4:]: v for k, v in state.items() if k.startswith("dir.")})
             ensemble = None
             if self.ensemble is not None:
-                ensemble = Walkers(self.space, self.ensemble.n0, self.ensemble.sigma0, self.ensemble.hbar_schedule,
-                                   self.ensemble.max_rows, self.ensemble.drift)
+                ensemble = self._new_ensemble()
                 ensemble.load_state_dict({k[5:]: v for k, v in state.items() if k.startswith("walk.")})
             pending: Request | None = None
             block: Block | None = None

@@ -224,8 +224,8 @@ class Walkers:
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
-        return {k: (v.copy() if isinstance(v, np.ndarray) else v) for k in self.state_keys
-                for v in [getattr(self, k)]}
+        state = {k: getattr(self, k) for k in self.state_keys}
+        return {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in state.items()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         P = self.space.dim
