@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from qiml.cli import app
-from qiml.reports import bbob
+from qiml.studies import bbob
 
 
 class Quadratic:

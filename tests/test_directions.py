@@ -13,7 +13,7 @@ import qiml
 from qiml import ConfigError, Space
 from qiml.engine.directions import Adapted, Axes, Lines, make_strategy
 from qiml.engine.options import Options
-from qiml.potentials import SliceRequest
+from qiml.requests import SliceRequest
 
 # these tests pin the slice search's own mechanics; the default search="auto" hands over to walkers at
 # the first stall (tests/test_walkers.py)

@@ -12,7 +12,7 @@ import qiml
 from qiml import ConfigError, ShapeError, Space
 from qiml.engine import default_max_evals
 from qiml.functions import DOUBLE_WELL_BOUNDS, double_well
-from qiml.potentials import PopulationRequest, SliceRequest
+from qiml.requests import PopulationRequest, SliceRequest
 
 # these tests pin the slice search's own mechanics; the default search="auto" hands over to walkers at
 # the first stall (tests/test_walkers.py)

@@ -9,7 +9,7 @@ import pytest
 from qiml import ConfigError, Objective, ShapeError
 from qiml.nn import ACTIVATIONS, LOSSES, MLP, NetworkObjective, get_activation, get_loss, quantize, softmax
 from qiml.nn.losses import log_softmax
-from qiml.potentials import PopulationRequest, SliceRequest
+from qiml.requests import PopulationRequest, SliceRequest
 
 RTOL = ATOL = 1e-12
 

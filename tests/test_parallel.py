@@ -11,7 +11,8 @@ import qiml.engine.optimizer
 from qiml.functions import ackley, rastrigin
 from qiml.errors import ConfigError, ObjectiveError
 from qiml.parallel import check_workers, cpu_count, parallel_map
-from qiml.potentials import Objective, SliceRequest
+from qiml.objective import Objective
+from qiml.requests import SliceRequest
 from qiml.solvers import Solver, normalize, unit_dx
 
 

@@ -8,8 +8,8 @@ from typer.testing import CliRunner
 
 from qiml.cli import app
 from qiml.functions import Benchmark
-from qiml.reports.budget import METHODS, Budgeted, BudgetExhausted, run_method
-from qiml.reports.demo import double_well_snapshots
+from qiml.studies.baselines import METHODS, Budgeted, BudgetExhausted, run_method
+from qiml.studies.demo import double_well_snapshots
 
 
 def sphere(X: np.ndarray) -> np.ndarray:

@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from qiml.cli import app
-from qiml.reports import experiments as X
+from qiml.studies import experiments as X
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from qiml.cli import app
-from qiml.reports import telecom_tilt as tilt
+from qiml.studies import telecom_tilt as tilt
 
 CFG = tilt.TiltConfig(hidden=(2, 4, 8), qiml_hidden=(2, 4), seeds=(0, 1, 2), adam_lrs=(1e-3, 1e-2),
                       adam_batches=(256,), qiml_batches=(4096,), qiml_sweeps=(10,), margin=0.05)

@@ -12,7 +12,7 @@ from qiml.engine.directions import Adapted
 from qiml.engine.options import Options
 from qiml.engine.schedules import as_schedule
 from qiml.errors import CheckpointError, ConfigError
-from qiml.potentials import PopulationRequest, SliceRequest
+from qiml.requests import PopulationRequest, SliceRequest
 
 
 def _rotation(P: int, seed: int = 0) -> np.ndarray:

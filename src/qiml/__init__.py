@@ -9,10 +9,9 @@ particle whose potential is the loss along its slice, so packets tunnel out of l
 True
 """
 
-__version__ = "0.1.0"
-
-from .engine import QiML, minimize  # noqa: E402
-from .errors import (  # noqa: E402
+from ._version import __version__
+from .engine import QiML, minimize
+from .errors import (
     BoundsError,
     CheckpointError,
     ConfigError,
@@ -20,9 +19,9 @@ from .errors import (  # noqa: E402
     QimlError,
     ShapeError,
 )
-from .potentials import Objective  # noqa: E402
-from .result import OptimizeResult  # noqa: E402
-from .spaces import Space  # noqa: E402
+from .objective import Objective
+from .result import OptimizeResult
+from .spaces import Space
 
 __all__ = ["minimize", "QiML", "Space", "Objective", "OptimizeResult", "QimlError", "BoundsError",
            "ConfigError", "ObjectiveError", "ShapeError", "CheckpointError", "__version__"]

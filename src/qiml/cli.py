@@ -10,15 +10,22 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from . import __version__
+from ._version import __version__
 
 app = typer.Typer(help="qiml: quantum-inspired, gradient-free optimisation and machine learning.",
                   no_args_is_help=True, add_completion=False)
 console = Console()
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        console.print(f"qiml {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _main() -> None:
+def _main(version: Annotated[bool, typer.Option("--version", "-V", callback=_print_version, is_eager=True,
+                                                 help="Print the qiml version and exit.")] = False) -> None:
     """qiml command line."""
 
 
@@ -29,12 +36,12 @@ def version() -> None:
 
 
 @app.command()
-def demo(out: Path = typer.Option(Path("docs/demo"), help="Directory for tables and plots."),
+def demo(out: Path = typer.Option(Path("docs/results/demo"), help="Directory for tables and plots."),
          seeds: int = typer.Option(5, min=1, help="Seeds per method and problem (medians are reported)."),
          budget_per_dim: int = typer.Option(2000, min=100, help="Evaluation budget per dimension."),
          dim: int = typer.Option(10, min=2, help="Dimension of the multimodal benchmarks.")) -> None:
     """Minimise multimodal benchmarks and a double well against dual annealing and random search."""
-    from .reports.demo import DEMO_METHODS, demo_problems, run_demo, summarize
+    from .studies.demo import DEMO_METHODS, demo_problems, run_demo, summarize
 
     total = len(demo_problems(dim)) * len(DEMO_METHODS) * seeds
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -62,27 +69,34 @@ app.add_typer(bench_app, name="bench")
 
 
 @bench_app.command("bbob")
-def bench_bbob(out: Path = typer.Option(Path("docs/results/bbob"), help="Results folder (resumable)."),
-               dims: list[int] = typer.Option([5, 20], "--dim", help="Dimensions (repeat the option)."),
-               functions: str = typer.Option("1-24", help="bbob functions, COCO range syntax."),
-               instances: str = typer.Option("1-15", help="Instances, COCO range syntax."),
-               budget: int = typer.Option(10_000, min=1, help="Evaluations per dimension per run."),
+def bench_bbob(out: Path | None = typer.Option(None, show_default=False, help="Results folder (resumable); default "
+                                               "docs/results/bbob, or a scratch folder with --smoke."),
+               dims: list[int] = typer.Option([], "--dim", show_default=False,
+                                              help="Dimensions (repeat the option); default 5 and 20 (--smoke: 2)."),
+               functions: str | None = typer.Option(None, show_default=False,
+                                                    help="bbob functions, COCO range syntax; default 1-24 (--smoke: 1,15)."),
+               instances: str | None = typer.Option(None, show_default=False,
+                                                    help="Instances, COCO range syntax; default 1-15 (--smoke: 1)."),
+               budget: int | None = typer.Option(None, min=1, show_default=False,
+                                                 help="Evaluations per dimension per run; default 10000 (--smoke: 50)."),
                methods: list[str] = typer.Option([], "--method", help="Methods (repeat); default: qiml and "
-                                                 "every baseline. Choices: see `qiml.reports.bbob.METHODS`."),
+                                                 "every baseline. Choices: see `qiml.studies.bbob.METHODS`."),
                workers: int = typer.Option(0, help="Processes (0: every core)."),
                cocopp: bool = typer.Option(True, help="Post-process with cocopp (figures, ERT tables)."),
-               smoke: bool = typer.Option(False, help="Tiny run: 2-D, f1 and f15, instance 1, budget 50."),
+               smoke: bool = typer.Option(False, help="Tiny run into a scratch folder: the defaults become 2-D, "
+                                          "f1 and f15, instance 1, budget 50; options given explicitly are kept."),
                report_only: bool = typer.Option(False, "--report-only", help="Run nothing: rebuild the report "
                                                 "(and cocopp's, for every method with runs) from --out's runs.")) -> None:
     """Run qiml and baselines on COCO's bbob suite through cocoex; ECDFs, ERTs and cocopp's figures."""
-    import datetime
-    import platform
-
     from .parallel import cpu_count
-    from .reports import bbob, experiments
+    from .studies import bbob
+    from .studies.meta import run_metadata
 
-    if smoke:
-        dims, functions, instances, budget = [2], "1,15", "1", 50
+    folder = _output_folder("bbob", out, smoke)
+    dims = dims or ([2] if smoke else [5, 20])
+    functions = functions or ("1,15" if smoke else "1-24")
+    instances = instances or ("1" if smoke else "1-15")
+    budget = budget or (50 if smoke else 10_000)
     chosen = methods or list(bbob.DEFAULT_METHODS)
     unknown = sorted(set(chosen) - set(bbob.METHODS))
     if unknown:
@@ -95,68 +109,62 @@ def bench_bbob(out: Path = typer.Option(Path("docs/results/bbob"), help="Results
         raise typer.BadParameter("functions must lie in 1-24 and instances be >= 1")
     jobs = [] if report_only else [bbob.Job(m, f, d, i, budget) for d in dims for m in chosen for f in fids
                                    for i in iids]
-    with Progress(TextColumn("bbob"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TextColumn("{task.description}"), console=console) as progress:
-        task = progress.add_task("", total=len(jobs))
-        finished = bbob.load_runs(out / "runs.jsonl")
-        progress.update(task, completed=sum(1 for j in jobs if j.key in finished))
-        bbob.run_jobs(jobs, out, workers or cpu_count(),
-                      on_done=lambda r: progress.update(task, advance=1, description=r["key"]))
+    bbob.run_jobs(jobs, folder, workers or cpu_count())
     # the report covers every finished run in the folder at this budget, so runs added by separate
     # commands (other dimensions or methods) end up in one comparison
-    records = [r for r in bbob.load_runs(out / "runs.jsonl").values() if r["budget"] == budget]
+    records = [r for r in bbob.load_runs(folder / "runs.jsonl").values() if r["budget"] == budget]
     if report_only:
         if not records:
-            raise typer.BadParameter(f"no finished runs at budget {budget} in {out / 'runs.jsonl'}")
+            raise typer.BadParameter(f"no finished runs at budget {budget} in {folder / 'runs.jsonl'}")
         chosen = methods or [m for m in bbob.METHODS if any(r["method"] == m for r in records)]
     summary = bbob.summarise(records, budget)
-    versions = ", ".join(f"{k} {v}" for k, v in experiments.versions().items())
-    meta = {"command": "qiml bench bbob " + ("--smoke" if smoke else "--report-only" if report_only else " ".join(
-                [*(f"--dim {d}" for d in dims), f"--functions {functions}", f"--instances {instances}",
-                 f"--budget {budget}", *(f"--method {m}" for m in methods)])),
-            "functions": functions, "instances": instances, "seed": 0,
-            "machine": f"{platform.machine()}, {cpu_count()} cores, Python {platform.python_version()}; {versions}",
-            "versions": experiments.versions(), "date": datetime.date.today().isoformat()}
-    bbob.write_report(out, records, summary, meta)
+    meta = run_metadata(functions=functions, instances=instances, seed=0)
+    bbob.write_report(folder, records, summary, meta)
     if cocopp:
         console.print("post-processing with cocopp ...")
-        folder = bbob.postprocess(out, chosen)
-        console.print(f"cocopp output: {folder}")
-    console.print(f"Wrote {out / 'summary.md'}, summary.csv, ert.csv, ecdf_*D.png")
+        console.print(f"cocopp output: {bbob.postprocess(folder, chosen)}")
+    console.print(f"Wrote {folder / 'summary.md'}, summary.csv, ert.csv, ecdf_*D.png")
+
+
+def _output_folder(name: str, out: Path | None, smoke: bool) -> Path:
+    """The study's folder (see :func:`qiml.studies.folders.output_folder`), as a one-line CLI error if refused."""
+    from .studies.folders import output_folder
+
+    try:
+        folder = output_folder(name, out, smoke)
+    except Exception as exc:
+        raise typer.BadParameter(str(exc), param_hint="--out") from exc
+    if folder.exists() and not folder.is_dir():
+        raise typer.BadParameter(f"{folder} exists and is not a folder", param_hint="--out")
+    return folder
 
 
 @app.command()
 def reproduce(name: Annotated[str, typer.Argument(show_default=False,
-                                                  help="Experiment to run (see --list), or `all`.")] = "",
+                                                  help="Study to run (see --list), or `all`.")] = "",
               smoke: Annotated[bool, typer.Option("--smoke",
                                                   help="Tiny budgets: checks the pipeline, not the claim.")] = False,
               out: Annotated[Path | None, typer.Option(
-                  "--out", show_default=False, help="Results root; each experiment writes <out>/<name>/ (default: "
-                                                    "docs/results of the checkout; docs/results/smoke with --smoke)")
+                  "--out", show_default=False, help="Results root; each study writes <out>/<name>/ (default: "
+                                                    "docs/results; a scratch folder with --smoke)")
               ] = None,
               list_: Annotated[bool, typer.Option("--list",
-                                                  help="List the experiments and whether results exist.")] = False,
+                                                  help="List the studies and whether results exist.")] = False,
               ) -> None:
-    """Regenerate the table behind a claim: run a named experiment (or `all`) and record how in meta.json.
+    """Regenerate the table behind a claim: run a named study (or `all`) and record how in meta.json.
 
-    Runs the script under benchmarks/ with this interpreter; writes tables, plots, log.txt, meta.json to <out>/<name>/.
+    Runs the study's command with this interpreter; writes tables, plots, log.txt, meta.json to <out>/<name>/.
     """
-    from .reports.experiments import EXPERIMENTS, POINTERS, ReproduceError, folder_status, run_experiment, source_root
+    from .studies.registry import EXPERIMENTS, ReproduceError, default_root, folder_status, run_experiment
 
     valid = ", ".join([*EXPERIMENTS, "all"])
-    try:
-        root = source_root()
-    except ReproduceError as exc:
-        typer.echo(f"Error: {exc}", err=True)
-        raise typer.Exit(1) from exc
-    # smoke results go to their own folder by default so they never overwrite the committed full results
-    base = out if out is not None else root / "docs" / "results" / ("smoke" if smoke else "")
+    base = out if out is not None else default_root(smoke)
     if base.exists() and not base.is_dir():
         typer.echo(f"Error: --out {base} exists and is not a folder.", err=True)
         raise typer.Exit(2)
     if list_:
         if name:
-            typer.echo(f"Error: give either an experiment name or --list, not both (got {name!r}).", err=True)
+            typer.echo(f"Error: give either a study name or --list, not both (got {name!r}).", err=True)
             raise typer.Exit(2)
 
         def shown(path: Path) -> str:
@@ -166,23 +174,20 @@ def reproduce(name: Annotated[str, typer.Argument(show_default=False,
             except ValueError:
                 return str(path)
 
-        table = Table(title="Experiments: `qiml reproduce NAME [--smoke] [--out DIR]`")
-        for col, kw in (("name", {"no_wrap": True}), ("claim", {"ratio": 4}), ("script", {"ratio": 2}),
+        table = Table(title="Studies: `qiml reproduce NAME [--smoke] [--out DIR]`")
+        for col, kw in (("name", {"no_wrap": True}), ("claim", {"ratio": 4}), ("command", {"ratio": 2}),
                         ("output folder", {"ratio": 2}), ("results", {"ratio": 1})):
             table.add_column(col, overflow="fold", **kw)
         for exp in EXPERIMENTS.values():
-            script = exp.script or "qiml " + " ".join(exp.cli)
-            table.add_row(exp.name, exp.claim, script, shown(base / exp.name), folder_status(base / exp.name))
-        for key, (claim, command) in POINTERS.items():
-            folder = root / "docs" / "results" / key
-            table.add_row(key, f"{claim} (not run by reproduce)", command, shown(folder), folder_status(folder))
+            table.add_row(exp.name, exp.claim, exp.shown_command, shown(base / exp.name),
+                          folder_status(base / exp.name, exp))
         console.print(table)
         return
     if not name:
-        typer.echo(f"Error: name an experiment ({valid}) or use --list.", err=True)
+        typer.echo(f"Error: name a study ({valid}) or use --list.", err=True)
         raise typer.Exit(2)
     if name != "all" and name not in EXPERIMENTS:
-        typer.echo(f"Error: unknown experiment {name!r}. Valid names: {valid}.", err=True)
+        typer.echo(f"Error: unknown study {name!r}. Valid names: {valid}.", err=True)
         raise typer.Exit(2)
     chosen = list(EXPERIMENTS.values()) if name == "all" else [EXPERIMENTS[name]]
     failed: list[tuple[str, int, str]] = []
@@ -200,10 +205,9 @@ def reproduce(name: Annotated[str, typer.Argument(show_default=False,
                       f"{', '.join(meta['outputs'])}")
     if failed:
         if len(chosen) > 1:
-            typer.echo(f"Error: {len(failed)} of {len(chosen)} experiments failed: "
+            typer.echo(f"Error: {len(failed)} of {len(chosen)} studies failed: "
                        + ", ".join(n for n, _, _ in failed), err=True)
         raise typer.Exit(failed[0][1])
-
 
 
 telecom_app = typer.Typer(help="Telecom applications.", no_args_is_help=True)
@@ -211,7 +215,8 @@ app.add_typer(telecom_app, name="telecom")
 
 
 @telecom_app.command("tilt")
-def telecom_tilt(out: Path = typer.Option(Path("docs/results/telecom_tilt"), help="Results folder (resumable)."),
+def telecom_tilt(out: Path | None = typer.Option(None, show_default=False, help="Results folder (resumable); default "
+                                                 "docs/results/telecom-tilt, or a scratch folder with --smoke."),
                  n_samples: int = typer.Option(420_000, min=1000, help="Samples in the data set."),
                  hidden: list[int] = typer.Option([], "--hidden", help="Adam's hidden sizes (repeat); default "
                                                   "2, 4, 6, 8, 12, 16, 24, 32, 64, 128, 256, 512."),
@@ -223,54 +228,40 @@ def telecom_tilt(out: Path = typer.Option(Path("docs/results/telecom_tilt"), hel
                  target_rmse: float | None = typer.Option(None, min=0.0, help="Target test RMSE in dB; default "
                                                           "1.05 x the best median float RMSE of the study."),
                  workers: int = typer.Option(0, help="Processes (0: every core)."),
-                 smoke: bool = typer.Option(False, help="Tiny run: 20,000 samples, sizes 2 and 6, one seed.")) -> None:
+                 smoke: bool = typer.Option(False, help="Tiny run into a scratch folder: 20,000 samples, sizes 2 and 6, "
+                                            "one seed; sizes, seeds and sweeps given explicitly are kept.")) -> None:
     """Antenna tilting: test RMSE against hidden size for tuned Adam and QiML, float and int8."""
     import dataclasses
-    import datetime
-    import platform
 
     from .parallel import cpu_count
-    from .reports import experiments
-    from .reports import telecom_tilt as tilt
+    from .studies import telecom_tilt as tilt
+    from .studies.meta import run_metadata
 
-    if smoke:
-        cfg = tilt.TiltConfig.smoke()
-    else:
-        cfg = tilt.TiltConfig(n_samples=n_samples, seeds=tuple(range(seeds)), target_rmse=target_rmse)
-        if min(qiml_sweeps, default=1) < 1:
-            raise typer.BadParameter("--qiml-sweeps must be >= 1")
-        if qiml_sweeps:
-            cfg = dataclasses.replace(cfg, qiml_sweeps=tuple(sorted(set(qiml_sweeps))))
-        if hidden:
-            cfg = dataclasses.replace(cfg, hidden=tuple(sorted(set(hidden))))
-        if qiml_hidden:
-            cfg = dataclasses.replace(cfg, qiml_hidden=tuple(sorted(set(qiml_hidden))))
-    if min(cfg.hidden + cfg.qiml_hidden) < 1:
+    folder = _output_folder("telecom-tilt", out, smoke)
+    cfg = tilt.TiltConfig.smoke() if smoke else tilt.TiltConfig(n_samples=n_samples, target_rmse=target_rmse)
+    if min(qiml_sweeps, default=1) < 1:
+        raise typer.BadParameter("--qiml-sweeps must be >= 1")
+    if min([*hidden, *qiml_hidden], default=1) < 1:
         raise typer.BadParameter("hidden sizes must be >= 1")
+    # a smoke run keeps its tiny defaults, except what was asked for explicitly
+    if not smoke or seeds != 3:
+        cfg = dataclasses.replace(cfg, seeds=tuple(range(seeds)))
+    if qiml_sweeps:
+        cfg = dataclasses.replace(cfg, qiml_sweeps=tuple(sorted(set(qiml_sweeps))))
+    if hidden:
+        cfg = dataclasses.replace(cfg, hidden=tuple(sorted(set(hidden))))
+    if qiml_hidden:
+        cfg = dataclasses.replace(cfg, qiml_hidden=tuple(sorted(set(qiml_hidden))))
     console.print(f"data: make_dataset({cfg.n_samples}, seed={cfg.data_seed}) (cached after the first build)")
-    with Progress(TextColumn("tilt"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TextColumn("{task.description}"), console=console) as progress:
-        task = progress.add_task("", total=None)
-
-        def done(rec: dict, total: int) -> None:
-            progress.update(task, advance=1, total=total,
-                            description=f"{rec['key']}: test RMSE {rec['test_rmse']:.3f} dB")
-
-        records = tilt.run_study(cfg, out, workers or cpu_count(), on_done=done)
+    records = tilt.run_study(cfg, folder, workers or cpu_count())
     split = tilt.load_split(cfg)
     summary = tilt.summarise(cfg, records, tilt.linear_baseline(split))
-    meta = {"command": "qiml telecom tilt " + ("--smoke" if smoke else " ".join(
-                [f"--n-samples {cfg.n_samples}", f"--seeds {len(cfg.seeds)}", *(f"--qiml-sweeps {n}" for n in qiml_sweeps),
-                 *(f"--hidden {h}" for h in hidden), *(f"--qiml-hidden {h}" for h in qiml_hidden),
-                 *([f"--target-rmse {target_rmse:g}"] if target_rmse is not None else [])])),
-            "split": ", ".join(f"{k} {v}" for k, v in split.sizes.items()),
-            "machine": f"{platform.machine()}, {cpu_count()} cores, Python {platform.python_version()}",
-            "versions": experiments.versions(), "date": datetime.date.today().isoformat()}
-    tilt.write_report(out, summary, meta)
+    meta = run_metadata(split=", ".join(f"{k} {v}" for k, v in split.sizes.items()))
+    tilt.write_report(folder, summary, meta)
     sm = summary["smallest_hidden"]
     console.print(f"target {summary['target_rmse']:.3f} dB; smallest hidden size: "
                   + ", ".join(f"{c} {sm[c] or 'not reached'}" for c in tilt.CURVES))
-    console.print(f"Wrote {out / 'summary.md'}, summary.csv, summary.json, rmse_vs_hidden.png")
+    console.print(f"Wrote {folder / 'summary.md'}, summary.csv, summary.json, rmse_vs_hidden.png")
 
 if __name__ == "__main__":  # pragma: no cover
     app()

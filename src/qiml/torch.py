@@ -39,7 +39,7 @@ from torch.optim import Optimizer
 
 from .engine.optimizer import QiML
 from .errors import BoundsError, CheckpointError, ConfigError, ObjectiveError, ShapeError
-from .potentials import PopulationRequest, SliceRequest
+from .requests import PopulationRequest, SliceRequest
 from .result import OptimizeResult
 from .spaces import Space
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import CheckpointError
+from ..files import atomic_write
 
 __all__ = ["save", "load", "FORMAT"]
 
@@ -38,17 +38,8 @@ def save(state: dict[str, Any], path: str | os.PathLike[str]) -> Path:
         meta_json = json.dumps({"format": FORMAT, "meta": meta})
     except TypeError as exc:
         raise CheckpointError(f"state metadata is not JSON-serialisable: {exc}") from exc
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays, **{_META: np.array(meta_json)})
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    # 0600: a checkpoint may hold a model's weights; it stays private to its owner like mkstemp's file
+    atomic_write(path, lambda fh: np.savez(fh, **arrays, **{_META: np.array(meta_json)}), mode=0o600)
     return path
 
 

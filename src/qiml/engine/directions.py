@@ -662,7 +662,7 @@ class Lines(Strategy):
 STRATEGIES = ("axes", "adapted", "auto", "curvature")
 
 #: ``curvature(x, params) -> (eigenvectors (m, m) as columns, reach (m,)) or None``: a model's
-#: curvature of the loss in the block ``params`` (m,) at ``x``, as :meth:`qiml.potentials.Objective.curvature`
+#: curvature of the loss in the block ``params`` (m,) at ``x``, as :meth:`qiml.objective.Objective.curvature`
 CurvatureFn = Callable[[NDArray[np.float64], NDArray[np.intp]],
                        "tuple[NDArray[np.float64], NDArray[np.float64]] | None"]
 
@@ -704,7 +704,7 @@ AUTO_MAX_DIM = 1000
 def line_segment(space: Space, x: NDArray[np.float64], support: NDArray[np.intp], coef: NDArray[np.float64]
                  ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Step range ``(t_lo, t_hi)`` (k,) of each line ``x + t d`` inside the box, ``d`` given sparsely
-    by ``support`` and ``coef`` (k, m) as in :class:`qiml.potentials.SliceRequest`."""
+    by ``support`` and ``coef`` (k, m) as in :class:`qiml.requests.SliceRequest`."""
     with np.errstate(divide="ignore", invalid="ignore"):
         a = (space.lower[support] - x[support]) / coef
         b = (space.upper[support] - x[support]) / coef

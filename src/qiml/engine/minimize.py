@@ -11,7 +11,8 @@ from typing import Any
 from numpy.typing import ArrayLike
 
 from ..errors import ConfigError
-from ..potentials import Objective, SliceRequest
+from ..objective import Objective
+from ..requests import SliceRequest
 from ..result import OptimizeResult
 from ..solvers import Solver
 from .optimizer import QiML
@@ -32,7 +33,7 @@ def minimize(fun: Callable[..., Any] | Objective, bounds: Any, *, x0: ArrayLike 
     fun : callable or Objective
         ``fun(x) -> float`` for ``x`` (P,), or with ``vectorized=True`` ``fun(X) -> (n,)`` for
         ``X`` (n, P). ``+inf`` marks infeasible points; NaN raises unless ``nan_policy="inf"``.
-        An :class:`qiml.potentials.Objective` (or a subclass with fast slices) is used as is.
+        An :class:`qiml.objective.Objective` (or a subclass with fast slices) is used as is.
     bounds : Space, scipy Bounds, or sequence of (low, high)
         Finite box, optionally a lattice (see :class:`qiml.Space`).
     x0, solver, seed, max_evals, max_iter, max_time, target, **options
@@ -47,7 +48,7 @@ def minimize(fun: Callable[..., Any] | Objective, bounds: Any, *, x0: ArrayLike 
     blocks : sequence of index arrays, optional
         A partition of the parameters for adapted directions: each direction then moves one block
         (e.g. one neuron's fan-in, see :meth:`qiml.nn.MLP.neuron_blocks`). With
-        ``directions="curvature"`` the objective's :meth:`~qiml.potentials.Objective.curvature`
+        ``directions="curvature"`` the objective's :meth:`~qiml.objective.Objective.curvature`
         gives each block's directions.
     progress : bool
         Show a Rich progress bar (fraction of the budget, best loss so far) on the terminal.

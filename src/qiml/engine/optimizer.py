@@ -6,7 +6,7 @@ iteration of the quantum phase:
 1. the direction strategy (:mod:`qiml.engine.directions`: coordinate axes, an adapted basis,
    lines) proposes a block of directions ``d_j`` with a window each;
 2. ask for the loss along each slice ``x + t d_j`` through the current position ``x`` (the
-   potential ``V_j``, see :mod:`qiml.potentials`), rescale each slice to [0, 1] and multiply by ``alpha``;
+   potential ``V_j``, see :mod:`qiml.requests`), rescale each slice to [0, 1] and multiply by ``alpha``;
 3. let the solver evolve the packets ``psi_j`` under ``V_j`` with the annealed ``hbar``;
 4. read the steps ``t_j`` out of ``|psi_j|^2``; the strategy moves ``x``, adapts each window
    (axes: re-centred on the packet, shrinking at most by ``shrink`` and not below ``window`` packet
@@ -42,10 +42,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .. import __version__
+from .._version import __version__
 from ..errors import CheckpointError, ConfigError, ShapeError
 from ..parallel import MIN_PARALLEL_SECONDS, check_workers, parallel_map
-from ..potentials import PopulationRequest, SliceRequest, check_values
+from ..requests import PopulationRequest, SliceRequest, check_values
 from ..random import SeedLike, make_rng, rng_from_state, rng_state
 from ..result import OptimizeResult
 from ..solvers import Solver, density, get_solver, normalize, setting_names, unit_dx
@@ -96,7 +96,7 @@ class QiML:
     curvature : callable, optional
         ``curvature(x, params)``: the eigenvectors (m, m) of the loss's curvature in the block
         ``params`` at ``x``, or None; what ``directions="curvature"`` slices along (see
-        :meth:`qiml.potentials.Objective.curvature`; :func:`qiml.minimize` passes the objective's).
+        :meth:`qiml.objective.Objective.curvature`; :func:`qiml.minimize` passes the objective's).
     max_evals, max_iter, max_time, target : optional
         Stopping rules: evaluation budget, iterations, wall seconds, loss to reach. When no
         budget is given, ``max_evals = default_max_evals(P, nx)``. Schedules advance with the
@@ -220,7 +220,7 @@ class QiML:
         """Report the pending slice request's answer directly: ``f(x)`` and ``V`` (k, nx).
 
         This is the entry point for structured models that compute slices incrementally
-        without building candidate rows (see :meth:`qiml.potentials.Objective.potentials`).
+        without building candidate rows (see :meth:`qiml.objective.Objective.potentials`).
         """
         req = self.ask_request()
         if not isinstance(req, SliceRequest):

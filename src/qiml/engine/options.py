@@ -82,7 +82,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..parallel import check_workers
-from ..potentials import NAN_POLICIES
+from ..requests import NAN_POLICIES
 from .directions import STRATEGIES
 from .readout import READOUTS
 from .schedules import Schedule, as_schedule

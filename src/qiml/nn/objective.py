@@ -30,7 +30,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ..errors import ConfigError, ShapeError
-from ..potentials import Objective, Request, SliceRequest, check_values
+from ..objective import Objective
+from ..requests import Request, SliceRequest, check_values
 from .losses import Loss, get_loss, softmax
 from .mlp import MLP
 

@@ -52,7 +52,9 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from ...datasets import _atomic_write, _cache_dir, _check_int
+from ...files import atomic_write
+from ...files import cache_dir as cache_folder
+from ...validation import check_int
 from ...errors import ConfigError
 
 __all__ = ["make_dataset", "FEATURES", "TARGET", "USERS_PER_SNAPSHOT", "element_gain_db", "array_gain_db",
@@ -257,7 +259,7 @@ def _generate(n_samples: int, seed: int) -> tuple[NDArray[np.float64], NDArray[n
 
 def cache_path(n_samples: int, seed: int, cache_dir: str | os.PathLike[str] | None = None) -> Path:
     """Where :func:`make_dataset` caches a set: ``<cache>/telecom/antenna_tilt_v<VERSION>_n<n>_s<seed>.npz``."""
-    return _cache_dir(cache_dir) / "telecom" / f"antenna_tilt_v{VERSION}_n{n_samples}_s{seed}.npz"
+    return cache_folder(cache_dir) / "telecom" / f"antenna_tilt_v{VERSION}_n{n_samples}_s{seed}.npz"
 
 
 def make_dataset(n_samples: int = 420_000, seed: int = 0, *, cache: bool = True,
@@ -270,8 +272,8 @@ def make_dataset(n_samples: int = 420_000, seed: int = 0, *, cache: bool = True,
     (default ``$QIML_CACHE`` or ``~/.cache/qiml``) as a pickle-free ``.npz``; an unreadable cache
     file is rebuilt with a warning.
     """
-    n_samples = _check_int("n_samples", n_samples, 1)
-    seed = _check_int("seed", seed, 0)
+    n_samples = check_int("n_samples", n_samples, 1)
+    seed = check_int("seed", seed, 0)
     path = cache_path(n_samples, seed, cache_dir) if cache else None
     if path is not None and path.exists():
         try:
@@ -286,5 +288,5 @@ def make_dataset(n_samples: int = 420_000, seed: int = 0, *, cache: bool = True,
     if not (np.isfinite(X).all() and np.isfinite(y).all()):     # the model must never produce these
         raise ConfigError("antenna-tilt generator produced non-finite values")
     if path is not None:
-        _atomic_write(path, lambda f: np.savez(f, X=X, y=y))
+        atomic_write(path, lambda f: np.savez(f, X=X, y=y))
     return X, y

@@ -17,7 +17,7 @@ successes) per function for chosen targets. ``cocopp`` then draws the official f
 including the comparison with its bundled best-2009 and best-2009-16 records (offline).
 
 Methods (:data:`METHODS`): qiml with each solver (``qiml`` = finite differences, the default), and
-the baselines of :mod:`qiml.reports.budget` (pycma with IPOP restarts, SciPy differential evolution
+the baselines of :mod:`qiml.studies.baselines` (pycma with IPOP restarts, SciPy differential evolution
 and dual annealing, random search) plus Nevergrad's ``CMA``, ``DE`` and ``PSO``. Nevergrad's
 ``NGOpt`` is left out: with NumPy >= 2.4 it fails inside Nevergrad (``TypeError: only 0-dimensional
 arrays can be converted to Python scalars``).
@@ -31,14 +31,16 @@ import shutil
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from . import budget as baselines
-from .runlog import load_runs
+from . import baselines
+from .meta import environment_line
+from .runner import JobRunner, load_runs
 
 __all__ = ["Job", "METHODS", "GROUPS", "TARGET_EXPONENTS", "run_job", "run_jobs", "summarise", "postprocess",
            "parse_range", "load_runs", "write_report"]
@@ -185,34 +187,12 @@ def run_job(job: Job, out: Path, seed: int = 0) -> dict[str, Any]:
             "best_gap": hits.best - f_opt, "seconds": seconds}
 
 
-def run_jobs(jobs: Iterable[Job], out: Path, workers: int = 1,
-             on_done: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+def run_jobs(jobs: Iterable[Job], out: Path, workers: int = 1, progress: bool = True) -> list[dict[str, Any]]:
     """Run the jobs not yet in ``out/runs.jsonl`` over ``workers`` processes; return every job's record."""
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-
-    jobs = list(jobs)
-    path = out / "runs.jsonl"
     out.mkdir(parents=True, exist_ok=True)
-    done = load_runs(path)
-    todo = [j for j in jobs if j.key not in done]
-    if todo:
+    with JobRunner(out / "runs.jsonl", workers, progress=progress, key=lambda j: j.key) as runner:
         # the costly runs first (high dimension), so the pool does not wait on one long run at the end
-        todo.sort(key=lambda j: (-j.dim, j.method, j.function, j.instance))
-        with ProcessPoolExecutor(max(1, workers)) as pool, path.open("a") as log:
-            pending = {pool.submit(run_job, j, out) for j in todo[:2 * workers]}
-            queue = todo[2 * workers:]
-            while pending:
-                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in finished:
-                    rec = fut.result()
-                    done[rec["key"]] = rec
-                    log.write(json.dumps(rec) + "\n")
-                    log.flush()
-                    if on_done is not None:
-                        on_done(rec)
-                    if queue:
-                        pending.add(pool.submit(run_job, queue.pop(0), out))
-    return [done[j.key] for j in jobs]
+        return runner.run(list(jobs), partial(run_job, out=out), label="bbob", cost=lambda j: j.dim)
 
 
 # -- summaries -----------------------------------------------------------------------------------------------
@@ -311,8 +291,8 @@ def write_report(out: Path, records: list[dict[str, Any]], summary: dict[str, An
     runs = ", ".join(f"{m} {d}-D: {n}" for (m, d), n in sorted(counts.items(), key=lambda kv: (kv[0][1], kv[0][0])))
     md = ["# COCO/BBOB: qiml against the baselines", "",
           f"Every finished run at budget {summary['budget']} x D in `runs.jsonl` (one run per bbob function and "
-          f"instance; runs per method and dimension: {runs}). Latest command: `{meta['command']}`. {meta['machine']}; "
-          f"{meta['date']}. cocopp's ECDF per function group, with the best-2009 record: `cocopp_ecdf/*.svg` "
+          f"instance; runs per method and dimension: {runs}). Latest command: `{meta['command']}`. "
+          f"{environment_line(meta)} cocopp's ECDF per function group, with the best-2009 record: `cocopp_ecdf/*.svg` "
           "(its full output, `cocopp/index.html`, is rebuilt locally and not committed).", "",
           "## ECDF area at the full budget (share of the 51 targets x runs solved, averaged over log10(evals/D); "
           "higher is better)", ""]

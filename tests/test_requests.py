@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from qiml import ConfigError, Objective, ObjectiveError
-from qiml.potentials import PopulationRequest, SliceRequest, check_values
+from qiml.requests import PopulationRequest, SliceRequest, check_values
 
 
 def make_request(seed: int = 0) -> SliceRequest:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from .. import __version__
+from .._version import __version__
 from ..functions import DOUBLE_WELL_BOUNDS, Benchmark, double_well
 from ..solvers.finite_difference import theta_steps
 from ..solvers.base import density, normalize, unit_dx

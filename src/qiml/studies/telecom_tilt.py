@@ -44,7 +44,6 @@ import json
 import math
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,7 +55,8 @@ from ..apps.telecom import antenna_tilt
 from ..datasets import standardize
 from ..nn import MLP, quantize
 from ..training import AXIS_NETWORK_OPTIONS, fit_network
-from .runlog import load_runs
+from .meta import environment_line
+from .runner import JobRunner
 
 __all__ = ["TiltConfig", "Split", "load_split", "jobs_for", "run_job", "run_study", "summarise", "write_report"]
 
@@ -240,38 +240,17 @@ def best_settings(cfg: TiltConfig, done: dict[str, dict[str, Any]], method: str,
     return dict(best["settings"])                                                              # type: ignore[index]
 
 
-def run_study(cfg: TiltConfig, out: Path, workers: int = 1,
-              on_done: Callable[[dict[str, Any], int], None] | None = None) -> list[dict[str, Any]]:
-    """Run every job not yet in ``out/runs.jsonl``; Adam's other seeds start once their size's grid is done.
-
-    ``on_done(record, total)`` is called after each run with the current number of jobs.
-    """
+def run_study(cfg: TiltConfig, out: Path, workers: int = 1, progress: bool = True) -> list[dict[str, Any]]:
+    """Run every job not yet in ``out/runs.jsonl``; Adam's other seeds start once their size's grid is done."""
     out.mkdir(parents=True, exist_ok=True)
-    path = out / "runs.jsonl"
     antenna_tilt.make_dataset(cfg.n_samples, cfg.data_seed)     # build the cache once, before the workers read it
-    done = load_runs(path)
-    with ProcessPoolExecutor(max(1, workers)) as pool, path.open("a") as log:
-        pending: dict[Any, str] = {}
-
-        def submit_ready() -> None:
+    with JobRunner(out / "runs.jsonl", workers, progress=progress, key=lambda j: j["key"]) as runner:
+        # in rounds: the tuning grids first; each finished grid releases its size's other seeds
+        while todo := runner.pending(jobs_for(cfg, runner.done)):
             # costly runs first, so the pool does not wait on one long run at the end
-            todo = [j for j in jobs_for(cfg, done) if j["key"] not in done and j["key"] not in pending.values()]
-            for j in sorted(todo, key=lambda j: -j["hidden"] * (1 if j["method"] == "adam" else 50)):
-                pending[pool.submit(run_job, j, cfg)] = j["key"]
-
-        submit_ready()
-        while pending:
-            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in finished:
-                del pending[fut]
-                rec = fut.result()
-                done[rec["key"]] = rec
-                log.write(json.dumps(rec) + "\n")
-                log.flush()
-                if on_done is not None:
-                    on_done(rec, len(jobs_for(cfg, done)))
-            submit_ready()          # a finished tuning grid releases Adam's other seeds
-    return [done[j["key"]] for j in jobs_for(cfg, done)]
+            runner.run(todo, functools.partial(run_job, cfg=cfg), label="tilt",
+                       cost=lambda j: j["hidden"] * (1 if j["method"] == "adam" else 50))
+        return [runner.done[j["key"]] for j in jobs_for(cfg, runner.done)]
 
 
 # -- report ----------------------------------------------------------------------------------------------
@@ -349,7 +328,7 @@ def write_report(out: Path, summary: dict[str, Any], meta: dict[str, Any]) -> No
 
     t = summary["target_rmse"]
     md = ["# Antenna tilting: test RMSE against hidden-layer size", "",
-          f"Command: `{meta['command']}`  ", f"Machine: {meta['machine']}  ", f"Date: {meta['date']}", "",
+          f"Command: `{meta['command']}`  ", f"{environment_line(meta)}", "",
           f"Data: `make_dataset({cfg['n_samples']}, seed={cfg['data_seed']})`, target = user SINR (dB); split by "
           f"snapshot: {meta['split']}. Least squares on the same features: **{fmt(summary['linear_rmse'] or math.nan)} dB**.",
           "",

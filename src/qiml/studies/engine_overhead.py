@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 import qiml
-from qiml.potentials import Objective
+from qiml.objective import Objective
 
 
 def sphere(X: np.ndarray) -> np.ndarray:

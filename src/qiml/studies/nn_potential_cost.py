@@ -13,7 +13,7 @@ For each network this measures, in one process, with medians over repeats:
   once at a fixed base point (the objective's cache means nothing is recomputed between blocks) and once
   with the base point moving after every block, as in training (layers after the moved parameters are
   recomputed and, with mini-batches, every request draws a new batch);
-* the naive cost: the generic ``qiml.potentials.Objective`` (one ``forward_rows`` row per candidate network)
+* the naive cost: the generic ``qiml.objective.Objective`` (one ``forward_rows`` row per candidate network)
   timed on a few slices and extrapolated to all P, and the largest difference between its potentials and
   the incremental ones on those slices;
 * all of it again for mini-batches (``NetworkObjective(batch_size=B)``), the ratio still taken against NX
@@ -41,7 +41,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from qiml.nn import MLP, NetworkObjective, get_loss
-from qiml.potentials import Objective, SliceRequest
+from qiml.objective import Objective
+from qiml.requests import SliceRequest
 from qiml.training import NETWORK_OPTIONS
 
 GOAL = 10.0                 # the bound on t_inc / t_fwd
@@ -351,7 +352,7 @@ def markdown(rows: list[dict[str, Any]], args: argparse.Namespace, argv: list[st
                "base network, so nothing is recomputed between blocks) and with the block's parameters moved to a "
                "grid value after each request as in training (*moving x*: the layers from the moved parameters on "
                "are recomputed, and with mini-batches every request draws a new batch). *Naive (measured)*: the "
-               "generic `qiml.potentials.Objective` (one `MLP.forward_rows` row per candidate network) timed on "
+               "generic `qiml.objective.Objective` (one `MLP.forward_rows` row per candidate network) timed on "
                f"{rows[0]['naive_slices']} slices spread over the layers (median of {rows[0]['repeats']} repeats) and "
                "extrapolated to all P x NX rows; its potentials on those slices are compared with the incremental "
                "ones in the last column (for mini-batches the generic fallback of the same objective, so both see "

@@ -1,0 +1,117 @@
+"""The generic objective: any black-box loss, answering the engine's requests (:mod:`qiml.requests`).
+
+:class:`Objective` lays the candidate rows of a request out explicitly (row 0 is ``x`` itself) and
+evaluates them in chunks so memory stays bounded for large P. Structured models (neural networks)
+override :meth:`Objective.potentials` with incremental versions that never build the rows; the
+engine only sees this seam.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .errors import ConfigError, ObjectiveError
+from .parallel import MIN_PARALLEL_SECONDS, check_workers, parallel_map
+from .requests import NAN_POLICIES, PopulationRequest, Request, SliceRequest, check_values
+
+__all__ = ["Objective"]
+
+
+class Objective:
+    """A black-box loss with the generic, chunked potential fallback.
+
+    Parameters
+    ----------
+    fun : callable
+        ``fun(x) -> float`` for ``x`` of shape (P,), or, with ``vectorized=True``,
+        ``fun(X) -> (n,)`` for ``X`` of shape (n, P).
+    dim : int
+        Number of parameters P.
+    vectorized : bool
+        Whether ``fun`` takes a batch of rows.
+    max_batch_bytes : int
+        Upper bound on the size of one batch of candidate rows handed to ``fun``.
+    nan_policy : {"raise", "inf"}
+        What a NaN loss means; see :func:`check_values`.
+    workers : int
+        Processes that evaluate batches of rows at once (-1: every core); see
+        :mod:`qiml.parallel`. A request whose rows are expected (from the time measured so far) to
+        take under 50 ms in all is evaluated in this process, since a pool call costs about 10 ms.
+    """
+
+    def __init__(self, fun: Callable[..., Any], dim: int, *, vectorized: bool = False,
+                 max_batch_bytes: int = 64 * 2**20, nan_policy: str = "raise", workers: int = 1) -> None:
+        if not callable(fun):
+            raise ConfigError(f"fun must be callable, got {type(fun).__name__}")
+        if nan_policy not in NAN_POLICIES:
+            raise ConfigError(f"nan_policy must be one of {NAN_POLICIES}, got {nan_policy!r}")
+        if int(max_batch_bytes) < 1:
+            raise ConfigError("max_batch_bytes must be >= 1")
+        self.fun, self.dim, self.vectorized = fun, int(dim), bool(vectorized)
+        self.nan_policy = nan_policy
+        self.chunk = max(1, int(max_batch_bytes) // (8 * self.dim))
+        self.workers = check_workers(workers)
+        self.seconds = 0.0   # time spent inside fun (summed over workers), for overhead measurements
+        self._rows = 0       # rows evaluated so far (with seconds: the cost of one row)
+
+    def evaluate(self, request: Request) -> NDArray[np.float64]:
+        """Loss at every candidate row of ``request``, shape (n_rows,)."""
+        n = request.n_rows
+        # batches expected (from the time per row so far) to be quick run here; see MIN_PARALLEL_SECONDS
+        per_row = self.seconds / self._rows if self._rows else np.inf
+        workers = self.workers if n * per_row > MIN_PARALLEL_SECONDS else 1
+        # with several workers, cut the rows into a few batches per worker to balance the load
+        chunk = self.chunk if workers == 1 else max(1, min(self.chunk, -(-n // (4 * workers))))
+        bounds = [(a, min(n, a + chunk)) for a in range(0, n, chunk)]
+        tasks = ((self.fun, self.vectorized, request.rows(a, b)) for a, b in bounds)  # lazy: bounded memory
+        out = np.empty(n)
+        for (a, b), (F, seconds) in zip(bounds, parallel_map(_values, tasks, workers), strict=True):
+            self.seconds += seconds
+            out[a:b] = check_values(F, b - a, self.nan_policy)
+        self._rows += n
+        return out
+
+    def potentials(self, request: SliceRequest) -> tuple[float, NDArray[np.float64]]:
+        """``(f(x), V)`` for a slice request; see the module docstring."""
+        return request.split(self.evaluate(request))
+
+    def curvature(self, x: NDArray[np.float64], params: NDArray[np.intp]
+                  ) -> tuple[NDArray[np.float64], NDArray[np.float64]] | None:
+        """The loss's curvature in the parameters ``params`` (m,) at ``x``: its eigenvectors (m, m) as
+        columns and each one's reach (m,), the longest step the model expects a move along it to
+        need (``inf`` if unknown); None when the objective knows none (a black box: always None).
+
+        ``directions="curvature"`` slices along the eigenvectors with windows at most twice the
+        reach wide; a model that knows its structure (a network: Gauss-Newton blocks from forward
+        quantities, :meth:`qiml.nn.NetworkObjective.curvature`) overrides this."""
+        return None
+
+
+def _values(fun: Callable[..., Any], vectorized: bool, X: NDArray[np.float64]) -> tuple[Any, float]:
+    """What ``fun`` returns for rows ``X`` and the seconds it took; runs in a worker when parallel."""
+    t0 = time.perf_counter()
+    try:
+        F = fun(X) if vectorized else [_scalar(fun(row)) for row in X]
+    except ObjectiveError:
+        raise
+    except Exception as exc:  # the user's code failed: say where, keep the original chained
+        raise ObjectiveError(f"objective raised {type(exc).__name__}: {exc}") from exc
+    return F, time.perf_counter() - t0
+
+
+def _scalar(v: Any) -> float:
+    if isinstance(v, float):
+        return v
+    try:
+        a = np.asarray(v, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ObjectiveError(f"objective must return a real number, got {type(v).__name__}: {v!r:.60}") from exc
+    if a.size != 1:
+        raise ObjectiveError(f"objective must return a scalar for one point, got shape {a.shape} "
+                             "(pass vectorized=True if it takes a batch of rows)")
+    return float(a.reshape(()))
