@@ -107,3 +107,21 @@ def test_cli_rejects_unknown_methods_and_bad_ranges(tmp_path):
     assert res.exit_code == 2 and "unknown method" in res.output
     res = runner.invoke(app, ["bench", "bbob", "--functions", "0-30", "--out", str(tmp_path)])
     assert res.exit_code == 2 and "1-24" in res.output
+
+
+def test_cli_smoke_honours_the_options_it_is_given(tmp_path):
+    out = tmp_path / "bbob"
+    res = CliRunner().invoke(app, ["bench", "bbob", "--smoke", "--out", str(out), "--workers", "1", "--no-cocopp",
+                                   "--dim", "3", "--functions", "2", "--method", "random"])
+    assert res.exit_code == 0, res.output
+    (rec,) = map(json.loads, (out / "runs.jsonl").read_text().splitlines())
+    assert (rec["dim"], rec["function"], rec["instance"], rec["budget"]) == (3, 2, 1, 50)
+
+
+def test_cli_smoke_without_out_writes_the_scratch_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("QIML_SCRATCH", str(tmp_path / "scratch"))
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(app, ["bench", "bbob", "--smoke", "--workers", "1", "--no-cocopp", "--functions", "1",
+                                   "--method", "random"])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "scratch" / "bbob" / "summary.md").is_file() and not (tmp_path / "docs").exists()

@@ -36,13 +36,23 @@ def version() -> None:
 
 
 @app.command()
-def demo(out: Path = typer.Option(Path("docs/results/demo"), help="Directory for tables and plots."),
-         seeds: int = typer.Option(5, min=1, help="Seeds per method and problem (medians are reported)."),
-         budget_per_dim: int = typer.Option(2000, min=100, help="Evaluation budget per dimension."),
-         dim: int = typer.Option(10, min=2, help="Dimension of the multimodal benchmarks.")) -> None:
+def demo(out: Path | None = typer.Option(None, show_default=False, help="Directory for tables and plots; default "
+                                         "docs/results/demo, or a scratch folder with --smoke."),
+         seeds: int | None = typer.Option(None, min=1, show_default=False,
+                                          help="Seeds per method and problem (medians are reported); default 5."),
+         budget_per_dim: int | None = typer.Option(None, min=100, show_default=False,
+                                                   help="Evaluation budget per dimension; default 2000."),
+         dim: int | None = typer.Option(None, min=2, show_default=False,
+                                        help="Dimension of the multimodal benchmarks; default 10."),
+         smoke: bool = typer.Option(False, help="Tiny run into a scratch folder: the defaults become 1 seed, "
+                                    "100 x D evaluations, 2-D; options given explicitly are kept.")) -> None:
     """Minimise multimodal benchmarks and a double well against dual annealing and random search."""
+    out = _output_folder("demo", out, smoke)
     from .studies.demo import DEMO_METHODS, demo_problems, run_demo, summarize
 
+    seeds = seeds or (1 if smoke else 5)
+    budget_per_dim = budget_per_dim or (100 if smoke else 2000)
+    dim = dim or (2 if smoke else 10)
     total = len(demo_problems(dim)) * len(DEMO_METHODS) * seeds
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=True) as progress:
@@ -69,7 +79,8 @@ app.add_typer(bench_app, name="bench")
 
 
 @bench_app.command("bbob")
-def bench_bbob(out: Path | None = typer.Option(None, show_default=False, help="Results folder (resumable); default "
+def bench_bbob(ctx: typer.Context,
+               out: Path | None = typer.Option(None, show_default=False, help="Results folder (resumable); default "
                                                "docs/results/bbob, or a scratch folder with --smoke."),
                dims: list[int] = typer.Option([], "--dim", show_default=False,
                                               help="Dimensions (repeat the option); default 5 and 20 (--smoke: 2)."),
@@ -118,12 +129,28 @@ def bench_bbob(out: Path | None = typer.Option(None, show_default=False, help="R
             raise typer.BadParameter(f"no finished runs at budget {budget} in {folder / 'runs.jsonl'}")
         chosen = methods or [m for m in bbob.METHODS if any(r["method"] == m for r in records)]
     summary = bbob.summarise(records, budget)
-    meta = run_metadata(functions=functions, instances=instances, seed=0)
+    meta = run_metadata(_invocation(ctx), functions=functions, instances=instances, seed=0)
     bbob.write_report(folder, records, summary, meta)
     if cocopp:
         console.print("post-processing with cocopp ...")
         console.print(f"cocopp output: {bbob.postprocess(folder, chosen)}")
     console.print(f"Wrote {folder / 'summary.md'}, summary.csv, ert.csv, ecdf_*D.png")
+
+
+def _invocation(ctx: typer.Context) -> list[str]:
+    """The current command as the user typed it, from the options given on the command line (the
+    provenance of a report; ``sys.argv`` is not it when the CLI is called from Python)."""
+    argv = ["qiml", *ctx.command_path.split()[1:]]
+    for p in ctx.command.params:
+        source = ctx.get_parameter_source(p.name or "")
+        if p.param_type_name != "option" or source is None or source.name != "COMMANDLINE":
+            continue
+        value, opts, secondary = ctx.params[p.name or ""], p.opts, getattr(p, "secondary_opts", [])
+        if getattr(p, "is_flag", False):
+            argv.append(opts[0] if value or not secondary else secondary[0])
+        else:
+            argv += [a for v in (value if p.multiple else [value]) for a in (opts[0], str(v))]
+    return argv
 
 
 def _output_folder(name: str, out: Path | None, smoke: bool) -> Path:
@@ -215,7 +242,8 @@ app.add_typer(telecom_app, name="telecom")
 
 
 @telecom_app.command("tilt")
-def telecom_tilt(out: Path | None = typer.Option(None, show_default=False, help="Results folder (resumable); default "
+def telecom_tilt(ctx: typer.Context,
+                 out: Path | None = typer.Option(None, show_default=False, help="Results folder (resumable); default "
                                                  "docs/results/telecom-tilt, or a scratch folder with --smoke."),
                  n_samples: int = typer.Option(420_000, min=1000, help="Samples in the data set."),
                  hidden: list[int] = typer.Option([], "--hidden", help="Adam's hidden sizes (repeat); default "
@@ -256,7 +284,7 @@ def telecom_tilt(out: Path | None = typer.Option(None, show_default=False, help=
     records = tilt.run_study(cfg, folder, workers or cpu_count())
     split = tilt.load_split(cfg)
     summary = tilt.summarise(cfg, records, tilt.linear_baseline(split))
-    meta = run_metadata(split=", ".join(f"{k} {v}" for k, v in split.sizes.items()))
+    meta = run_metadata(_invocation(ctx), split=", ".join(f"{k} {v}" for k, v in split.sizes.items()))
     tilt.write_report(folder, summary, meta)
     sm = summary["smallest_hidden"]
     console.print(f"target {summary['target_rmse']:.3f} dB; smallest hidden size: "

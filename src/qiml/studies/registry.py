@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..files import atomic_write_text
-from .folders import RESULTS, output_folder
+from .folders import RESULTS, SmokeIntoResultsError, output_folder, scratch_dir
 from .meta import run_metadata
 
 __all__ = ["Experiment", "EXPERIMENTS", "ReproduceError", "run_experiment", "folder_status"]
@@ -50,11 +50,15 @@ class Experiment:
     smoke_seeds: tuple[int, ...]
     outputs: tuple[str, ...]
     needs: str = ""
+    #: whether the command's default output folder is this study's (False when two studies share a command)
+    own_default: bool = True
 
-    def argvs(self, folder: Path, smoke: bool) -> list[list[str]]:
-        """The command lines (interpreter first) that write this study into ``folder``."""
+    def argvs(self, folder: Path | None, smoke: bool) -> list[list[str]]:
+        """The command lines (interpreter first) that write this study into ``folder`` (``None``: the
+        command's own default folder, :func:`qiml.studies.folders.output_folder` of this name)."""
         runs = [self.smoke_args] if smoke else list(self.full_runs)
-        return [[sys.executable, *self.command, *args, "--out", str(folder)] for args in runs]
+        out = [] if folder is None else ["--out", str(folder)]
+        return [[sys.executable, *self.command, *args, *out] for args in runs]
 
     @property
     def shown_command(self) -> str:
@@ -75,7 +79,7 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
     Experiment(
         "demo",
         "the `qiml demo` table: multimodal benchmarks and a double well against dual annealing and random search",
-        ("-m", "qiml", "demo"), full_runs=((),), smoke_args=("--seeds", "1", "--budget-per-dim", "100", "--dim", "2"),
+        ("-m", "qiml", "demo"), full_runs=((),), smoke_args=("--smoke",),
         seeds=tuple(range(5)), smoke_seeds=(0,),
         outputs=("demo.md", "demo.csv", "convergence.png", "double_well.png")),
     Experiment(
@@ -199,7 +203,7 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
         ("-m", "qiml", "telecom", "tilt"),
         full_runs=(("--n-samples", "420000", "--seeds", "3", "--qiml-sweeps", "10", "--qiml-sweeps", "40",
                     "--qiml-sweeps", "120", "--qiml-sweeps", "400", "--hidden", "6", "--qiml-hidden", "6"),),
-        smoke_args=("--smoke", *_WORKERS2), seeds=(0, 1, 2), smoke_seeds=(0,),
+        smoke_args=("--smoke", *_WORKERS2), seeds=(0, 1, 2), smoke_seeds=(0,), own_default=False,
         outputs=("summary.md", "summary.csv", "summary.json", "rmse_vs_hidden.png", "runs.jsonl")),
 ]}
 
@@ -239,11 +243,13 @@ def run_experiment(exp: Experiment, root: Path | None = None, smoke: bool = Fals
     """
     echo = echo or (lambda line: print(line, end="", flush=True))
     try:
-        folder = output_folder(exp.name, None if root is None else root / exp.name, smoke).resolve()
-    except Exception as exc:          # a smoke run aimed at committed results
+        folder = output_folder(exp.name, None if root is None else root / exp.name, smoke)
+    except SmokeIntoResultsError as exc:
         raise ReproduceError(str(exc), 2) from exc
     folder.mkdir(parents=True, exist_ok=True)
-    argvs = exp.argvs(folder, smoke)
+    # a smoke run without a root lets the command pick its own default folder (the same one, by construction),
+    # so `reproduce --smoke` exercises every command's default; a full run always names its folder
+    argvs = exp.argvs(None if smoke and root is None and exp.own_default else folder, smoke)
     # one BLAS thread: the studies' parallelism is across runs, and their timings must not depend on BLAS threads
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1",
            "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -286,6 +292,4 @@ def run_experiment(exp: Experiment, root: Path | None = None, smoke: bool = Fals
 
 def default_root(smoke: bool) -> Path:
     """Where ``qiml reproduce`` writes without ``--out``: ``docs/results``, or the scratch root for smoke runs."""
-    from .folders import scratch_dir
-
     return scratch_dir("") if smoke else RESULTS
