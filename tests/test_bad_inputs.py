@@ -7,8 +7,7 @@ import pytest
 from scipy.optimize import Bounds
 
 import qiml
-from qiml import (BoundsError, CheckpointError, ConfigError, ObjectiveError, QiML, QimlError, ShapeError, Space,
-                  minimize)
+from qiml import BoundsError, CheckpointError, ConfigError, ObjectiveError, QiML, QimlError, ShapeError, Space, minimize
 from qiml.engine import checkpoint
 
 B = [(-1.0, 1.0)] * 2
@@ -280,3 +279,10 @@ def test_lattice_with_exactly_two_levels_is_fine():
     assert set(np.unique(res.x)) <= {-1.0, 1.0}
     assert res.fun == 2.0
 
+
+
+def test_an_option_naming_both_an_engine_option_and_a_solver_setting_is_refused():
+    # `walkers` is the engine's ensemble size and the mesoscopic solver's walker count: no silent guess
+    with pytest.raises(qiml.ConfigError, match=r"\['walkers'\] name both"):
+        qiml.minimize(lambda x: float(np.sum(x**2)), [(-1, 1)] * 2, solver="mesoscopic", method="walkers",
+                      walkers=50, max_evals=100)

@@ -67,10 +67,11 @@ option              default          meaning
                                      solver's chunks of packets (-1: all cores; :mod:`qiml.parallel`)
 ==================  ===============  ==========================================================
 
-``search="auto"`` was chosen by ``qiml bench bbob`` (``docs/results/bbob``). Any other keyword is a setting of the chosen solver (for finite differences ``time``, ``steps``,
-``dt``, ``theta``, ``mass``; see each class in :mod:`qiml.solvers`) and is checked by it. The axis
-defaults were chosen by ``benchmarks/update_schemes.py`` (``docs/update_schemes.md``), those of the
-adapted directions by ``benchmarks/bbob_levers.py`` (``docs/results/bbob_levers/levers.md``).
+``search="auto"`` was chosen by ``qiml bench bbob`` (``docs/results/bbob``). Any other keyword is a
+setting of the chosen solver (for finite differences ``time``, ``steps``, ``dt``, ``theta``, ``mass``;
+see each class in :mod:`qiml.solvers`) and is checked by it. The axis defaults were chosen by
+``benchmarks/update_schemes.py`` (``docs/update_schemes.md``), those of the adapted directions by
+``benchmarks/bbob_levers.py`` (``docs/results/bbob_levers/levers.md``).
 """
 
 from __future__ import annotations
@@ -198,6 +199,12 @@ def split_options(options: dict[str, Any], solver_settings: tuple[str, ...]
     if unknown:
         raise ConfigError(f"unknown option(s) {unknown}; engine options are {sorted(names)}, "
                           f"the solver's settings are {list(solver_settings)}")
+    shared = sorted(set(options) & names & set(solver_settings))
+    if shared:
+        # e.g. `walkers`: the engine's ensemble size and the mesoscopic solver's walker count; guessing is wrong
+        raise ConfigError(f"option(s) {shared} name both an engine option and a setting of the solver; pass the "
+                          "solver's as an instance (e.g. solver=qiml.solvers.Mesoscopic(method='walkers', walkers=N)) "
+                          "and the engine's as a keyword")
     engine = {k: v for k, v in options.items() if k in names}
     solver = {k: v for k, v in options.items() if k not in names}
     return engine, solver
