@@ -83,6 +83,14 @@ def test_save_rejects_object_arrays_and_non_json_metadata(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.parametrize("name", ["file", "allow_pickle", "__meta__"])
+def test_save_rejects_arrays_named_like_savez_arguments(tmp_path, name):
+    """np.savez would take these for its own arguments (or the metadata's entry) instead of saving them."""
+    with pytest.raises(CheckpointError, match="reserved name"):
+        checkpoint.save({name: np.arange(3)}, tmp_path / "a.npz")
+    assert os.listdir(tmp_path) == []
+
+
 class _Evil:
     """Unpickling this runs code that writes a marker file."""
 

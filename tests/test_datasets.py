@@ -324,7 +324,7 @@ def test_load_mnist_downsampling_and_shuffle(tmp_path):
     assert 0.0 <= Xtr14.min() and Xtr14.max() <= 1.0
     a = ds.load_mnist(14, cache_dir=tmp_path, seed=1)
     b = ds.load_mnist(14, cache_dir=tmp_path, seed=1)
-    for u, v in zip(a, b):
+    for u, v in zip(a, b, strict=True):
         np.testing.assert_array_equal(u, v)
     order = np.lexsort(Xtr14.T)                              # a shuffle of the same rows
     order_s = np.lexsort(a[0].T)

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 import qiml
-
 from qiml import ConfigError, Space
 from qiml.engine.directions import Adapted, Axes, Lines, make_strategy
 from qiml.engine.options import Options
@@ -214,13 +213,13 @@ def block_ellipsoid(seed: int = 0):
         Hs.append(Q @ np.diag(np.logspace(0, 4, b.size)) @ Q.T)
 
     def f(X):
-        return sum(np.einsum("ni,ij,nj->n", X[:, b] - 0.3, H, X[:, b] - 0.3) for b, H in zip(blocks, Hs))
+        return sum(np.einsum("ni,ij,nj->n", X[:, b] - 0.3, H, X[:, b] - 0.3) for b, H in zip(blocks, Hs, strict=True))
 
     calls = []
 
     def curvature(x, params):
         calls.append(params.copy())
-        for b, H in zip(blocks, Hs):
+        for b, H in zip(blocks, Hs, strict=True):
             if np.array_equal(params, b):
                 lam, vecs = np.linalg.eigh(H)
                 return vecs, np.full(b.size, np.inf)

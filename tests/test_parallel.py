@@ -8,10 +8,10 @@ import pytest
 
 import qiml
 import qiml.engine.optimizer
-from qiml.functions import ackley, rastrigin
 from qiml.errors import ConfigError, ObjectiveError
-from qiml.parallel import check_workers, cpu_count, parallel_map
+from qiml.functions import ackley, rastrigin
 from qiml.objective import Objective
+from qiml.parallel import check_workers, cpu_count, parallel_map
 from qiml.requests import SliceRequest
 from qiml.solvers import Solver, normalize, unit_dx
 

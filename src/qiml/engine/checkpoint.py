@@ -24,6 +24,7 @@ __all__ = ["save", "load", "FORMAT"]
 
 FORMAT = "qiml-checkpoint-1"
 _META = "__meta__"
+_RESERVED = (_META, "file", "allow_pickle")   # np.savez(file, *args, allow_pickle=True, **kwds)
 
 
 def save(state: dict[str, Any], path: str | os.PathLike[str]) -> Path:
@@ -34,12 +35,15 @@ def save(state: dict[str, Any], path: str | os.PathLike[str]) -> Path:
     for k, a in arrays.items():
         if a.dtype == object:
             raise CheckpointError(f"state entry {k!r} is an object array; checkpoints hold plain arrays only")
+        if k in _RESERVED:   # np.savez would take them for its own arguments (or the metadata's entry)
+            raise CheckpointError(f"state entry {k!r} has a reserved name; arrays may not be named {_RESERVED}")
     try:
         meta_json = json.dumps({"format": FORMAT, "meta": meta})
     except TypeError as exc:
         raise CheckpointError(f"state metadata is not JSON-serialisable: {exc}") from exc
     # 0600: a checkpoint may hold a model's weights; it stays private to its owner like mkstemp's file
-    atomic_write(path, lambda fh: np.savez(fh, **arrays, **{_META: np.array(meta_json)}), mode=0o600)
+    entries: dict[str, Any] = {**arrays, _META: np.array(meta_json)}
+    atomic_write(path, lambda fh: np.savez(fh, **entries), mode=0o600)
     return path
 
 

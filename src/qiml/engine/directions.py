@@ -115,7 +115,7 @@ class Strategy(ABC):
     def spreads(self) -> NDArray[np.float64]:
         """Packet spread per parameter (P,), in parameter units (the GA's first mutation scale)."""
 
-    def adopt(self, x: NDArray[np.float64], cov: NDArray[np.float64]) -> None:
+    def adopt(self, x: NDArray[np.float64], cov: NDArray[np.float64]) -> None:  # noqa: B027 (an optional hook)
         """Start converging at ``x`` in a basin whose shape a walker ensemble found: ``cov`` (P, P) is its
         diffusion covariance in parameter units (:meth:`qiml.engine.walkers.Walkers.covariance`).
         The default keeps the strategy's own windows."""
@@ -209,7 +209,8 @@ class Axes(Strategy):
         if eng.solver.stateful:   # carry the packets over to the windows they are asked about now
             old, old_counts = self.space.window_grid(idx, self.psi_low[idx], self.psi_width[idx], self.nx)
             psi = regrid(self.psi[idx], old, old_counts, values, counts)
-        return Block(idx[:, None], np.ones((idx.size, 1)), values - eng.x[idx, None], counts, idx.copy(), self.name, psi)
+        return Block(idx[:, None], np.ones((idx.size, 1)), values - eng.x[idx, None], counts, idx.copy(),
+                     self.name, psi)
 
     def tell(self, eng: QiML, block: Block, V: NDArray[np.float64], psi: NDArray[np.complex128],
              t: NDArray[np.float64], spread: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -278,7 +279,8 @@ class Adapted(Strategy):
 
     name = "adapted"
     default_nx = 3
-    state_keys = ("B", "C", "path", "w", "spread_dir", "simple", "order", "order_pos", "sweep_x", "frozen", "scale")
+    state_keys: tuple[str, ...] = ("B", "C", "path", "w", "spread_dir", "simple", "order", "order_pos", "sweep_x",
+                                   "frozen", "scale")
     _variable_length = ("order",)
 
     def __init__(self, space: Space, options: Any, x: NDArray[np.float64], frozen: bool = False,
@@ -420,7 +422,7 @@ class Adapted(Strategy):
         out = width.copy()
         for b in np.flatnonzero(~self.frozen):
             ps = slice(self.start[b], self.start[b + 1])
-            out[ps] = np.abs(self.basis(b).T) @ width[ps]
+            out[ps] = np.abs(self.basis(int(b)).T) @ width[ps]
         return out
 
     @property

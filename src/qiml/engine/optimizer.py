@@ -45,8 +45,8 @@ from numpy.typing import ArrayLike, NDArray
 from .._version import __version__
 from ..errors import CheckpointError, ConfigError, ShapeError
 from ..parallel import MIN_PARALLEL_SECONDS, check_workers, parallel_map
-from ..requests import PopulationRequest, SliceRequest, check_values
 from ..random import SeedLike, make_rng, rng_from_state, rng_state
+from ..requests import PopulationRequest, SliceRequest, check_values
 from ..result import OptimizeResult
 from ..solvers import Solver, density, get_solver, normalize, setting_names, unit_dx
 from ..spaces import as_space
@@ -182,7 +182,8 @@ class QiML:
 
         In the quantum phase row 0 is the current position and the other rows lay out the
         slices of the parameters being updated; in the walker phase they are the walkers'
-        children, in the refinement phase a GA generation. For large P use :meth:`ask_request` to avoid materialising all rows.
+        children, in the refinement phase a GA generation. For large P use :meth:`ask_request` to avoid
+        materialising all rows.
         """
         return self.ask_request().rows()
 
@@ -486,7 +487,8 @@ class QiML:
         """What must match for a checkpoint to be loaded into this optimizer."""
         sp = self.space.to_arrays()
         digest = hashlib.sha256(b"".join(a.tobytes() for a in sp.values())).hexdigest()
-        blocks = None if self.blocks is None else hashlib.sha256(b"|".join(g.tobytes() for g in self.blocks)).hexdigest()
+        blocks = (None if self.blocks is None
+                  else hashlib.sha256(b"|".join(g.tobytes() for g in self.blocks)).hexdigest())
         options = self.options.describe()
         del options["workers"]   # results do not depend on it, so a run may resume with other workers
         return {"space": digest, "blocks": blocks, "dim": self.space.dim, "options": options,
@@ -602,8 +604,8 @@ def _resolve_search(options: Options, P: int, curvature: CurvatureFn | None) -> 
 
 
 #: the engine's own state (besides the strategy's, the GA's and the pending request): name -> type
-_SCALARS: dict[str, type] = {"nfev": int, "walker_nfev": int, "nit": int, "best_f": float, "phase": str, "since_improve": int,
-                             "restarts": int, "cycle_start": float, "last_hbar": float}
+_SCALARS: dict[str, type] = {"nfev": int, "walker_nfev": int, "nit": int, "best_f": float, "phase": str,
+                             "since_improve": int, "restarts": int, "cycle_start": float, "last_hbar": float}
 _VECTORS = ("x", "best_x", "ga_sigma")   # (P,) each
 
 

@@ -2,7 +2,8 @@
 
 ``alpha / hbar`` acts as an inverse temperature: a large ``hbar`` gives broad packets that
 average the loss over wide regions (exploration); a small one gives sharp packets sitting in
-their slice's global minimum. The default anneals ``hbar`` geometrically from 0.03 to 1e-4 (see ``docs/update_schemes.md``).
+their slice's global minimum. The default anneals ``hbar`` geometrically from 0.03 to 1e-4 (see
+``docs/update_schemes.md``).
 """
 
 from __future__ import annotations

@@ -82,7 +82,7 @@ class Solver(ABC):
 
     def __eq__(self, other: object) -> bool:
         """Solvers are equal when they are of the same class with the same settings."""
-        return type(other) is type(self) and other.settings() == self.settings()  # type: ignore[attr-defined]
+        return type(other) is type(self) and other.settings() == self.settings()
 
     def __hash__(self) -> int:
         return hash((type(self).__name__, tuple(sorted(self.settings().items()))))

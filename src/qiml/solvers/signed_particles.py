@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -179,7 +179,7 @@ def velocities(nk: int, dx: float, hbar: float, mass: float) -> NDArray[np.float
     The Nyquist index ``M = -nk/2`` is its own mirror image on the periodic lattice (``+k_max`` and
     ``-k_max`` are the same point), so it is given speed 0.
     """
-    M = np.arange(nk) - nk // 2
+    M = np.arange(nk, dtype=np.float64) - nk // 2
     v = hbar * M * (np.pi / (nk * dx)) / mass
     v[0] = 0.0
     return v
@@ -286,7 +286,8 @@ def cap_particles(p: Particles, k: int, cap: int, rng: np.random.Generator
 def signed_histogram(p: Particles, k: int, n: int, dx: float) -> NDArray[np.float64]:
     """Net number of particles per (packet, cell), shape (k, n); may be negative in places."""
     cells = p.tag * n + cell_of(p.x, dx, n)
-    return np.bincount(cells, weights=p.s, minlength=k * n).reshape(k, n)
+    # with weights bincount returns float64 (numpy's stubs say intp)
+    return cast(NDArray[np.float64], np.bincount(cells, weights=p.s, minlength=k * n).reshape(k, n))
 
 
 def mean_momentum(p: Particles, k: int, n: int, nk: int, dx: float) -> NDArray[np.float64]:

@@ -52,10 +52,10 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from ...errors import ConfigError
 from ...files import atomic_write
 from ...files import cache_dir as cache_folder
 from ...validation import check_int
-from ...errors import ConfigError
 
 __all__ = ["make_dataset", "FEATURES", "TARGET", "USERS_PER_SNAPSHOT", "element_gain_db", "array_gain_db",
            "uma_path_loss_db", "uma_los_probability", "hex_sites"]
@@ -104,8 +104,8 @@ INDOOR_FRACTION = 0.8
 # -- the physics, as pure array functions ---------------------------------------------------------------
 def hex_sites(rings: int = RINGS, isd: float = ISD_M) -> NDArray[np.float64]:
     """Site positions (n_sites, 2) in m on a hexagonal grid, the central site first, ordered by ring."""
-    q, r = np.meshgrid(np.arange(-rings, rings + 1), np.arange(-rings, rings + 1), indexing="ij")
-    q, r = q.ravel(), r.ravel()
+    qq, rr = np.meshgrid(np.arange(-rings, rings + 1), np.arange(-rings, rings + 1), indexing="ij")
+    q, r = qq.ravel(), rr.ravel()
     keep = np.maximum(np.abs(q), np.maximum(np.abs(r), np.abs(q + r))) <= rings
     q, r = q[keep], r[keep]
     xy = isd * np.stack([q + r / 2, r * np.sqrt(3) / 2], axis=1)
