@@ -1,10 +1,10 @@
 """The request contract between the engine and a loss: what the engine asks to be evaluated.
 
-The engine asks for potentials through a :class:`SliceRequest`: a base point ``x`` (P,), the
-parameters ``idx`` (k,) whose slices are wanted and each one's grid of candidate values
-(``grid`` (k, nx) with ``counts`` (k,) valid entries per row). The answer is the loss at ``x``
-and ``V`` (k, nx): ``V[j, g]`` is the loss with ``x[idx[j]] = grid[j, g]`` and every other
-parameter at ``x`` (padded entries past ``counts[j]`` are ignored). A :class:`PopulationRequest`
+The engine asks for potentials through a :class:`SliceRequest`: a base point ``x`` (P,) and k
+sparse directions (``support`` (k, m) parameters moved by ``coef`` (k, m)), each with its grid of
+step lengths (``grid`` (k, nx) with ``counts`` (k,) valid entries per row). The answer is the loss
+at ``x`` and ``V`` (k, nx): ``V[j, g]`` is the loss at ``x + grid[j, g] * d_j`` (an axis slice moves
+one parameter, m = 1; padded entries past ``counts[j]`` are ignored). A :class:`PopulationRequest`
 asks for plain points (a walker generation, a GA refinement). :func:`check_values` is the one check
 of what a loss answers. :class:`qiml.objective.Objective` answers any request for a black-box loss;
 structured models (networks) answer slice requests incrementally.
