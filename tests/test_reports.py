@@ -63,6 +63,19 @@ def test_demo_command_writes_tables_and_plots(tmp_path):
         assert (tmp_path / name).stat().st_size > 0
     table = (tmp_path / "demo.md").read_text()
     assert "rastrigin 2-D" in table and "dual_annealing" in table and "double well 1-D" in table
+    assert "Command: `qiml demo --seeds 1 --budget-per-dim 100 --dim 2`" in table and "usable of" in table
+
+
+def test_demo_module_smoke_run(tmp_path):
+    from qiml.studies import demo
+
+    rows = demo.main(["--smoke", "--out", str(tmp_path)])
+    assert {r["method"] for r in rows} == set(demo.DEMO_METHODS)
+    assert len(rows) == len(demo.demo_problems(2)) * len(demo.DEMO_METHODS)      # one seed
+    assert all(r["nfev"] <= r["budget"] for r in rows)
+    for name in ("demo.md", "demo.csv", "convergence.png", "double_well.png"):
+        assert (tmp_path / name).stat().st_size > 0, name
+    assert "| schwefel 2-D |" in (tmp_path / "demo.md").read_text()
 
 
 def test_demo_rejects_bad_arguments(tmp_path):

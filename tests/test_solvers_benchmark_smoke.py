@@ -1,40 +1,62 @@
-"""Smoke runs of the solver comparison and the parallel speed-up scripts (tiny budgets): every solver runs
+"""Smoke runs of the solver comparison and the parallel speed-up studies (tiny budgets): every solver runs
 inside the engine and every table and plot is written."""
 
 from __future__ import annotations
 
-import importlib
+import csv
 import json
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+import pytest
+
+from qiml.studies import parallel_speedup, solvers
 
 
-def test_solvers_benchmark_smoke(tmp_path, monkeypatch):
-    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))   # importable by name in the worker processes
-    mod = importlib.import_module("solvers")
-    summary = mod.main(["--smoke", "--workers", "2", "--out", str(tmp_path)])
-    for name in ("summary.md", "summary.json", "solvers.png", "runs.jsonl"):
+def test_solvers_benchmark_smoke(tmp_path):
+    summary = solvers.main(["--smoke", "--workers", "2", "--out", str(tmp_path)])
+    for name in ("summary.md", "summary.json", "summary.csv", "per_function.csv", "nets.csv", "memory.csv",
+                 "solvers.png", "runs.jsonl"):
         assert (tmp_path / name).stat().st_size > 0, name
-    assert json.loads((tmp_path / "summary.json").read_text())["meta"]["smoke"] is True
-    solvers = set(mod.SOLVERS)
-    assert {r["solver"] for r in summary["functions"]} == solvers
+    meta = json.loads((tmp_path / "summary.json").read_text())["meta"]
+    assert meta["smoke"] is True and meta["command"].startswith("python -m qiml.studies.solvers --smoke")
+    assert meta["versions"]["numpy"] and meta["git"].keys() == {"commit", "dirty"}
+    names = set(solvers.SOLVERS)
+    assert {r["solver"] for r in summary["functions"]} == names
     for r in summary["functions"]:
         assert all(0.0 <= v <= 1.0 for v in r["in_basin"]) and r["median_seconds"] > 0
-    assert {(r["task"], r["solver"]) for r in summary["nets"]} == {(t, s) for t in mod.NETS for s in solvers}
+    assert {(r["task"], r["solver"]) for r in summary["nets"]} == {(t, s) for t in solvers.NETS for s in names}
     assert all(r["test"] >= 0 and r["sweeps"] > 0 for r in summary["nets"])
-    assert {r["solver"] for r in summary["memory"]} == solvers
+    assert {r["solver"] for r in summary["memory"]} == names
     assert all(len(r["peak_mib"]) == 3 and min(r["peak_mib"]) > 0 for r in summary["memory"])
+    with (tmp_path / "summary.csv").open() as fh:
+        assert {r["solver"] for r in csv.DictReader(fh)} == names
+    assert "Run " in (tmp_path / "summary.md").read_text()           # the environment line
     # a rerun reads every run from the cache
     n_runs = len((tmp_path / "runs.jsonl").read_text().splitlines())
-    mod.main(["--smoke", "--workers", "2", "--out", str(tmp_path)])
+    solvers.main(["--smoke", "--workers", "2", "--out", str(tmp_path)])
     assert len((tmp_path / "runs.jsonl").read_text().splitlines()) == n_runs
 
 
-def test_parallel_speedup_smoke(tmp_path, monkeypatch):
-    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
-    mod = importlib.import_module("parallel_speedup")
-    out = mod.main(["--smoke", "--workers", "2", "--out", str(tmp_path)])
+def test_committed_solver_runs_keep_their_keys():
+    """The committed runs (made before JobRunner) are named as JobRunner names the same jobs: they resume."""
+    from qiml.studies.runner import JobRunner, job_key
+
+    path = Path(__file__).resolve().parents[1] / "docs" / "results" / "solvers" / "runs.jsonl"
+    if not path.exists():
+        pytest.skip("no committed solver runs")
+    fields = {"function": ("kind", "solver", "function", "dim", "seed", "budget"),
+              "net": ("kind", "solver", "task", "seed", "budget"), "memory": ("kind", "solver", "iters")}
+    runner = JobRunner(path, progress=False)
+    jobs = [{k: r[k] for k in fields[r["kind"]]} for r in runner.done.values()]
+    assert jobs and all(job_key(j) in runner.done for j in jobs) and runner.pending(jobs) == []
+
+
+def test_parallel_speedup_smoke(tmp_path):
+    out = parallel_speedup.main(["--smoke", "--workers", "2", "--out", str(tmp_path)])
     assert [r["case"] for r in out["rows"]] == ["simulator", "signed-particles"]
     assert all(r["same_result"] and r["serial_s"] > 0 and r["parallel_s"] > 0 for r in out["rows"])
-    assert (tmp_path / "parallel_speedup.md").stat().st_size > 0
+    for name in ("parallel_speedup.md", "parallel_speedup.json", "parallel_speedup.csv", "parallel_speedup.png"):
+        assert (tmp_path / name).stat().st_size > 0, name
+    saved = json.loads((tmp_path / "parallel_speedup.json").read_text())
+    assert saved["meta"]["command"].startswith("python -m qiml.studies.parallel_speedup")
+    assert "| simulator |" in (tmp_path / "parallel_speedup.md").read_text()

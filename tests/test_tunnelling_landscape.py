@@ -3,22 +3,19 @@ the barrier is H high above the shallow minimum and W wide, and the shallow well
 
 from __future__ import annotations
 
-import importlib
-from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from qiml.studies import tunnelling
+
 CELLS = [(0.5, 0.025), (8.0, 0.025), (0.5, 0.4), (8.0, 0.4), (2.0, 0.1)]
 
 
 @pytest.fixture(scope="module")
 def tw() -> ModuleType:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.syspath_prepend(str(ROOT / "benchmarks"))
-        return importlib.import_module("tunnelling")
+    return tunnelling
 
 
 @pytest.mark.parametrize("dim", [1, 10])
@@ -73,7 +70,7 @@ def test_shallow_well_traps_local_search(tw: ModuleType, dim: int, least: float)
     for H, W in [(0.5, 0.4), (8.0, 0.025)]:
         well = tw.DoubleWell(dim, H, W, seed=0)
         starts = np.random.default_rng(5).uniform(-tw.HALF, tw.HALF, (60, dim))
-        ends = [minimize(lambda x: float(well(x)[0]), x0, jac=well.gradient, method="L-BFGS-B",
+        ends = [minimize(lambda x, well=well: float(well(x)[0]), x0, jac=well.gradient, method="L-BFGS-B",
                          bounds=well.bounds).x for x0 in starts]
         dist = np.array([[np.linalg.norm(x - well.x_deep), np.linalg.norm(x - well.x_shallow)] for x in ends])
         assert np.all(dist.min(axis=1) < 1e-3)            # every local search ends in one of the two minima

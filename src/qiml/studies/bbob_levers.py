@@ -1,32 +1,37 @@
 """The levers of the adapted directions on COCO's bbob suite: each engine option the defaults were chosen by.
 
-    python benchmarks/bbob_levers.py --out docs/results/bbob_levers            # 5-D, instances 1-5 (tuning set)
-    python benchmarks/bbob_levers.py --instances 1 --functions 1 10 --smoke --out /tmp/levers
+    python -m qiml.studies.bbob_levers --instances 1 2 3         # 5-D, docs/results/bbob-levers
+    python -m qiml.studies.bbob_levers --instances 1 --functions 1 10 --smoke     # into a scratch folder
+    qiml reproduce bbob-levers                                    # the full run, with meta.json and log.txt
 
 Every variant is ``qiml.minimize`` with the engine's defaults plus the options named in :data:`VARIANTS`,
 run on bbob functions 1-24 at ``10^4 x D`` evaluations (stopping at the final target ``f_opt + 1e-8``, as
 COCO does), scored by the same ECDF area per function group as ``qiml bench bbob``
-(:func:`qiml.reports.bbob.ecdf_area`). The problems are cocoex's ``BareProblem`` (no COCO logs, so a run
-costs only its evaluations). Each finished run is appended to ``runs.jsonl`` (resumable); the script
-writes ``levers.md``, ``levers.csv`` and ``levers.png`` (area per group for each variant).
+(:func:`qiml.studies.bbob.ecdf_area`). The problems are cocoex's ``BareProblem`` (no COCO logs, so a run
+costs only its evaluations). Each finished run is appended to ``runs.jsonl`` (resumable; records of
+earlier versions, without a ``key``, are given theirs on the first rerun); the study writes ``levers.md``,
+``levers.csv`` and ``levers.png`` (area per group for each variant).
 """
 
 from __future__ import annotations
 
-import os
+import argparse
+import csv
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+from ..files import atomic_write_text
+from ..parallel import cpu_count
+from .folders import output_folder
+from .meta import environment_line, run_metadata
+from .runner import JobRunner, job_key
 
-import argparse  # noqa: E402
-import csv  # noqa: E402
-import json  # noqa: E402
-import shlex  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from concurrent.futures import ProcessPoolExecutor, as_completed  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+NAME = "bbob-levers"
+JOB_FIELDS = ("variant", "function", "dim", "instance", "budget")
 
 #: name -> engine options on top of the defaults (directions="auto", nx 3, ipop restarts, basis_rate 1.5)
 VARIANTS: dict[str, dict[str, Any]] = {
@@ -44,13 +49,14 @@ GROUP_NAMES = ("separable", "low/moderate conditioning", "high conditioning, uni
                "multimodal, adequate structure", "multimodal, weak structure")
 
 
-def run(variant: str, function: int, dim: int, instance: int, budget: int) -> dict[str, Any]:
-    """One run of ``variant`` on bbob ``function`` (``dim``, ``instance``); its target hits."""
+def run(job: dict[str, Any]) -> dict[str, Any]:
+    """One run of ``job["variant"]`` on bbob ``function`` (``dim``, ``instance``); its target hits."""
     import cocoex
 
-    from qiml import minimize
-    from qiml.reports.bbob import _Hits
+    from ..engine import minimize
+    from .bbob import _Hits
 
+    variant, function, dim, instance, budget = (job[k] for k in JOB_FIELDS)
     problem = cocoex.BareProblem("bbob", function, dim, instance)
     hits = _Hits(problem, float(problem.best_value()))
     t0 = time.perf_counter()
@@ -60,8 +66,28 @@ def run(variant: str, function: int, dim: int, instance: int, budget: int) -> di
             "hit": hits.hit.tolist(), "nfev": hits.n, "seconds": time.perf_counter() - t0}
 
 
+def add_keys(path: Path) -> int:
+    """Give the records of ``path`` written before :class:`~qiml.studies.runner.JobRunner` (no ``"key"``) the
+    key of their job, so a rerun resumes from them; returns how many were given one."""
+    if not path.exists():
+        return 0
+    lines, added = [], 0
+    for line in path.read_text().splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue                          # a line cut short: its job is redone
+        if isinstance(rec, dict) and "key" not in rec and all(k in rec for k in JOB_FIELDS):
+            rec["key"] = job_key({k: rec[k] for k in JOB_FIELDS})
+            added += 1
+        lines.append(json.dumps(rec))
+    if added:
+        atomic_write_text(path, "".join(line + "\n" for line in lines))
+    return added
+
+
 def summarise(records: list[dict[str, Any]], budget: int) -> list[dict[str, Any]]:
-    from qiml.reports.bbob import GROUPS, ecdf_area
+    from .bbob import GROUPS, ecdf_area
 
     rows = []
     for v in VARIANTS:
@@ -79,14 +105,15 @@ def write(out: Path, rows: list[dict[str, Any]], args: argparse.Namespace) -> No
           f"ECDF area at {args.budget} x D evaluations (higher is better), {args.dim}-D, functions "
           f"{','.join(map(str, args.functions))}, instances {','.join(map(str, args.instances))}; each variant "
           "is the engine's defaults plus the options named (seed = instance). Command: `"
-          + shlex.join(["python", "benchmarks/bbob_levers.py", *args.argv]) + "`.", "",
+          + shlex.join(["python", "-m", "qiml.studies.bbob_levers", *args.argv]) + "`. "
+          + environment_line(args.meta), "",
           "| variant | options |", "|---|---|", *(f"| {v} | `{VARIANTS[v] or 'defaults'}` |" for v in VARIANTS
                                                    if any(r['variant'] == v for r in rows)), "",
           "| variant | runs | " + " | ".join(cols) + " |", "|---|---|" + "---|" * len(cols)]
     for r in rows:
         md.append(f"| {r['variant']} | {r['runs']} | " + " | ".join(
             f"**{r[c]:.3f}**" if r[c] == best[c] else f"{r[c]:.3f}" for c in cols) + " |")
-    (out / "levers.md").write_text("\n".join(md) + "\n")
+    atomic_write_text(out / "levers.md", "\n".join(md) + "\n")
     with (out / "levers.csv").open("w", newline="") as fh:
         w = csv.DictWriter(fh, ["variant", "runs", *cols])
         w.writeheader()
@@ -110,41 +137,33 @@ def write(out: Path, rows: list[dict[str, Any]], args: argparse.Namespace) -> No
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m qiml.studies.bbob_levers", description=__doc__.split("\n\n")[0])
     ap.add_argument("--dim", type=int, default=5)
     ap.add_argument("--functions", type=int, nargs="+", default=list(range(1, 25)))
     ap.add_argument("--instances", type=int, nargs="+", default=[1, 2, 3, 4, 5])
     ap.add_argument("--budget", type=int, default=10_000, help="evaluations per dimension")
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS), metavar="V")
-    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--workers", type=int, default=cpu_count())
     ap.add_argument("--smoke", action="store_true", help="budget 100 x D, two variants")
-    ap.add_argument("--out", type=Path, default=Path("docs/results/bbob_levers"))
+    ap.add_argument("--out", type=Path, default=None,
+                    help=f"output folder (default docs/results/{NAME}; a scratch folder with --smoke)")
     args = ap.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     if args.smoke:
         args.budget, args.variants = 100, args.variants[:2]
-    args.out.mkdir(parents=True, exist_ok=True)
-    log = args.out / "runs.jsonl"
-    done = {}
-    if log.exists():
-        for line in log.read_text().splitlines():
-            r = json.loads(line)
-            done[(r["variant"], r["function"], r["dim"], r["instance"], r["budget"])] = r
-    jobs = [(v, f, args.dim, i, args.budget) for v in args.variants for f in args.functions for i in args.instances]
-    todo = [j for j in jobs if j not in done]
-    from rich.progress import Progress
-
-    with Progress() as bar, ProcessPoolExecutor(max(1, args.workers)) as pool, log.open("a") as fh:
-        task = bar.add_task("bbob levers", total=len(jobs), completed=len(jobs) - len(todo))
-        for fut in as_completed([pool.submit(run, *j) for j in todo]):
-            r = fut.result()
-            done[(r["variant"], r["function"], r["dim"], r["instance"], r["budget"])] = r
-            fh.write(json.dumps(r) + "\n")
-            fh.flush()
-            bar.advance(task)
-    rows = summarise([done[j] for j in jobs if j in done], args.budget)
-    write(args.out, rows, args)
-    print((args.out / "levers.md").read_text())
+    out = output_folder(NAME, args.out, args.smoke)
+    out.mkdir(parents=True, exist_ok=True)
+    add_keys(out / "runs.jsonl")
+    jobs = [dict(zip(JOB_FIELDS, (v, f, args.dim, i, args.budget), strict=True))
+            for v in args.variants for f in args.functions for i in args.instances]
+    with JobRunner[dict[str, Any]](out / "runs.jsonl", args.workers) as runner:
+        records = runner.run(jobs, run, label="bbob levers")
+    args.meta = run_metadata(["python -m qiml.studies.bbob_levers", *args.argv], dim=args.dim,
+                             functions=args.functions, instances=args.instances, budget=args.budget,
+                             variants=args.variants, workers=args.workers, smoke=args.smoke)
+    rows = summarise(records, args.budget)
+    write(out, rows, args)
+    print((out / "levers.md").read_text())
     return 0
 
 

@@ -1,5 +1,9 @@
 """``qiml demo``: the main job on the embedded default (NumPy on the CPU).
 
+    qiml demo                          # docs/results/demo
+    qiml reproduce demo                # the same, with meta.json and log.txt
+    python -m qiml.studies.demo --smoke   # 1 seed, 100 x D evaluations, 2-D: into a scratch folder
+
 Minimises Rastrigin, Schwefel and Ackley in 10-D and a 1-D asymmetric double well with qiml,
 SciPy ``dual_annealing`` and random search at equal evaluation budgets (median over seeds),
 and writes ``demo.md`` / ``demo.csv`` plus two plots: best loss against evaluations, and a
@@ -8,8 +12,9 @@ packet's density moving from the shallow well of the double well into the deep o
 
 from __future__ import annotations
 
+import argparse
 import csv
-import platform
+import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,16 +23,21 @@ from typing import Any
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from .._version import __version__
+from ..files import atomic_write_text
 from ..functions import DOUBLE_WELL_BOUNDS, Benchmark, double_well
-from ..solvers.finite_difference import theta_steps
 from ..solvers.base import density, normalize, unit_dx
-from .budget import run_method
+from ..solvers.finite_difference import theta_steps
+from .baselines import run_method
+from .folders import output_folder
+from .meta import environment_line, run_metadata
 
-__all__ = ["Problem", "demo_problems", "run_demo", "double_well_snapshots", "DEMO_METHODS"]
+__all__ = ["Problem", "demo_problems", "run_demo", "double_well_snapshots", "DEMO_METHODS", "demo_command", "main"]
 
-#: the demo's comparison; the full set of baselines is in benchmarks/compare_optimizers.py
+NAME = "demo"
+#: the demo's comparison; the full set of baselines is in :mod:`qiml.studies.optimizers`
 DEMO_METHODS = ("qiml", "dual_annealing", "random")
+SMOKE = {"seeds": 1, "budget_per_dim": 100, "dim": 2}
+DEFAULTS = {"seeds": 5, "budget_per_dim": 2000, "dim": 10}
 
 
 @dataclass
@@ -48,8 +58,11 @@ def demo_problems(dim: int = 10) -> list[Problem]:
     deep = minimize_scalar(lambda x: double_well(np.array([[x]]))[0], bounds=(-2.0, 0.0),
                            method="bounded", options={"xatol": 1e-12})
     f_opt = float(deep.fun)
-    out.append(Problem("double well 1-D", double_well, [DOUBLE_WELL_BOUNDS], f_opt,
-                       lambda f, f_opt=f_opt: f - f_opt < 0.3))
+
+    def in_deep_well(f: float) -> bool:
+        return f - f_opt < 0.3
+
+    out.append(Problem("double well 1-D", double_well, [DOUBLE_WELL_BOUNDS], f_opt, in_deep_well))
     return out
 
 
@@ -57,7 +70,8 @@ def run_demo(out: Path, seeds: int = 5, budget_per_dim: int = 2000, dim: int = 1
              on_run: Callable[[str], Any] | None = None) -> list[dict[str, Any]]:
     """Run every method on every demo problem for ``seeds`` seeds; write tables and plots under ``out``."""
     out.mkdir(parents=True, exist_ok=True)
-    rows, traces = [], {}
+    rows: list[dict[str, Any]] = []
+    traces: dict[tuple[str, str], list[tuple[np.ndarray, np.ndarray]]] = {}
     for prob in demo_problems(dim):
         budget = budget_per_dim * len(prob.bounds)
         for method in DEMO_METHODS:
@@ -69,7 +83,7 @@ def run_demo(out: Path, seeds: int = 5, budget_per_dim: int = 2000, dim: int = 1
                 traces.setdefault((prob.name, method), []).append((f.evals, f.trace - prob.f_opt))
                 if on_run:
                     on_run(f"{prob.name} / {method} / seed {seed}")
-    _write_tables(out, rows, seeds, budget_per_dim)
+    _write_tables(out, rows, seeds, budget_per_dim, dim)
     _plot_convergence(out / "convergence.png", traces)
     _plot_double_well(out / "double_well.png")
     return rows
@@ -86,22 +100,32 @@ def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def _write_tables(out: Path, rows: list[dict[str, Any]], seeds: int, budget_per_dim: int) -> None:
-    with open(out / "demo.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+def demo_command(seeds: int, budget_per_dim: int, dim: int) -> str:
+    """The ``qiml demo`` command line that makes this table (options at their defaults left out, except the
+    seeds and budget, which the table names)."""
+    return (f"qiml demo --seeds {seeds} --budget-per-dim {budget_per_dim}"
+            + (f" --dim {dim}" if dim != DEFAULTS["dim"] else ""))
+
+
+def _write_tables(out: Path, rows: list[dict[str, Any]], seeds: int, budget_per_dim: int, dim: int) -> None:
+    text = io.StringIO(newline="")
+    w = csv.DictWriter(text, fieldnames=list(rows[0]))
+    w.writeheader()
+    w.writerows(rows)
+    atomic_write_text(out / "demo.csv", text.getvalue())
     summary = summarize(rows)
     methods = list(DEMO_METHODS)
+    command = demo_command(seeds, budget_per_dim, dim)
+    meta = run_metadata([command], seeds=seeds, budget_per_dim=budget_per_dim, dim=dim)
     lines = [f"# qiml demo: equal evaluation budgets ({budget_per_dim} x D), {seeds} seeds", "",
-             f"qiml {__version__}, NumPy {np.__version__}, Python {platform.python_version()}, "
-             f"{platform.machine()}. Command: `qiml demo --seeds {seeds} --budget-per-dim {budget_per_dim}`.", "",
+             f"{environment_line(meta)} Command: `{command}`.", "",
              "Cells: median error f - f* (fraction of seeds ending in the global basin).", "",
              "| problem | " + " | ".join(methods) + " |", "|---|" + "---|" * len(methods)]
     for prob in dict.fromkeys(r["problem"] for r in summary):
         cells = [next(s for s in summary if s["problem"] == prob and s["method"] == m) for m in methods]
-        lines.append(f"| {prob} | " + " | ".join(f"{c['median_error']:.3g} ({c['basin_rate']:.0%})" for c in cells) + " |")
-    (out / "demo.md").write_text("\n".join(lines) + "\n")
+        lines.append(f"| {prob} | " + " | ".join(f"{c['median_error']:.3g} ({c['basin_rate']:.0%})" for c in cells)
+                     + " |")
+    atomic_write_text(out / "demo.md", "\n".join(lines) + "\n")
 
 
 def double_well_snapshots(n: int = 256, hbar: float = 0.02, dt: float = 0.5, steps: int = 40,
@@ -133,7 +157,7 @@ def _plot_convergence(path: Path, traces: dict[tuple[str, str], list[tuple[np.nd
     import matplotlib.pyplot as plt
     problems = list(dict.fromkeys(p for p, _ in traces))
     fig, axes = plt.subplots(1, len(problems), figsize=(4.2 * len(problems), 3.6))
-    for ax, prob in zip(np.atleast_1d(axes), problems):
+    for ax, prob in zip(np.atleast_1d(axes), problems, strict=True):
         for (p, method), runs in traces.items():
             if p != prob:
                 continue
@@ -169,3 +193,31 @@ def _plot_double_well(path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
+    """``python -m qiml.studies.demo``: what ``qiml demo`` runs, without its Rich table."""
+    ap = argparse.ArgumentParser(prog="python -m qiml.studies.demo", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seeds", type=int, default=None,
+                    help=f"seeds per method and problem (default {DEFAULTS['seeds']})")
+    ap.add_argument("--budget-per-dim", type=int, default=None,
+                    help=f"evaluation budget per dimension (default {DEFAULTS['budget_per_dim']})")
+    ap.add_argument("--dim", type=int, default=None, help=f"dimension of the benchmarks (default {DEFAULTS['dim']})")
+    ap.add_argument("--smoke", action="store_true",
+                    help="tiny run: " + ", ".join(f"{k} {v}" for k, v in SMOKE.items()) + " (unless given)")
+    ap.add_argument("--out", type=Path, default=None,
+                    help=f"output folder (default docs/results/{NAME}; a scratch folder with --smoke)")
+    a = ap.parse_args(argv)
+    for k, default in (SMOKE if a.smoke else DEFAULTS).items():
+        if getattr(a, k) is None:
+            setattr(a, k, default)
+    if a.seeds < 1 or a.budget_per_dim < 1 or a.dim < 2:
+        ap.error("need --seeds >= 1, --budget-per-dim >= 1 and --dim >= 2")
+    out = output_folder(NAME, a.out, a.smoke)
+    rows = run_demo(out, seeds=a.seeds, budget_per_dim=a.budget_per_dim, dim=a.dim)
+    print((out / "demo.md").read_text())
+    return rows
+
+
+if __name__ == "__main__":
+    main()

@@ -1,38 +1,50 @@
 """Engine overhead per evaluation on a cheap vectorised objective (P = 100, NX = 64 by default).
 
-    python benchmarks/engine_overhead.py [--dim 100] [--nx 64] [--evals 200000] [--repeats 5]
+    python -m qiml.studies.engine_overhead [--dim 100] [--nx 64] [--evals 200000] [--repeats 5]
+    python -m qiml.studies.engine_overhead --smoke      # P = 10, NX = 16, 2000 evaluations, into a scratch folder
+    qiml reproduce engine-overhead                      # the full run, with meta.json and log.txt
 
 Reports median microseconds per evaluation over repeats, for qiml with axis slices of ``--nx``
 points (blocks of 1 and 10), with adapted directions (3-point slices, so many more requests per
 evaluation) and with the walker ensemble (``search="walkers"``, its default population and 256
 walkers), each in total and excluding the time spent inside the objective, with pycma's ask/tell
 loop (its default population and 256) and plain random search on the same objective and budget in
-the same process as references. Writes ``engine_overhead.md``, the same
-table as ``engine_overhead.csv`` and a bar plot ``engine_overhead.png`` to ``--out`` (default docs/).
+the same process (one BLAS thread) as references. Writes ``engine_overhead.md``, the same table as
+``engine_overhead.csv`` and a bar plot ``engine_overhead.png`` to ``--out`` (default
+``docs/results/engine-overhead``; a scratch folder with ``--smoke``).
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import platform
+import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-import qiml
-from qiml.objective import Objective
+from ..engine import minimize
+from ..files import atomic_write_text
+from ..objective import Objective
+from .folders import output_folder
+from .meta import environment_line, run_metadata
+from .runner import limit_threads
+
+NAME = "engine-overhead"
+SMOKE = {"dim": 10, "nx": 16, "evals": 2000, "repeats": 1}
+DEFAULTS = {"dim": 100, "nx": 64, "evals": 200_000, "repeats": 5}
 
 
 def sphere(X: np.ndarray) -> np.ndarray:
     return np.einsum("ij,ij->i", X, X)
 
 
-def time_qiml(dim: int, evals: int, seed: int, **options: object) -> tuple[float, float, int]:
+def time_qiml(dim: int, evals: int, seed: int, **options: Any) -> tuple[float, float, int]:
     obj = Objective(sphere, dim, vectorized=True)
     t0 = time.perf_counter()
-    res = qiml.minimize(obj, [(-5.0, 5.0)] * dim, max_evals=evals, seed=seed, **options)
+    res = minimize(obj, [(-5.0, 5.0)] * dim, max_evals=evals, seed=seed, **options)
     total = time.perf_counter() - t0
     return total, total - obj.seconds, res.nfev
 
@@ -64,13 +76,21 @@ def time_random(dim: int, evals: int, seed: int) -> tuple[float, int]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--dim", type=int, default=100)
-    ap.add_argument("--nx", type=int, default=64)
-    ap.add_argument("--evals", type=int, default=200_000)
-    ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--out", type=Path, default=Path("docs"))
+    ap = argparse.ArgumentParser(prog="python -m qiml.studies.engine_overhead", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--dim", type=int, default=None, help=f"dimension P (default {DEFAULTS['dim']})")
+    ap.add_argument("--nx", type=int, default=None, help=f"points per axis slice (default {DEFAULTS['nx']})")
+    ap.add_argument("--evals", type=int, default=None, help=f"evaluations per run (default {DEFAULTS['evals']})")
+    ap.add_argument("--repeats", type=int, default=None, help=f"repeats (default {DEFAULTS['repeats']})")
+    ap.add_argument("--smoke", action="store_true",
+                    help="tiny run: " + ", ".join(f"{k} {v}" for k, v in SMOKE.items()) + " (unless given)")
+    ap.add_argument("--out", type=Path, default=None,
+                    help=f"output folder (default docs/results/{NAME}; a scratch folder with --smoke)")
     args = ap.parse_args(argv)
+    for k, default in (SMOKE if args.smoke else DEFAULTS).items():
+        if getattr(args, k) is None:
+            setattr(args, k, default)
+    out = output_folder(NAME, args.out, args.smoke)
+    limit_threads()        # the timings must not depend on how many BLAS threads the machine offers
     rows: dict[str, list[float]] = {}
     for r in range(args.repeats):
         for name, opts in (("qiml axes (block 1)", {"directions": "axes", "nx": args.nx}),
@@ -87,23 +107,25 @@ def main(argv: list[str] | None = None) -> None:
         t, n = time_random(args.dim, args.evals, r)
         rows.setdefault("random search: total", []).append(1e6 * t / n)
     ref = float(np.median(rows["random search: total"]))
+    meta = run_metadata(["python -m qiml.studies.engine_overhead", *(sys.argv[1:] if argv is None else argv)],
+                        dim=args.dim, nx=args.nx, evals=args.evals, repeats=args.repeats, smoke=args.smoke)
     lines = [f"# Engine overhead, P = {args.dim}, NX = {args.nx}, {args.evals} evaluations of a vectorised sphere",
-             "", f"Median over {args.repeats} repeats in one process; Python {platform.python_version()}, "
-             f"NumPy {np.__version__}, {platform.machine()}. Command: `python benchmarks/engine_overhead.py "
-             f"--dim {args.dim} --nx {args.nx} --evals {args.evals} --repeats {args.repeats}`.", "",
+             "", f"Median over {args.repeats} repeats in one process. {environment_line(meta)} Command: "
+             f"`python -m qiml.studies.engine_overhead --dim {args.dim} --nx {args.nx} --evals {args.evals} "
+             f"--repeats {args.repeats}`.", "",
              "| what | microseconds per evaluation (median) | min | max | x random search |", "|---|---|---|---|---|"]
     for name, v in rows.items():
         lines.append(f"| {name} | {np.median(v):.2f} | {min(v):.2f} | {max(v):.2f} | {np.median(v) / ref:.1f} |")
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "engine_overhead.md").write_text("\n".join(lines) + "\n")
-    with open(args.out / "engine_overhead.csv", "w", newline="") as fh:
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "engine_overhead.md", "\n".join(lines) + "\n")
+    with open(out / "engine_overhead.csv", "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["what", "median_us_per_eval", "min_us", "max_us", "x_random_search", "repeats", "dim", "nx",
                     "evals"])
         for name, v in rows.items():
             w.writerow([name, f"{np.median(v):.4g}", f"{min(v):.4g}", f"{max(v):.4g}", f"{np.median(v) / ref:.3g}",
                         args.repeats, args.dim, args.nx, args.evals])
-    plot(rows, args.out / "engine_overhead.png", f"P = {args.dim}, NX = {args.nx}, {args.evals} evaluations, "
+    plot(rows, out / "engine_overhead.png", f"P = {args.dim}, NX = {args.nx}, {args.evals} evaluations, "
          f"{args.repeats} repeat(s)")
     print("\n".join(lines))
 

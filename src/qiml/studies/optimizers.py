@@ -1,67 +1,72 @@
 """Compare qiml with SciPy and pycma baselines on multimodal benchmarks at equal evaluation budgets.
 
-    python benchmarks/compare_optimizers.py                      # full run (long)
-    python benchmarks/compare_optimizers.py --dims 2 10 --seeds 3
-    python benchmarks/compare_optimizers.py --smoke --out /tmp/smoke   # CI: < 30 s
+    python -m qiml.studies.optimizers                      # full run (long): docs/results/optimizers
+    python -m qiml.studies.optimizers --dims 2 10 --seeds 3
+    python -m qiml.studies.optimizers --smoke              # CI: < 30 s, into a scratch folder
+    qiml reproduce optimizers                              # the full run, with meta.json and log.txt
 
-Methods (``--methods``): qiml and the baselines of :mod:`qiml.reports.budget` (SciPy dual annealing and
+Methods (``--methods``): qiml and the baselines of :mod:`qiml.studies.baselines` (SciPy dual annealing and
 differential evolution, pycma with IPOP restarts, random search), all seeded with the run's seed and
-all run through its :class:`~qiml.reports.budget.Budgeted` wrapper, which counts evaluations, keeps the
+all run through its :class:`~qiml.studies.baselines.Budgeted` wrapper, which counts evaluations, keeps the
 best value seen and a best-so-far trace at log-spaced checkpoints, and stops a method once the budget is
 spent, so no method gets more than the budget. The reported ``best_f`` is the wrapper's best value,
 never the method's own result.
 
 Problems: ``qiml.functions.Benchmark(function, dim, rotated, seed=s)``; a run succeeds when it ends
-in the global basin (``Benchmark.in_basin``). Writes, under ``--out`` (default ``docs/benchmarks``):
-``results.csv`` (one row per run; also the resume cache: finished runs are skipped on a rerun; qiml
-rows are redone when the qiml source changes, every row when ``qiml/functions.py`` changes; ``--fresh``
-starts over), ``traces.jsonl`` (best-so-far traces), ``summary.md``, ``summary.json``, ``success.png``
-and ``convergence.png``.
+in the global basin (``Benchmark.in_basin``). Writes, under ``--out`` (default ``docs/results/optimizers``,
+a scratch folder with ``--smoke``): ``runs.jsonl`` (one record per finished run, the resume cache: a
+rerun skips finished runs; a run's key holds its implementation, so qiml runs are redone when the engine's
+source changes, every run when ``qiml/functions.py`` or the baselines' settings change; ``--fresh``
+starts over), and, derived from the records after the run, ``results.csv`` (one row per run),
+``traces.jsonl`` (best-so-far traces), ``summary.md``, ``summary.json``, ``success.png`` and
+``convergence.png``. A folder from before ``runs.jsonl`` (``results.csv`` and ``traces.jsonl`` only) is
+read once into ``runs.jsonl``.
 """
 
 from __future__ import annotations
 
-import os
+import argparse
+import csv
+import hashlib
+import io
+import json
+import sys
+import time
+import traceback
+import warnings
+from collections.abc import Iterable
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")  # one BLAS thread per worker process; parallelism is across runs
+import numpy as np
 
-import argparse  # noqa: E402
-import csv  # noqa: E402
-import datetime  # noqa: E402
-import hashlib  # noqa: E402
-import json  # noqa: E402
-import platform  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-import traceback  # noqa: E402
-import warnings  # noqa: E402
-from collections.abc import Iterable  # noqa: E402
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait  # noqa: E402
-from functools import lru_cache  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+from .. import __file__ as _qiml_init
+from .._version import __version__
+from ..files import atomic_write_text
+from ..functions import BASE, Benchmark
+from ..parallel import cpu_count
+from . import baselines
+from .folders import output_folder
+from .meta import environment_line, run_metadata, versions
+from .runner import JobRunner, job_key
 
-import numpy as np  # noqa: E402
-
-import qiml  # noqa: E402
-from qiml.functions import BASE, Benchmark  # noqa: E402
-from qiml.reports import budget  # noqa: E402
-
+NAME = "optimizers"
 FUNCTIONS = tuple(BASE)
-METHODS = tuple(budget.METHODS)
-LABELS = budget.LABELS
+METHODS = tuple(baselines.METHODS)
+LABELS = baselines.LABELS
 DIMS = (2, 10, 30)
-BASELINE_SETTINGS_REV = "2"   # bump when a baseline's settings change, so cached rows are redone
-SMOKE = {"dims": [2], "seeds": 1, "budget_per_dim": 100}
+BASELINE_SETTINGS_REV = "2"   # bump when a baseline's settings change, so cached runs are redone
+SMOKE: dict[str, Any] = {"dims": [2], "seeds": 1, "budget_per_dim": 100}
 COLUMNS = ["function", "dim", "rotated", "seed", "method", "budget", "best_f", "f_opt", "error", "in_basin",
            "seconds", "nfev", "f_seconds", "impl"]
+JOB_FIELDS = ("function", "dim", "rotated", "seed", "method", "budget", "impl")
 
 
 # --------------------------------------------------------------------------------------------------
-# one job = one (function, dim, rotated, seed, method, budget) run, in a worker process
+# one job = one (function, dim, rotated, seed, method, budget) run of one implementation, in a worker
 
-Job = tuple[str, int, bool, int, str, int]
+Job = dict[str, Any]
 
 
 @lru_cache(maxsize=32)
@@ -70,212 +75,136 @@ def problem(function: str, dim: int, rotated: bool, seed: int) -> Benchmark:
 
 
 def run_job(job: Job) -> dict[str, Any]:
-    function, dim, rotated, seed, method, n_evals = job
+    """One run: the results row (``COLUMNS``) plus its best-so-far trace (``evals``, ``best``); a run that
+    raised gives ``{"failed": traceback}`` (redone on the next invocation)."""
+    function, dim, rotated, seed, method, n_evals = (job[k] for k in JOB_FIELDS[:-1])
     try:
         prob = problem(function, dim, rotated, seed)
         t0 = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            cnt = budget.run_method(method, prob, prob.bounds, n_evals, seed)
+            cnt = baselines.run_method(method, prob, prob.bounds, n_evals, seed)
         seconds = time.perf_counter() - t0
     except Exception:
-        return {"job": job, "failed": traceback.format_exc()}
-    row = {"function": function, "dim": dim, "rotated": rotated, "seed": seed, "method": method, "budget": n_evals,
-           "best_f": cnt.best, "f_opt": prob.f_opt, "error": cnt.best - prob.f_opt,
-           "in_basin": prob.in_basin(cnt.best), "seconds": seconds, "nfev": cnt.nfev, "f_seconds": cnt.f_seconds}
-    return {"job": job, "row": row, "trace": {"evals": cnt.evals.tolist(), "best": cnt.trace.tolist()}}
+        return {**job, "failed": traceback.format_exc()}
+    return {**job, "best_f": cnt.best, "f_opt": prob.f_opt, "error": cnt.best - prob.f_opt,
+            "in_basin": prob.in_basin(cnt.best), "seconds": seconds, "nfev": cnt.nfev, "f_seconds": cnt.f_seconds,
+            "evals": cnt.evals.tolist(), "best": cnt.trace.tolist()}
 
 
 # --------------------------------------------------------------------------------------------------
-# versions, the resume cache
-
-
-def _version(module: str) -> str:
-    try:
-        return str(__import__(module).__version__)
-    except Exception:  # pragma: no cover - optional dependency missing
-        return "missing"
+# implementations (part of every job), the records and the files derived from them
 
 
 def qiml_fingerprint() -> str:
-    """qiml's version plus a hash of its source, so cached qiml rows are redone when the engine changes."""
+    """qiml's version plus a hash of its source, so cached qiml runs are redone when the engine changes.
+
+    The studies themselves (``qiml/studies/``) are left out, except the baselines' harness that runs qiml."""
     h = hashlib.sha1()
-    root = Path(qiml.__file__).parent
+    root = Path(_qiml_init).parent
     for p in sorted(root.rglob("*.py")):
-        h.update(str(p.relative_to(root)).encode())
+        rel = p.relative_to(root)
+        if rel.parts[0] == "studies" and rel.name != "baselines.py":
+            continue
+        h.update(str(rel).encode())
         h.update(p.read_bytes())
-    return f"{qiml.__version__}+{h.hexdigest()[:10]}"
+    return f"{__version__}+{h.hexdigest()[:10]}"
 
 
 def problems_fingerprint() -> str:
     """Hash of ``qiml/functions.py``: a change to the problems invalidates every cached run."""
-    import qiml.functions
-    return hashlib.sha1(Path(qiml.functions.__file__).read_bytes()).hexdigest()[:8]
+    return hashlib.sha1((Path(_qiml_init).parent / "functions.py").read_bytes()).hexdigest()[:8]
 
 
 def implementations() -> dict[str, str]:
-    scipy_v, cma_v, np_v = _version("scipy"), _version("cma"), np.__version__
+    v = versions()
     tag = f"r{BASELINE_SETTINGS_REV}/p{problems_fingerprint()}"
-    return {"qiml": qiml_fingerprint(), "dual_annealing": f"scipy-{scipy_v}/{tag}",
-            "differential_evolution": f"scipy-{scipy_v}/{tag}", "cma_ipop": f"cma-{cma_v}/{tag}",
-            "random": f"numpy-{np_v}/{tag}"}
+    return {"qiml": qiml_fingerprint(), "dual_annealing": f"scipy-{v['scipy']}/{tag}",
+            "differential_evolution": f"scipy-{v['scipy']}/{tag}", "cma_ipop": f"cma-{v['cma']}/{tag}",
+            "random": f"numpy-{v['numpy']}/{tag}"}
 
 
-def job_key(row: dict[str, Any]) -> Job:
-    return (str(row["function"]), int(row["dim"]), _bool(row["rotated"]), int(row["seed"]), str(row["method"]),
-            int(row["budget"]))
+def make_job(function: str, dim: int, rotated: bool, seed: int, method: str, n_evals: int,
+             impl: dict[str, str]) -> Job:
+    return {"function": function, "dim": dim, "rotated": rotated, "seed": seed, "method": method,
+            "budget": n_evals, "impl": impl[method]}
+
+
+def _order(rec: dict[str, Any]) -> tuple:
+    return tuple(rec[k] for k in JOB_FIELDS[:-1])
 
 
 def _bool(v: Any) -> bool:
     return v if isinstance(v, bool) else str(v).strip().lower() in ("true", "1", "yes")
 
 
-def _parse_row(r: dict[str, str]) -> dict[str, Any]:
-    out: dict[str, Any] = dict(r)
-    for k in ("dim", "seed", "budget", "nfev"):
-        out[k] = int(r[k])
-    for k in ("best_f", "f_opt", "error", "seconds", "f_seconds"):
-        out[k] = float(r[k])
-    out["rotated"], out["in_basin"] = _bool(r["rotated"]), _bool(r["in_basin"])
-    return out
-
-
-def load_cache(out: Path, impl: dict[str, str]) -> tuple[dict[Job, dict], dict[Job, dict]]:
-    """Rows and traces of finished runs whose implementation is current; stale ones are dropped from disk."""
-    rows: dict[Job, dict] = {}
-    traces: dict[Job, dict] = {}
-    res_path, tr_path = out / "results.csv", out / "traces.jsonl"
-    stale = 0
-    if res_path.exists():
-        with open(res_path, newline="") as fh:
-            for r in csv.DictReader(fh):
-                try:
-                    row = _parse_row(r)
-                except (KeyError, ValueError, TypeError):
-                    stale += 1
-                    continue
-                if impl.get(row["method"]) == row["impl"]:
-                    rows[job_key(row)] = row
-                else:
-                    stale += 1
-    if tr_path.exists():
-        with open(tr_path) as fh:
-            for line in fh:
-                try:
-                    t = json.loads(line)
-                    key = job_key(t)
-                except (ValueError, KeyError, TypeError):
-                    continue
-                if key in rows and t.get("impl") == rows[key]["impl"]:
-                    traces[key] = t
-    rows = {k: v for k, v in rows.items() if k in traces}   # a row without its trace is redone
-    if stale or res_path.exists():  # rewrite without stale rows so the files stay consistent
-        _rewrite(out, rows, traces)
-    if stale:
-        print(f"dropped {stale} cached run(s) from an older implementation or settings", flush=True)
-    return rows, traces
-
-
-def _rewrite(out: Path, rows: dict[Job, dict], traces: dict[Job, dict]) -> None:
-    tmp = out / "results.csv.tmp"
-    with open(tmp, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=COLUMNS)
-        w.writeheader()
-        for k in sorted(rows):
-            w.writerow({c: rows[k][c] for c in COLUMNS})
-    tmp.replace(out / "results.csv")
-    tmp = out / "traces.jsonl.tmp"
-    with open(tmp, "w") as fh:
-        for k in sorted(traces):
-            fh.write(json.dumps(traces[k]) + "\n")
-    tmp.replace(out / "traces.jsonl")
-
-
-# --------------------------------------------------------------------------------------------------
-# running the jobs with a progress display
-
-
-class _Progress:
-    """A Rich progress bar on a terminal; otherwise one plain line every few seconds (CI logs)."""
-
-    def __init__(self, total: int) -> None:
-        self.total, self.done, self.t0, self.last = total, 0, time.perf_counter(), 0.0
-        self.rich = None
-        from rich.console import Console
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                                   TimeRemainingColumn)
-        console = Console(stderr=True)
-        if console.is_terminal:
-            self.rich = Progress(TextColumn("[bold]runs"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.description}"),
-                                 console=console)
-
-    def __enter__(self) -> _Progress:
-        if self.rich is not None:
-            self.rich.start()
-            self.task = self.rich.add_task("", total=self.total)
-        return self
-
-    def advance(self, text: str) -> None:
-        self.done += 1
-        if self.rich is not None:
-            self.rich.update(self.task, advance=1, description=text)
-            return
-        now = time.perf_counter()
-        if now - self.last >= 5.0 or self.done == self.total:
-            self.last = now
-            el = now - self.t0
-            eta = el / self.done * (self.total - self.done)
-            print(f"[{self.done}/{self.total}] {100 * self.done / self.total:5.1f}% elapsed {el:7.1f}s "
-                  f"eta {eta:7.1f}s  last: {text}", file=sys.stderr, flush=True)
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.rich is not None:
-            self.rich.stop()
-
-
-def run_jobs(jobs: list[Job], workers: int, out: Path, impl: dict[str, str], rows: dict[Job, dict],
-             traces: dict[Job, dict]) -> list[dict]:
-    """Run ``jobs`` in parallel, appending every finished run to the cache files as it arrives."""
-    failures: list[dict] = []
-    if not jobs:
-        return failures
-    res_path = out / "results.csv"
-    new_file = not res_path.exists()
-    # workers start on the first submit: before the progress bar's refresh thread (no fork with threads)
-    pool = ProcessPoolExecutor(max_workers=min(workers, len(jobs)))
-    pending: set[Future] = {pool.submit(run_job, j) for j in jobs}
-    with open(res_path, "a", newline="") as rfh, open(out / "traces.jsonl", "a") as tfh, _Progress(len(jobs)) as bar:
-        w = csv.DictWriter(rfh, fieldnames=COLUMNS)
-        if new_file:
-            w.writeheader()
+def import_legacy(out: Path) -> int:
+    """Read a folder from before ``runs.jsonl`` (``results.csv`` + ``traces.jsonl``) into ``runs.jsonl``:
+    one record per row that has its trace. Does nothing when ``runs.jsonl`` exists; returns the records written."""
+    path, res_path, tr_path = out / "runs.jsonl", out / "results.csv", out / "traces.jsonl"
+    if path.exists() or not (res_path.exists() and tr_path.exists()):
+        return 0
+    traces: dict[tuple, dict[str, Any]] = {}
+    for line in tr_path.read_text().splitlines():
         try:
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    res = fut.result()
-                    f, d, rot, s, m, _ = res["job"]
-                    label = f"{m} {f} {d}-D {'rot' if rot else 'ali'} s{s}"
-                    if "failed" in res:
-                        failures.append(res)
-                        print(f"\nFAILED {label}:\n{res['failed']}", file=sys.stderr, flush=True)
-                        bar.advance(label + " FAILED")
-                        continue
-                    row = dict(res["row"], impl=impl[m])
-                    key = job_key(row)
-                    trace = {k: row[k] for k in ("function", "dim", "rotated", "seed", "method", "budget", "impl")}
-                    trace.update(res["trace"])
-                    tfh.write(json.dumps(trace) + "\n")   # trace first: a row without a trace is redone
-                    tfh.flush()
-                    w.writerow({c: row[c] for c in COLUMNS})
-                    rfh.flush()
-                    rows[key], traces[key] = row, trace
-                    bar.advance(f"{label} {row['seconds']:.1f}s")
-        except BaseException:  # Ctrl-C or a broken pool: keep what is written, drop the rest
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-        pool.shutdown()
-    return failures
+            t = json.loads(line)
+            t["rotated"] = _bool(t["rotated"])
+            traces[(*_order(t), t["impl"])] = t
+        except (ValueError, KeyError, TypeError):
+            continue
+    recs = []
+    with open(res_path, newline="") as fh:
+        for r in csv.DictReader(fh):
+            try:
+                rec: dict[str, Any] = dict(r)
+                for k in ("dim", "seed", "budget", "nfev"):
+                    rec[k] = int(r[k])
+                for k in ("best_f", "f_opt", "error", "seconds", "f_seconds"):
+                    rec[k] = float(r[k])
+                rec["rotated"], rec["in_basin"] = _bool(r["rotated"]), _bool(r["in_basin"])
+                t = traces[(*_order(rec), rec["impl"])]
+            except (KeyError, ValueError, TypeError):
+                continue
+            rec.update(evals=t["evals"], best=t["best"])
+            rec["key"] = job_key({k: rec[k] for k in JOB_FIELDS})
+            recs.append(rec)
+    if recs:
+        atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in recs))
+        print(f"read {len(recs)} runs of {res_path} and {tr_path} into {path}", flush=True)
+    return len(recs)
+
+
+def current_records(done: Iterable[dict[str, Any]], impl: dict[str, str]) -> list[dict[str, Any]]:
+    """The finished (not failed) runs whose implementation is current, in a fixed order."""
+    recs = [r for r in done if "failed" not in r and impl.get(r.get("method", "")) == r.get("impl")]
+    return sorted(recs, key=_order)
+
+
+def write_runs(out: Path, recs: list[dict[str, Any]]) -> None:
+    """``results.csv`` (one row per run) and ``traces.jsonl`` (its best-so-far trace), from the records."""
+    text = io.StringIO(newline="")
+    w = csv.DictWriter(text, fieldnames=COLUMNS)
+    w.writeheader()
+    w.writerows({c: r[c] for c in COLUMNS} for r in recs)
+    atomic_write_text(out / "results.csv", text.getvalue())
+    atomic_write_text(out / "traces.jsonl", "".join(
+        json.dumps({**{k: r[k] for k in JOB_FIELDS}, "evals": r["evals"], "best": r["best"]}) + "\n" for r in recs))
+
+
+def run_jobs(jobs: list[Job], out: Path, workers: int, progress: bool = True) -> tuple[list[dict], list[dict]]:
+    """Run the jobs not yet in ``out/runs.jsonl`` (failed ones again) over ``workers`` processes; return
+    (every finished record in the runner, the failures of the jobs)."""
+    def shout(rec: dict[str, Any]) -> None:
+        if "failed" in rec:
+            label = (f"{rec['method']} {rec['function']} {rec['dim']}-D {'rot' if rec['rotated'] else 'ali'} "
+                     f"s{rec['seed']}")
+            print(f"\nFAILED {label}:\n{rec['failed']}", file=sys.stderr, flush=True)
+
+    with JobRunner[Job](out / "runs.jsonl", workers, progress=progress) as runner:
+        for k in [k for k, r in runner.done.items() if "failed" in r]:
+            del runner.done[k]              # a failed run is retried
+        recs = runner.run(jobs, run_job, label="runs", cost=lambda j: j["dim"], on_done=shout)
+        return list(runner.done.values()), [r for r in recs if "failed" in r]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -340,16 +269,13 @@ def write_summary(out: Path, rows: list[dict], meta: dict, functions: list[str],
     cells = aggregate(rows, functions, dims, methods)
     timing = timing_table(rows, dims, methods)
     lookup = {(c["dim"], c["function"], c["rotated"], c["method"]): c for c in cells}
-    v = meta["versions"]
     lines = ["# qiml versus baseline optimizers at equal evaluation budgets", "",
              f"- budget: {meta['budget_per_dim']} x D evaluations per run, the same for every method "
              "(enforced by a counting wrapper; best value seen within the budget)",
              f"- seeds: {meta['seeds']} per problem (seed s sets the problem's shift/rotation and the optimizer's RNG)",
              f"- functions: {', '.join(functions)}; dimensions: {', '.join(map(str, dims))}; axis-aligned and rotated",
-             f"- versions: qiml {v['qiml']}, numpy {v['numpy']}, scipy {v['scipy']}, cma {v['cma']}, "
-             f"Python {v['python']}",
-             f"- machine: {meta['cpu_count']} CPUs ({meta['platform']}), {meta['workers']} worker processes; "
-             f"date {meta['date']}",
+             f"- environment: {environment_line(meta)} {meta['workers']} worker processes; qiml source "
+             f"{meta['implementations']['qiml']}",
              f"- command: `{meta['command']}`", "",
              "Cells: global-basin success rate over seeds (median final error f - f*). Bold: best success rate "
              "in the row. Success = the best value found lies in the global basin "
@@ -411,8 +337,9 @@ def write_summary(out: Path, rows: list[dict], meta: dict, functions: list[str],
     lines += ["", "Plots: `success.png` (success rate per function), `convergence.png` (median best error "
               "versus evaluations, with the interquartile range, on representative problems). "
               "Raw data: `results.csv`, `traces.jsonl`, `summary.json`.", ""]
-    (out / "summary.md").write_text("\n".join(lines))
-    (out / "summary.json").write_text(json.dumps({"meta": meta, "cells": cells, "timing": timing}, indent=1) + "\n")
+    atomic_write_text(out / "summary.md", "\n".join(lines))
+    atomic_write_text(out / "summary.json",
+                      json.dumps({"meta": meta, "cells": cells, "timing": timing}, indent=1) + "\n")
 
 
 def _colors(methods: list[str]) -> dict[str, Any]:
@@ -468,7 +395,7 @@ def plot_convergence(out: Path, traces: list[dict], functions: list[str], dims: 
     probs = [p for p in REPRESENTATIVE if p[0] in functions][:4]
     colors = _colors(methods)
     fig, axes = plt.subplots(1, len(probs), figsize=(4.2 * len(probs), 3.8), squeeze=False)
-    for ax, (f, rot) in zip(axes[0], probs):
+    for ax, (f, rot) in zip(axes[0], probs, strict=True):
         sel = [t for t in traces if t["function"] == f and t["dim"] == d and t["rotated"] == rot]
         if not sel:
             ax.set_visible(False)
@@ -511,7 +438,7 @@ def plot_convergence(out: Path, traces: list[dict], functions: list[str], dims: 
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    ap = argparse.ArgumentParser(prog="python -m qiml.studies.optimizers", description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog="\n\n".join(__doc__.split("\n\n")[1:2]))
     ap.add_argument("--dims", type=int, nargs="+", default=None, help=f"dimensions (default {list(DIMS)})")
@@ -521,9 +448,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS), metavar="M",
                     help=f"methods (default all: {', '.join(METHODS)})")
     ap.add_argument("--budget-per-dim", type=int, default=None, help="evaluations per dimension (default 2000)")
-    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes (default: CPUs)")
+    ap.add_argument("--workers", type=int, default=cpu_count(), help="worker processes (default: usable CPUs)")
     ap.add_argument("--out", type=Path, default=None,
-                    help="output folder (default docs/benchmarks, or docs/benchmarks/smoke with --smoke)")
+                    help=f"output folder (default docs/results/{NAME}, or a scratch folder with --smoke)")
     ap.add_argument("--smoke", action="store_true",
                     help=f"tiny CI run: {SMOKE['budget_per_dim']} x D evaluations, 1 seed, 2-D only (unless given)")
     ap.add_argument("--fresh", action="store_true", help="ignore and overwrite cached results in --out")
@@ -533,57 +460,51 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    defaults = SMOKE if args.smoke else {"dims": list(DIMS), "seeds": 10, "budget_per_dim": 2000}
+    defaults: dict[str, Any] = SMOKE if args.smoke else {"dims": list(DIMS), "seeds": 10, "budget_per_dim": 2000}
     dims = sorted(set(args.dims if args.dims is not None else defaults["dims"]))
     n_seeds = args.seeds if args.seeds is not None else defaults["seeds"]
     bpd = args.budget_per_dim if args.budget_per_dim is not None else defaults["budget_per_dim"]
-    out = args.out if args.out is not None else Path("docs/benchmarks/smoke" if args.smoke else "docs/benchmarks")
     if min(dims) < 1 or n_seeds < 1 or bpd < 1 or args.workers < 1:
         raise SystemExit("--dims, --seeds, --budget-per-dim and --workers must be positive")
+    out = output_folder(NAME, args.out, args.smoke)
     functions = [f for f in FUNCTIONS if f in args.functions]
     methods = [m for m in METHODS if m in args.methods]
     seeds = list(range(n_seeds))
     out.mkdir(parents=True, exist_ok=True)
     if args.fresh:
-        for name in ("results.csv", "traces.jsonl"):
+        for name in ("runs.jsonl", "results.csv", "traces.jsonl"):
             (out / name).unlink(missing_ok=True)
+    import_legacy(out)
 
     impl = implementations()
-    rows, traces = load_cache(out, impl)
     # largest problems first (better load balance); a problem's methods together (problem cache hits)
-    wanted: list[Job] = [(f, d, rot, s, m, bpd * d) for d in sorted(dims, reverse=True) for f in functions
-                         for rot in (False, True) for s in seeds for m in methods]
-    todo = [j for j in wanted if j not in rows]
-    print(f"{len(wanted)} runs wanted, {len(wanted) - len(todo)} cached, {len(todo)} to run on "
-          f"{min(args.workers, max(1, len(todo)))} worker(s); output in {out}", flush=True)
+    wanted = [make_job(f, d, rot, s, m, bpd * d, impl) for d in sorted(dims, reverse=True) for f in functions
+              for rot in (False, True) for s in seeds for m in methods]
+    print(f"{len(wanted)} runs wanted; output in {out}", flush=True)
     t0 = time.perf_counter()
-    failures = run_jobs(todo, args.workers, out, impl, rows, traces)
+    done, failures = run_jobs(wanted, out, args.workers)
     wall = time.perf_counter() - t0
+    write_runs(out, current_records(done, impl))
 
-    sel_rows = [rows[j] for j in wanted if j in rows]
-    sel_traces = [traces[j] for j in wanted if j in traces]
-    meta = {
-        "budget_per_dim": bpd, "seeds": n_seeds, "functions": functions, "dims": dims, "methods": methods,
-        "runs": len(sel_rows), "runs_wanted": len(wanted), "failed": len(failures),
-        "versions": {"qiml": impl["qiml"], "numpy": np.__version__, "scipy": _version("scipy"),
-                     "cma": _version("cma"), "python": platform.python_version()},
-        "cpu_count": os.cpu_count(), "workers": args.workers, "platform": f"{platform.system()} {platform.machine()}",
-        "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
-        "command": "python benchmarks/compare_optimizers.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "wall_seconds_this_invocation": wall, "settings": budget.SETTINGS, "checkpoints": budget.N_CHECKPOINTS,
-    }
-    write_summary(out, sel_rows, meta, functions, dims, methods, sel_traces)
+    keys = {job_key(j) for j in wanted}
+    sel = sorted((r for r in done if r["key"] in keys and "failed" not in r), key=_order)
+    meta = run_metadata(["python -m qiml.studies.optimizers", *(sys.argv[1:] if argv is None else argv)],
+                        budget_per_dim=bpd, seeds=n_seeds, functions=functions, dims=dims, methods=methods,
+                        runs=len(sel), runs_wanted=len(wanted), failed=len(failures), workers=args.workers,
+                        implementations=impl, wall_seconds_this_invocation=wall, settings=baselines.SETTINGS,
+                        checkpoints=baselines.N_CHECKPOINTS, smoke=args.smoke)
+    write_summary(out, sel, meta, functions, dims, methods, sel)
     if not args.no_plots:
-        plot_success(out, sel_rows, functions, dims, methods)
-        plot_convergence(out, sel_traces, functions, dims, methods, bpd)
+        plot_success(out, sel, functions, dims, methods)
+        plot_convergence(out, sel, functions, dims, methods, bpd)
 
-    timing = timing_table(sel_rows, dims, methods)
-    print(f"\n{len(todo) - len(failures)} runs in {wall:.1f} s wall on {args.workers} worker(s); "
+    timing = timing_table(sel, dims, methods)
+    print(f"\n{len(sel)} runs ({wall:.1f} s wall this invocation on {args.workers} worker(s)); "
           f"summary in {out / 'summary.md'}")
     print("mean wall seconds per run: " + "; ".join(
         f"{t['dim']}-D {t['method']} {t['mean_seconds']:.2f}" for t in timing))
     if failures:
-        print(f"{len(failures)} run(s) FAILED (not cached; rerun to retry)", file=sys.stderr)
+        print(f"{len(failures)} run(s) FAILED (rerun to retry)", file=sys.stderr)
         return 1
     return 0
 

@@ -1,7 +1,8 @@
-"""Speed-up from spreading a run over the cores: ``workers=1`` against ``workers=N`` in one script.
+"""Speed-up from spreading a run over the cores: ``workers=1`` against ``workers=N`` in one process.
 
-    python benchmarks/parallel_speedup.py                 # writes docs/parallel_speedup.md (~3 min)
-    python benchmarks/parallel_speedup.py --smoke --out /tmp/p
+    python -m qiml.studies.parallel_speedup            # writes docs/results/parallel-speedup (~3 min)
+    python -m qiml.studies.parallel_speedup --smoke    # into a scratch folder
+    qiml reproduce parallel-speedup                    # the full run, with meta.json and log.txt
 
 Cases (each run ``--repeats`` times per worker count, alternating, median wall time reported):
 
@@ -14,33 +15,32 @@ Cases (each run ``--repeats`` times per worker count, alternating, median wall t
   solver's chunks of packets run in parallel.
 
 Both workers settings must give the same result (checked and reported). BLAS is pinned to one
-thread so the serial baseline does not already use several cores. Writes ``parallel_speedup.md``,
+thread (:func:`qiml.studies.runner.limit_threads`, before the engine's worker pool starts) so the
+serial baseline does not already use several cores. Writes ``parallel_speedup.md``,
 ``parallel_speedup.json``, the table as ``parallel_speedup.csv`` and a bar plot ``parallel_speedup.png``.
 """
 
 from __future__ import annotations
 
-import os
+import argparse
+import csv
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+import numpy as np
 
-import argparse  # noqa: E402
-import csv  # noqa: E402
-import datetime  # noqa: E402
-import json  # noqa: E402
-import platform  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+from ..engine import minimize
+from ..files import atomic_write_text
+from ..functions import rastrigin
+from ..parallel import cpu_count
+from .folders import output_folder
+from .meta import environment_line, run_metadata
+from .runner import limit_threads
 
-import numpy as np  # noqa: E402
-
-import qiml  # noqa: E402
-from qiml.functions import rastrigin  # noqa: E402
-from qiml.parallel import cpu_count  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
+NAME = "parallel-speedup"
 TRUE_RATES = np.array([1.0, 0.4, 0.4, 0.1])     # prey growth, predation, predator death, conversion
 
 
@@ -77,20 +77,24 @@ def run_case(case: str, workers: int, evals: int) -> tuple[float, Any]:
     t0 = time.perf_counter()
     if case == "simulator":
         # blocks of 4 slices: about 0.3 s of evaluations per iteration, so the ~10 ms a pool call costs is small
-        res = qiml.minimize(simulator_loss, [(0.05, 2.0)] * 4, seed=0, max_evals=evals, block=4, workers=workers)
+        res = minimize(simulator_loss, [(0.05, 2.0)] * 4, seed=0, max_evals=evals, block=4, workers=workers)
     else:
-        res = qiml.minimize(rastrigin, [(-5.12, 5.12)] * 16, vectorized=True, seed=0, max_evals=evals,
+        res = minimize(rastrigin, [(-5.12, 5.12)] * 16, vectorized=True, seed=0, max_evals=evals,
                             update="jacobi", solver="signed-particles", workers=workers)
     return time.perf_counter() - t0, res
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", type=Path, default=ROOT / "docs")
+    ap = argparse.ArgumentParser(prog="python -m qiml.studies.parallel_speedup", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, default=None,
+                    help=f"output folder (default docs/results/{NAME}; a scratch folder with --smoke)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--workers", type=int, default=cpu_count())
     ap.add_argument("--smoke", action="store_true")
     a = ap.parse_args(argv)
+    out = output_folder(NAME, a.out, a.smoke)
+    limit_threads()        # one BLAS thread here and in the engine's workers: the speed-up is the pool's alone
     evals = {"simulator": 300 if a.smoke else 3000,
              "signed-particles": 16 * 64 + 1 if a.smoke else 10 * (16 * 64 + 1)}
     if a.smoke:
@@ -108,26 +112,26 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         same = bool(np.array_equal(results[1].x, results[a.workers].x) and results[1].fun == results[a.workers].fun)
         rows.append({"case": case, "evals": evals[case], "serial_s": t1, "parallel_s": tn, "speedup": t1 / tn,
                      "same_result": same, "workers": a.workers, "fun": results[1].fun})
-    meta = {"command": "python benchmarks/parallel_speedup.py" + (" --smoke" if a.smoke else ""),
-            "repeats": a.repeats, "machine": f"{platform.machine()}, {cpu_count()} usable cores, "
-                                             f"Python {platform.python_version()}, NumPy {np.__version__}",
-            "date": datetime.date.today().isoformat()}
+    meta = run_metadata(["python -m qiml.studies.parallel_speedup", *(sys.argv[1:] if argv is None else argv)],
+                        repeats=a.repeats, workers=a.workers, evals=evals, smoke=a.smoke)
     md = ["# Parallel speed-up", "", f"Command: `{meta['command']}`; median of {a.repeats} runs per setting, "
-          f"alternating; {meta['machine']}; {meta['date']}.", "",
+          f"alternating. {environment_line(meta)}", "",
           "| case | evaluations | workers=1 (s) | workers=N (s) | N | speed-up | same result |",
           "|---|---|---|---|---|---|---|"]
     for r in rows:
         md.append(f"| {r['case']} | {r['evals']} | {r['serial_s']:.2f} | {r['parallel_s']:.2f} | {r['workers']} | "
                   f"{r['speedup']:.2f}x | {'yes' if r['same_result'] else 'NO'} |")
-    a.out.mkdir(parents=True, exist_ok=True)
-    (a.out / "parallel_speedup.md").write_text("\n".join(md) + "\n")
-    (a.out / "parallel_speedup.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
-    with open(a.out / "parallel_speedup.csv", "w", newline="") as fh:
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "parallel_speedup.md", "\n".join(md) + "\n")
+    atomic_write_text(out / "parallel_speedup.json", json.dumps({"meta": meta, "rows": rows}, indent=1))
+    with open(out / "parallel_speedup.csv", "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=["case", "evals", "serial_s", "parallel_s", "workers", "speedup",
                                            "same_result", "fun"])
         w.writeheader()
         w.writerows(rows)
-    plot(rows, a.out / "parallel_speedup.png", f"median of {a.repeats} run(s); {meta['machine']}")
+    m = meta["machine"]
+    plot(rows, out / "parallel_speedup.png", f"median of {a.repeats} run(s); {m['machine']}, "
+         f"{m['usable_cpus']} usable cores, Python {m['python']}, NumPy {meta['versions']['numpy']}")
     print("\n".join(md))
     return {"meta": meta, "rows": rows}
 

@@ -1,7 +1,8 @@
 """Which solver to choose: quality against evaluations and wall time for every solver.
 
-    python benchmarks/solvers.py                         # full run (about 20 min on 2 cores)
-    python benchmarks/solvers.py --smoke --out /tmp/s    # CI smoke run: tiny budgets
+    python -m qiml.studies.solvers                  # full run (about 20 min on 2 cores): docs/results/solvers
+    python -m qiml.studies.solvers --smoke          # CI smoke run: tiny budgets, into a scratch folder
+    qiml reproduce solvers                          # the full run, with meta.json and log.txt
 
 Every solver (``--solvers``; default: finite differences, signed particles, mesoscopic lattice and
 mesoscopic walkers, each with its default settings) runs inside the same engine with the same
@@ -19,39 +20,37 @@ default options and seeds on
   peak memory traced after 10 %, 50 % and 100 % of the iterations, to show it stays bounded.
 
 Runs are single-threaded (BLAS pinned to one thread) and spread over ``--workers`` processes;
-finished runs are cached in ``runs.jsonl`` under ``--out`` (default ``docs/solvers``), so an
-interrupted run resumes. Writes ``summary.md``, ``summary.json`` and ``solvers.png``, and the Markdown
-tables as CSV: ``summary.csv`` (black-box, per solver and dimension), ``per_function.csv``, ``nets.csv``
-and ``memory.csv``.
+finished runs are cached in ``runs.jsonl`` under ``--out`` (default ``docs/results/solvers``; a scratch
+folder with ``--smoke``), so an interrupted run resumes. Writes ``summary.md``, ``summary.json`` and
+``solvers.png``, and the Markdown tables as CSV: ``summary.csv`` (black-box, per solver and dimension),
+``per_function.csv``, ``nets.csv`` and ``memory.csv``.
 """
 
 from __future__ import annotations
 
-import os
+import argparse
+import csv
+import json
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+from typing import Any
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")  # one BLAS thread per worker process; parallelism is across runs
+import numpy as np
 
-import argparse  # noqa: E402
-import csv  # noqa: E402
-import datetime  # noqa: E402
-import json  # noqa: E402
-import platform  # noqa: E402
-import time  # noqa: E402
-import tracemalloc  # noqa: E402
-from concurrent.futures import ProcessPoolExecutor  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+from .. import datasets
+from ..engine import minimize
+from ..files import atomic_write_text
+from ..functions import Benchmark
+from ..nn import MLP
+from ..parallel import cpu_count
+from ..training import AXIS_NETWORK_OPTIONS, fit_network
+from .folders import output_folder
+from .meta import environment_line, run_metadata
+from .runner import JobRunner
 
-import numpy as np  # noqa: E402
-
-import qiml  # noqa: E402
-from qiml import datasets  # noqa: E402
-from qiml.functions import Benchmark  # noqa: E402
-from qiml.nn import MLP  # noqa: E402
-from qiml.training import AXIS_NETWORK_OPTIONS, fit_network  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
+NAME = "solvers"
 SOLVERS: dict[str, dict[str, Any]] = {
     "fd": {"solver": "fd"},
     "signed-particles": {"solver": "signed-particles"},
@@ -62,19 +61,23 @@ FUNCTIONS = ("rastrigin", "schwefel", "ackley", "griewank", "styblinski_tang")
 DIMS = (2, 10)
 FRACTIONS = (0.1, 0.3, 1.0)
 NETS = {"teacher": ((15, 6, 1), "mse"), "spirals": ((2, 8, 8, 2), "cross_entropy")}
-SMOKE = {"seeds": 1, "budget_per_dim": 150, "net_budget": 0.5, "long_iters": 20, "dims": [2],
+SMOKE: dict[str, Any] = {"seeds": 1, "budget_per_dim": 150, "net_budget": 0.5, "long_iters": 20, "dims": [2],
          "functions": ["rastrigin", "ackley"]}
 
 
 # -- one run -----------------------------------------------------------------------------------------
 def run_job(job: dict[str, Any]) -> dict[str, Any]:
-    """One run in a worker process; returns a JSON-able record."""
+    """One run in a worker process: the job's fields and its results (a JSON-able record)."""
+    return {**job, **_run(job)}
+
+
+def _run(job: dict[str, Any]) -> dict[str, Any]:
     settings = SOLVERS[job["solver"]]
     t0 = time.perf_counter()
     if job["kind"] == "function":
         prob = Benchmark(job["function"], job["dim"], seed=job["seed"])
         budget = job["budget"]
-        res = qiml.minimize(prob, prob.bounds, vectorized=True, max_evals=budget, seed=job["seed"], **settings)
+        res = minimize(prob, prob.bounds, vectorized=True, max_evals=budget, seed=job["seed"], **settings)
         wall = time.perf_counter() - t0
         hist = np.asarray(res.history, dtype=float).reshape(-1, 2)
         errors = []
@@ -99,6 +102,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         iters = job["iters"]
         marks = {max(1, round(f * iters)) for f in (0.1, 0.5, 1.0)}
         peaks: list[float] = []
+        done = 0
 
         def watch(_res: Any) -> None:
             nonlocal done
@@ -106,17 +110,15 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
             if done in marks:
                 peaks.append(tracemalloc.get_traced_memory()[1] / 2**20)
 
-        done = 0
         tracemalloc.start()
-        qiml.minimize(prob, prob.bounds, vectorized=True, max_iter=iters, seed=0, refine=0.0, callback=watch,
-                      **settings)
+        minimize(prob, prob.bounds, vectorized=True, max_iter=iters, seed=0, refine=0.0, callback=watch, **settings)
         tracemalloc.stop()
         return {"peak_mib": peaks, "seconds": time.perf_counter() - t0}
     raise KeyError(job["kind"])
 
 
 def load_net_task(task: str) -> tuple[np.ndarray, ...]:
-    """The same fixed splits as benchmarks/nn_experiments.py."""
+    """The same fixed splits as :mod:`qiml.studies.nn_tasks`."""
     if task == "teacher":
         X, y, _ = datasets.make_teacher_student(4000, seed=1)
         h = X.shape[0] // 2
@@ -127,33 +129,18 @@ def load_net_task(task: str) -> tuple[np.ndarray, ...]:
 
 
 # -- orchestration ---------------------------------------------------------------------------------------
-def job_key(job: dict[str, Any]) -> str:
-    return json.dumps(job, sort_keys=True)
+def _cost(job: dict[str, Any]) -> float:
+    """The slowest runs first (memory, then networks, then the higher dimensions), so the pool is not left
+    waiting on one long run at the end."""
+    return {"memory": 1e6, "net": 1e3}.get(job["kind"], job.get("dim", 0))
 
 
-def run_all(jobs: list[dict[str, Any]], out: Path, workers: int) -> list[dict[str, Any]]:
-    """Run the jobs not in ``runs.jsonl`` yet (appending each as it finishes); return every record."""
-    from rich.progress import Progress
+def run_all(jobs: list[dict[str, Any]], out: Path, workers: int, progress: bool = True) -> list[dict[str, Any]]:
+    """Run the jobs not in ``out/runs.jsonl`` yet (appending each as it finishes); return every record.
 
-    path = out / "runs.jsonl"
-    done: dict[str, dict[str, Any]] = {}
-    if path.exists():
-        for line in path.read_text().splitlines():
-            rec = json.loads(line)
-            done[rec["key"]] = rec
-    todo = [j for j in jobs if job_key(j) not in done]
-    if todo:
-        # the slowest runs first, so the pool is not left waiting on one long run at the end
-        todo.sort(key=lambda j: (j["kind"] != "memory", j["kind"] != "net", -j.get("dim", 0)))
-        with ProcessPoolExecutor(workers) as pool, Progress() as bar:
-            task = bar.add_task(f"solver runs ({len(todo)})", total=len(todo))
-            for job, rec in zip(todo, pool.map(run_job, todo), strict=True):
-                rec = {**job, **rec, "key": job_key(job)}
-                done[rec["key"]] = rec
-                with path.open("a") as f:
-                    f.write(json.dumps(rec) + "\n")
-                bar.advance(task)
-    return [done[job_key(j)] for j in jobs]
+    A job is named by all its fields (:func:`qiml.studies.runner.job_key`), as in the runs of earlier versions."""
+    with JobRunner[dict[str, Any]](out / "runs.jsonl", workers, progress=progress) as runner:
+        return runner.run(jobs, run_job, label="solver runs", cost=_cost)
 
 
 # -- report ------------------------------------------------------------------------------------------------
@@ -198,7 +185,7 @@ def write_markdown(out: Path, summary: dict[str, Any], meta: dict[str, Any]) -> 
     md = ["# Solvers compared inside the engine", "",
           f"Command: `{meta['command']}`. {meta['seeds']} seeds, default engine options, each solver with its "
           f"default settings; black-box budget {meta['budget_per_dim']} x D evaluations, network budget "
-          f"{meta['net_budget']} s per run. Machine: {meta['machine']}; {meta['date']}.", "",
+          f"{meta['net_budget']} s per run. {environment_line(meta)}", "",
           "## Black-box benchmarks: share of runs in the global basin after 10 % / 30 % / 100 % of the budget", "",
           "| solver | D | in basin @10% | @30% | @100% | median s per run | engine+solver ms per iteration |",
           "|---|---|---|---|---|---|---|"]
@@ -231,7 +218,7 @@ def write_markdown(out: Path, summary: dict[str, Any], meta: dict[str, Any]) -> 
         for r in summary["memory"]:
             md.append(f"| {r['solver']} | {r['iters']} | {' / '.join(f'{p:.1f}' for p in r['peak_mib'])} | "
                       f"{r['seconds']:.1f} |")
-    (out / "summary.md").write_text("\n".join(md) + "\n")
+    atomic_write_text(out / "summary.md", "\n".join(md) + "\n")
 
 
 def write_csv(out: Path, summary: dict[str, Any]) -> None:
@@ -293,14 +280,16 @@ def plot(out: Path, recs: list[dict[str, Any]], summary: dict[str, Any], solvers
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "solvers")
+    ap = argparse.ArgumentParser(prog="python -m qiml.studies.solvers", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, default=None,
+                    help=f"output folder (default docs/results/{NAME}; a scratch folder with --smoke)")
     ap.add_argument("--solvers", nargs="+", default=list(SOLVERS), choices=list(SOLVERS))
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--budget-per-dim", type=int, default=1000)
     ap.add_argument("--net-budget", type=float, default=10.0, help="seconds per network run")
     ap.add_argument("--long-iters", type=int, default=1500, help="iterations of the memory run")
-    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--workers", type=int, default=cpu_count())
     ap.add_argument("--smoke", action="store_true", help="tiny budgets, one seed, 2-D only")
     a = ap.parse_args(argv)
     dims, functions = list(DIMS), list(FUNCTIONS)
@@ -308,23 +297,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         a.seeds, a.budget_per_dim = SMOKE["seeds"], SMOKE["budget_per_dim"]
         a.net_budget, a.long_iters = SMOKE["net_budget"], SMOKE["long_iters"]
         dims, functions = SMOKE["dims"], SMOKE["functions"]
-    a.out.mkdir(parents=True, exist_ok=True)
+    out = output_folder(NAME, a.out, a.smoke)
+    out.mkdir(parents=True, exist_ok=True)
     jobs = [{"kind": "function", "solver": s, "function": f, "dim": d, "seed": seed, "budget": a.budget_per_dim * d}
             for s in a.solvers for f in functions for d in dims for seed in range(a.seeds)]
     jobs += [{"kind": "net", "solver": s, "task": t, "seed": seed, "budget": a.net_budget}
              for s in a.solvers for t in NETS for seed in range(a.seeds)]
     jobs += [{"kind": "memory", "solver": s, "iters": a.long_iters} for s in a.solvers]
-    recs = run_all(jobs, a.out, a.workers)
+    recs = run_all(jobs, out, a.workers)
     summary = summarise(recs, a.solvers, functions, dims)
-    meta = {"command": "python benchmarks/solvers.py" + (" --smoke" if a.smoke else ""), "seeds": a.seeds,
-            "budget_per_dim": a.budget_per_dim, "net_budget": a.net_budget, "solvers": a.solvers,
-            "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-                       f"NumPy {np.__version__}, qiml {qiml.__version__}",
-            "date": datetime.date.today().isoformat(), "smoke": a.smoke}
-    write_markdown(a.out, summary, meta)
-    write_csv(a.out, summary)
-    (a.out / "summary.json").write_text(json.dumps({"meta": meta, **summary}, indent=1))
-    plot(a.out, recs, summary, a.solvers, dims)
+    meta = run_metadata(["python -m qiml.studies.solvers", *(sys.argv[1:] if argv is None else argv)],
+                        seeds=a.seeds, budget_per_dim=a.budget_per_dim, net_budget=a.net_budget,
+                        long_iters=a.long_iters, solvers=a.solvers, workers=a.workers, smoke=a.smoke)
+    write_markdown(out, summary, meta)
+    write_csv(out, summary)
+    atomic_write_text(out / "summary.json", json.dumps({"meta": meta, **summary}, indent=1))
+    plot(out, recs, summary, a.solvers, dims)
     return {"meta": meta, **summary}
 
 

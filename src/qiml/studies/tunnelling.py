@@ -44,15 +44,14 @@ Dimensions and budget (chosen on a 3 x 3 sub-grid with 10 seeds while designing 
 P = 10 at ``BUDGET_PER_DIM x P = 100 x P`` evaluations for every method. In 1-D every method that samples the
 whole box finds the deep well at this budget (the 1-D table is the control: only the Metropolis walk feels the
 barrier); at P = 5 random search and dual annealing still succeeded in 80-100 % of the runs; at P = 10 every
-method is below 100 % somewhere on the grid. All methods run through :func:`qiml.reports.budget.run_method`,
+method is below 100 % somewhere on the grid. All methods run through :func:`qiml.studies.baselines.run_method`,
 which counts evaluations and stops a method at the budget:
 
 * QiML modes (:data:`QIML_MODES`, keyword options of ``qiml.minimize``): ``qiml`` (defaults),
-  ``qiml_axes`` (``directions="axes"``), ``qiml_ensemble`` / ``qiml_hybrid`` (``search="walkers"`` /
-  ``"hybrid"``; an engine without the ``search`` option skips them, with a note, unless they are asked
-  for by ``--methods``, which then fails);
+  ``qiml_slices`` (``search="slices"``), ``qiml_axes`` (``directions="axes"``), ``qiml_ensemble`` /
+  ``qiml_hybrid`` (``search="walkers"`` / ``"hybrid"``);
 * ``dual_annealing`` (SciPy, generalised simulated annealing: the thermal baseline with long jumps) and
-  ``cma_ipop`` (pycma, IPOP restarts) with :mod:`qiml.reports.budget`'s settings; pycma fails on 1-D boxes
+  ``cma_ipop`` (pycma, IPOP restarts) with :mod:`qiml.studies.baselines`'s settings; pycma fails on 1-D boxes
   (its diagonal scaling treats a size-1 vector as uninitialised), so ``cma_ipop`` is not run in 1-D;
 * ``metropolis``: textbook thermal escape, a random-walk Metropolis chain with Gaussian steps of
   ``METRO_STEP = 0.05`` x the box width per coordinate and a temperature annealed geometrically from
@@ -63,50 +62,46 @@ Every start is random: each run draws its own uniform random start from its seed
 its seed, dual annealing its own uniform ``x0``, IPOP-CMA-ES a fresh uniform ``x0`` at every restart, the
 Metropolis chain a uniform ``x0``), so no method is handed the box centre, which lies in the shallow basin.
 
-Outputs under ``--out`` (default ``docs/results/tunnelling``): ``tunnelling.md`` (per dimension: the
-success tables, width and height effects per method, a reading generated from the numbers),
+Outputs under ``--out`` (default ``docs/results/tunnelling``; a scratch folder with ``--smoke``):
+``tunnelling.md`` (per dimension: the success tables, width and height effects per method, a reading
+generated from the numbers),
 ``tunnelling.csv`` (one row per dimension x method x H x W), ``tunnelling.png`` (heat maps of the success
 probability over height x width, one panel per method, one row per dimension) and ``runs.jsonl`` (one line
 per finished run; a rerun skips them, ``--fresh`` starts over: do that after an engine change).
 
-    python benchmarks/tunnelling.py                   # full study: P = 1 and 10, 5 x 5 grid, 30 seeds
-                                                      # (about 8 CPU minutes: 4-5 min with 2 free cores)
-    python benchmarks/tunnelling.py --smoke --workers 1 --out /tmp/tunnelling-smoke   # 2 x 2 grid, about 5 s
-    python benchmarks/tunnelling.py --methods qiml qiml_axes dual_annealing cma_ipop --dims 10 --seeds 10
-    python benchmarks/tunnelling.py --methods qiml_ensemble qiml_hybrid   # needs the engine's `search` option
-    python benchmarks/tunnelling.py --dims 10 --heights 0.5 2 8 --widths 0.025 0.1 0.4 --seeds 10   # a sub-grid
+    python -m qiml.studies.tunnelling             # full study: P = 1 and 10, 5 x 5 grid, 30 seeds
+                                                  # (about 8 CPU minutes: 4-5 min with 2 free cores)
+    qiml reproduce tunnelling                     # the same, with meta.json and log.txt
+    python -m qiml.studies.tunnelling --smoke --workers 1          # 2 x 2 grid, about 5 s, into a scratch folder
+    python -m qiml.studies.tunnelling --methods qiml qiml_axes dual_annealing cma_ipop --dims 10 --seeds 10
+    python -m qiml.studies.tunnelling --dims 10 --heights 0.5 2 8 --widths 0.025 0.1 0.4 --seeds 10   # a sub-grid
 """
 
 from __future__ import annotations
 
-import os
+import argparse
+import csv
+import math
+import sys
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")  # one BLAS thread per worker process; parallelism is across runs
+import numpy as np
+from numpy.typing import NDArray
 
-import argparse  # noqa: E402
-import csv  # noqa: E402
-import math  # noqa: E402
-import platform  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-import warnings  # noqa: E402
-from collections.abc import Callable, Sequence  # noqa: E402
-from concurrent.futures import ProcessPoolExecutor  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+from ..files import atomic_write_text
+from ..parallel import cpu_count
+from . import baselines
+from .folders import output_folder
+from .meta import environment_line, run_metadata
+from .runner import JobRunner
 
-import numpy as np  # noqa: E402
-from numpy.typing import NDArray  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import nn_experiments as nnx  # noqa: E402  (the cached, resumable runner lives there)
-
-from qiml.reports import budget  # noqa: E402
-
+NAME = "tunnelling"
 Array = NDArray[np.float64]
-ROOT = Path(__file__).resolve().parents[1]
 
 # -- the landscape -----------------------------------------------------------------------------------
 LANDSCAPE_REV = "1"   # part of every run's cache key: bump it when the landscape below changes
@@ -171,7 +166,7 @@ class DoubleWell:
     def x_shallow(self) -> Array:
         return self.u_shallow * self.direction
 
-    def profile(self, u: Array) -> Array:
+    def profile(self, u: Array | float) -> Array:
         """``g(u)`` along the direction (piecewise, C^1)."""
         u = np.asarray(u, dtype=float)
         H, a, b, ud, us = self.height, PEAK_FRAC * self.width, (1 - PEAK_FRAC) * self.width, self.u_deep, self.u_shallow
@@ -182,7 +177,7 @@ class DoubleWell:
              H * np.cos(np.pi * (u - U_PEAK) / (2 * b)) ** 2],
             K_SHALLOW * (u - us) ** 2)
 
-    def dprofile(self, u: Array) -> Array:
+    def dprofile(self, u: Array | float) -> Array:
         """``g'(u)``."""
         u = np.asarray(u, dtype=float)
         H, a, b, ud, us = self.height, PEAK_FRAC * self.width, (1 - PEAK_FRAC) * self.width, self.u_deep, self.u_shallow
@@ -230,29 +225,31 @@ METHODS = (*QIML_MODES, *BASELINES)
 THERMAL = ("dual_annealing", "metropolis")   # what the claim compares tunnelling against
 METRO_STEP = 0.05          # Gaussian step per coordinate, x the box width: along v it is 0.05 in any dimension
 METRO_T = (1.0, 0.01)      # temperature, start and end of a geometric anneal, in units of DELTA
-LABELS = {"qiml": "QiML (defaults)", "qiml_slices": "QiML slices", "qiml_axes": "QiML axes", "qiml_ensemble": "QiML ensemble",
+LABELS = {"qiml": "QiML (defaults)", "qiml_slices": "QiML slices", "qiml_axes": "QiML axes",
+          "qiml_ensemble": "QiML ensemble",
           "qiml_hybrid": "QiML hybrid", "dual_annealing": "dual annealing", "cma_ipop": "IPOP-CMA-ES",
           "metropolis": "Metropolis walk", "random": "random search"}
 SETTINGS = {
     **{m: f"`qiml.minimize(f, bounds, vectorized=True, max_evals=budget, seed=s, "
           f"{', '.join(f'{k}={v!r}' for k, v in o.items()) or 'default options'})`" for m, o in QIML_MODES.items()},
-    "dual_annealing": budget.SETTINGS["dual_annealing"],
-    "cma_ipop": budget.SETTINGS["cma_ipop"] + "; not run in 1-D (pycma cannot run a 1-D box)",
+    "dual_annealing": baselines.SETTINGS["dual_annealing"],
+    "cma_ipop": baselines.SETTINGS["cma_ipop"] + "; not run in 1-D (pycma cannot run a 1-D box)",
     "metropolis": f"random-walk Metropolis from a uniform start, Gaussian steps of {METRO_STEP} x box width per "
                   f"coordinate (clipped to the box), temperature {METRO_T[0]:g} -> {METRO_T[1]:g} x DELTA "
                   "(geometric over the budget), one evaluation per step",
-    "random": budget.SETTINGS["random"],
+    "random": baselines.SETTINGS["random"],
 }
 
 
-def _qiml_runner(options: dict[str, Any]) -> budget.Runner:
-    def run(f: budget.Budgeted, lo: Array, hi: Array, seed: int) -> None:
-        from qiml import minimize
-        minimize(f, list(zip(lo.tolist(), hi.tolist())), vectorized=True, max_evals=f.budget, seed=seed, **options)
+def _qiml_runner(options: dict[str, Any]) -> baselines.Runner:
+    def run(f: baselines.Budgeted, lo: Array, hi: Array, seed: int) -> None:
+        from ..engine import minimize
+        minimize(f, list(zip(lo.tolist(), hi.tolist(), strict=True)), vectorized=True, max_evals=f.budget,
+                 seed=seed, **options)
     return run
 
 
-def _metropolis(f: budget.Budgeted, lo: Array, hi: Array, seed: int) -> None:
+def _metropolis(f: baselines.Budgeted, lo: Array, hi: Array, seed: int) -> None:
     rng = np.random.default_rng(seed)
     n = f.budget
     x = rng.uniform(lo, hi)
@@ -266,13 +263,13 @@ def _metropolis(f: budget.Budgeted, lo: Array, hi: Array, seed: int) -> None:
             x, fx = y, fy
 
 
-def runner_for(method: str) -> budget.Runner | None:
-    """The runner ``run_method`` gets (None: :mod:`qiml.reports.budget`'s own)."""
+def runner_for(method: str) -> baselines.Runner | None:
+    """The runner ``run_method`` gets (None: :mod:`qiml.studies.baselines`'s own)."""
     if method in QIML_MODES:
         return _qiml_runner(QIML_MODES[method])
     if method == "metropolis":
         return _metropolis
-    if method in budget.METHODS:
+    if method in baselines.METHODS:
         return None
     raise KeyError(method)
 
@@ -288,7 +285,8 @@ class Tracker:
     """The landscape, remembering the best point among the rows it evaluated (``Budgeted`` keeps the value only)."""
 
     def __init__(self, fun: Callable[[Array], Array]) -> None:
-        self.fun, self.best, self.x = fun, np.inf, None
+        self.fun, self.best = fun, np.inf
+        self.x: Array | None = None
 
     def __call__(self, X: Array) -> Array:
         F = self.fun(X)
@@ -305,7 +303,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")   # SciPy and pycma warn about bounds and restarts; not our business
-        f = budget.run_method(job["method"], track, well.bounds, job["budget"], job["seed"],
+        f = baselines.run_method(job["method"], track, well.bounds, job["budget"], job["seed"],
                               runner=runner_for(job["method"]))
     seconds = time.perf_counter() - t0
     x = track.x if track.x is not None else np.full(job["dim"], np.nan)
@@ -416,7 +414,7 @@ def landscape_checks(dims: Sequence[int], heights: Sequence[float], widths: Sequ
             for W in widths:
                 well = DoubleWell(dim, H, W, 0)
                 starts = np.random.default_rng([DIRECTION_SEED, dim, 2]).uniform(-HALF, HALF, (n_starts, dim))
-                ends = [local_minimize(lambda x: float(well(x)[0]), x0, jac=well.gradient, method="L-BFGS-B",
+                ends = [local_minimize(lambda x, well=well: float(well(x)[0]), x0, jac=well.gradient, method="L-BFGS-B",
                                        bounds=well.bounds).x for x0 in starts]
                 trapped.append(float(np.mean([not well.in_deep_basin(x) for x in ends])))
         out[dim] = {"deep_share": share, "trapped_mean": float(np.mean(trapped)), "trapped_min": min(trapped),
@@ -475,7 +473,7 @@ def comparisons(cells: dict, dim: int, methods: list[str], heights: Sequence[flo
     out = []
     for q in [m for m in run if m in QIML_MODES]:
         for b in [m for m in THERMAL if m in run]:
-            adv = lambda Hs, Ws: advantage(cells, dim, q, b, Hs, Ws)  # noqa: E731
+            adv = lambda Hs, Ws, q=q, b=b: advantage(cells, dim, q, b, Hs, Ws)  # noqa: E731
             ht, ht_se = adv(high_h, thin_w)
             (t, t_se), (w, w_se) = adv(heights, thin_w), adv(heights, wide_w)
             (hi, hi_se), (lo, lo_se) = adv(high_h, widths), adv(low_h, widths)
@@ -534,10 +532,8 @@ def reading(cells: dict, dim: int, methods: list[str], heights: Sequence[float],
 
 def write_report(a: argparse.Namespace, cells: dict, methods: list[str],
                  heights: Sequence[float], widths: Sequence[float], checks: dict[int, dict[str, float]],
-                 recs: list[dict[str, Any]]) -> str:
-    env = {"python": sys.version.split()[0], "numpy": np.__version__, "machine": platform.machine(),
-           "cpus": os.cpu_count(), "date": time.strftime("%Y-%m-%d")}
-    cmd = "python benchmarks/tunnelling.py" + (" --smoke" if a.smoke else "") + \
+                 recs: list[dict[str, Any]], meta: dict[str, Any]) -> str:
+    cmd = "python -m qiml.studies.tunnelling" + (" --smoke" if a.smoke else "") + \
         f" --seeds {a.seeds} --dims {' '.join(map(str, a.dims))} --budget-per-dim {a.budget_per_dim}" + \
         (f" --methods {' '.join(a.methods)}" if a.methods else "") + \
         (f" --heights {' '.join(f'{H:g}' for H in heights)}" if a.heights else "") + \
@@ -545,9 +541,9 @@ def write_report(a: argparse.Namespace, cells: dict, methods: list[str],
     cpu = sum(r["seconds"] for r in recs)
     md = ["# Tunnelling, measured against thermal escape", "",
           f"`{cmd}` — {a.seeds} seeds per cell, budget {a.budget_per_dim} x P evaluations for every method, "
-          f"workers {a.workers}; runs took {cpu:.0f} CPU seconds in all (cached runs included); "
-          + ", ".join(f"{k} {v}" for k, v in env.items()) + ".", "",
-          "Landscape (`benchmarks/tunnelling.py`, `DoubleWell`): box [-1/2, 1/2]^P; along a unit direction v "
+          f"workers {a.workers}; runs took {cpu:.0f} CPU seconds in all (cached runs included). "
+          + environment_line(meta), "",
+          "Landscape (`qiml.studies.tunnelling.DoubleWell`): box [-1/2, 1/2]^P; along a unit direction v "
           "(random per seed for P > 1), an asymmetric double well with the barrier top at u = v.x = "
           f"{U_PEAK}, the deep minimum (f = -{DELTA:g}, the global one) at u = {U_PEAK} - W/4, the shallow "
           f"minimum (f = 0) at u = {U_PEAK} + 3W/4; the barrier rises H above the shallow minimum (H + {DELTA:g} "
@@ -591,17 +587,18 @@ def write_report(a: argparse.Namespace, cells: dict, methods: list[str],
                    f"lead, W <= {thin_w[-1]:g} minus W >= {wide_w[0]:g} | lead, H >= {high_h[0]:g} minus "
                    f"H <= {low_h[-1]:g} | cells better / worse | verdict |",
                    "|---|---|---|---|---|---|---|"]
-            for c in comps:
-                md.append(f"| {LABELS[c['q']]} | {LABELS[c['b']]} | {spct(c['ht'])} ± {100 * c['ht_se']:.0f} | "
-                          f"{spct(c['dw'])} ± {100 * c['dw_se']:.0f} | {spct(c['dh'])} ± {100 * c['dh_se']:.0f} | "
-                          f"{len(c['win'])} / {len(c['lose'])} | {VERDICTS[c['verdict']]} |")
+            for cmp in comps:
+                md.append(f"| {LABELS[cmp['q']]} | {LABELS[cmp['b']]} | {spct(cmp['ht'])} ± {100 * cmp['ht_se']:.0f} | "
+                          f"{spct(cmp['dw'])} ± {100 * cmp['dw_se']:.0f} | {spct(cmp['dh'])} ± "
+                          f"{100 * cmp['dh_se']:.0f} | {len(cmp['win'])} / {len(cmp['lose'])} | "
+                          f"{VERDICTS[cmp['verdict']]} |")
         md += ["", "**Reading.** " + reading(cells, dim, methods, heights, widths)]
     md += ["", "## Settings", ""] + [f"- {LABELS[m]}: {SETTINGS[m]}" for m in methods] + [
         "", "The table is success in the deep basin of the best point evaluated (Wilson 95 % intervals and the share "
         "of runs ending below the shallow minimum's value are in `tunnelling.csv`). The reading calls a difference "
         "real when it exceeds two standard errors (Laplace-smoothed binomial), for a cell or a mean over cells.", ""]
     text = "\n".join(md)
-    (a.out / "tunnelling.md").write_text(text)
+    atomic_write_text(a.out / "tunnelling.md", text)
     return text
 
 
@@ -669,22 +666,23 @@ def choose_methods(asked: list[str] | None) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "results" / "tunnelling")
+    ap = argparse.ArgumentParser(prog="python -m qiml.studies.tunnelling", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, default=None,
+                    help=f"output folder (default docs/results/{NAME}; a scratch folder with --smoke)")
     ap.add_argument("--seeds", type=int, default=SEEDS, help="runs per cell (seeds 0 .. N-1)")
     ap.add_argument("--dims", type=int, nargs="+", default=None,
                     help=f"dimensions P (default {' '.join(map(str, DIMS))}; smoke {' '.join(map(str, SMOKE_DIMS))})")
-    ap.add_argument("--methods", nargs="+", default=None, help=f"subset of {list(METHODS)} (default: all this "
-                                                                "engine can run)")
+    ap.add_argument("--methods", nargs="+", default=None, help=f"subset of {list(METHODS)} (default: all)")
     ap.add_argument("--heights", type=float, nargs="+", default=None, help="barrier heights H (default the grid)")
     ap.add_argument("--widths", type=float, nargs="+", default=None, help="barrier widths W (default the grid)")
     ap.add_argument("--budget-per-dim", type=int, default=BUDGET_PER_DIM, help="evaluations per run = this x P")
-    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--workers", type=int, default=cpu_count())
     ap.add_argument("--smoke", action="store_true", help="2 x 2 grid, 2 seeds, P in {1, 3}: a pipeline check")
     ap.add_argument("--fresh", action="store_true", help="forget the cached runs in runs.jsonl")
     a = ap.parse_args(argv)
-    heights, widths = (SMOKE_HEIGHTS, SMOKE_WIDTHS) if a.smoke else (HEIGHTS, WIDTHS)
-    heights, widths = sorted(a.heights or heights), sorted(a.widths or widths)
+    grid = (SMOKE_HEIGHTS, SMOKE_WIDTHS) if a.smoke else (HEIGHTS, WIDTHS)
+    heights, widths = sorted(a.heights or grid[0]), sorted(a.widths or grid[1])
     if a.smoke:
         a.seeds = min(a.seeds, 2)
     a.dims = a.dims or list(SMOKE_DIMS if a.smoke else DIMS)
@@ -695,21 +693,25 @@ def main(argv: list[str] | None = None) -> int:
             except ValueError as exc:
                 ap.error(str(exc))
     methods = choose_methods(a.methods)
+    a.out = output_folder(NAME, a.out, a.smoke)
     a.out.mkdir(parents=True, exist_ok=True)
     if a.fresh and (a.out / "runs.jsonl").exists():
         (a.out / "runs.jsonl").unlink()
     seeds = list(range(a.seeds))
     recs: list[dict[str, Any]] = []
-    with ProcessPoolExecutor(a.workers) as pool:
-        runner = nnx.Runner(a.out, pool, run=run_job, key=nnx.whole_key)
+    with JobRunner[dict[str, Any]](a.out / "runs.jsonl", a.workers) as runner:
         for dim in a.dims:
             for m in methods:
                 if unsupported(m, dim):
                     continue
-                recs += runner.run(make_jobs(dim, m, heights, widths, seeds, a.budget_per_dim * dim), f"P={dim} {m}")
+                recs += runner.run(make_jobs(dim, m, heights, widths, seeds, a.budget_per_dim * dim), run_job,
+                                   label=f"P={dim} {m}")
     cells = aggregate(recs)
     checks = landscape_checks(a.dims, heights, widths, 10 if a.smoke else LOCAL_STARTS)
-    text = write_report(a, cells, methods, heights, widths, checks, recs)
+    meta = run_metadata(["python -m qiml.studies.tunnelling", *(sys.argv[1:] if argv is None else argv)],
+                        seeds=seeds, dims=a.dims, heights=heights, widths=widths, budget_per_dim=a.budget_per_dim,
+                        methods=methods, workers=a.workers, smoke=a.smoke)
+    text = write_report(a, cells, methods, heights, widths, checks, recs, meta)
     write_csv(a.out, cells)
     plot(a.out, cells, a.dims, methods, heights, widths)
     print(text)

@@ -1,11 +1,15 @@
 """Measure engine configurations (update scheme, hbar schedule, solver time mode, window shrink)
 on the multimodal benchmarks, to choose the engine's defaults from data.
 
-    python benchmarks/update_schemes.py [--dim 10] [--seeds 5] [--budget-per-dim 2000]
+    python -m qiml.studies.update_schemes [--dim 10] [--seeds 5] [--budget-per-dim 2000] [--workers N]
+    python -m qiml.studies.update_schemes --smoke         # 2-D, 1 seed, 2 configurations: a pipeline check
+    qiml reproduce update-schemes                         # the full run, with meta.json and log.txt
 
-Writes ``docs/update_schemes.md`` and ``docs/update_schemes.csv``: for every configuration,
-the fraction of runs ending in the global basin and the median error, over the five functions,
-axis-aligned and rotated, at equal evaluation budgets; ``update_schemes.png`` plots the rates.
+Writes ``update_schemes.md`` and ``update_schemes.csv`` to ``--out`` (default ``docs/results/update-schemes``;
+a scratch folder with ``--smoke``): for every configuration, the fraction of runs ending in the global basin
+and the median error, over the five functions, axis-aligned and rotated, at equal evaluation budgets;
+``update_schemes.png`` plots the rates. Finished runs are kept in ``runs.jsonl`` (resumable; a run's key
+holds its configuration's options, so a changed configuration is rerun).
 """
 
 from __future__ import annotations
@@ -13,14 +17,26 @@ from __future__ import annotations
 import argparse
 import csv
 import itertools
+import shlex
+import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-import qiml
-from qiml.functions import BASE, Benchmark
+from ..engine import minimize
+from ..files import atomic_write_text
+from ..functions import BASE, Benchmark
+from ..parallel import cpu_count
+from .folders import output_folder
+from .meta import environment_line, run_metadata
+from .runner import JobRunner
+
+NAME = "update-schemes"
+SMOKE: dict[str, Any] = {"dim": 2, "seeds": 1, "budget_per_dim": 50, "configs": ["default", "nx 32"]}
+DEFAULTS = {"dim": 10, "seeds": 5, "budget_per_dim": 2000}
+CSV_FIELDS = ["config", "function", "dim", "rotated", "seed", "error", "in_basin", "nfev", "seconds"]
 
 # name -> options; "default" is whatever the engine does with no options
 CONFIGS: dict[str, dict] = {
@@ -56,38 +72,56 @@ CONFIGS: dict[str, dict] = {
 }
 
 
-def run(job: tuple[str, str, int, bool, int, int]) -> dict:
-    config, fname, dim, rotated, seed, budget = job
-    bench = Benchmark(fname, dim, rotated, seed=seed)
+def run(job: dict[str, Any]) -> dict[str, Any]:
+    """One run of configuration ``job["config"]`` on one benchmark problem."""
+    bench = Benchmark(job["function"], job["dim"], job["rotated"], seed=job["seed"])
     t0 = time.perf_counter()
-    res = qiml.minimize(bench, bench.bounds, vectorized=True, max_evals=budget, seed=seed, **CONFIGS[config])
-    return {"config": config, "function": fname, "dim": dim, "rotated": rotated, "seed": seed,
-            "error": res.fun - bench.f_opt, "in_basin": bench.in_basin(res.fun), "nfev": res.nfev,
+    res = minimize(bench, bench.bounds, vectorized=True, max_evals=job["budget"], seed=job["seed"],
+                   **CONFIGS[job["config"]])
+    return {**job, "error": res.fun - bench.f_opt, "in_basin": bench.in_basin(res.fun), "nfev": res.nfev,
             "seconds": time.perf_counter() - t0}
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--dim", type=int, default=10)
-    ap.add_argument("--seeds", type=int, default=5)
-    ap.add_argument("--budget-per-dim", type=int, default=2000)
-    ap.add_argument("--configs", nargs="*", default=list(CONFIGS))
-    ap.add_argument("--out", type=Path, default=Path("docs"))
+    ap = argparse.ArgumentParser(prog="python -m qiml.studies.update_schemes", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--dim", type=int, default=None, help=f"dimension (default {DEFAULTS['dim']})")
+    ap.add_argument("--seeds", type=int, default=None, help=f"seeds 0 .. N-1 (default {DEFAULTS['seeds']})")
+    ap.add_argument("--budget-per-dim", type=int, default=None,
+                    help=f"evaluations per dimension (default {DEFAULTS['budget_per_dim']})")
+    ap.add_argument("--configs", nargs="*", default=None, choices=list(CONFIGS), metavar="CONFIG",
+                    help="configurations (default all)")
+    ap.add_argument("--workers", type=int, default=cpu_count())
+    ap.add_argument("--smoke", action="store_true",
+                    help=f"tiny run: {SMOKE['dim']}-D, {SMOKE['seeds']} seed, {SMOKE['budget_per_dim']} x D "
+                         f"evaluations, configurations {', '.join(SMOKE['configs'])} (unless given)")
+    ap.add_argument("--out", type=Path, default=None,
+                    help=f"output folder (default docs/results/{NAME}; a scratch folder with --smoke)")
     args = ap.parse_args(argv)
-    jobs = [(c, f, args.dim, rot, s, args.budget_per_dim * args.dim)
+    base: dict[str, Any] = {**DEFAULTS, "configs": list(CONFIGS)} if not args.smoke else SMOKE
+    for k, v in base.items():
+        if getattr(args, k) is None:
+            setattr(args, k, v)
+    out = output_folder(NAME, args.out, args.smoke)
+    out.mkdir(parents=True, exist_ok=True)
+    jobs = [{"config": c, "options": CONFIGS[c], "function": f, "dim": args.dim, "rotated": rot, "seed": s,
+             "budget": args.budget_per_dim * args.dim}
             for c, f, rot, s in itertools.product(args.configs, BASE, (False, True), range(args.seeds))]
-    with ProcessPoolExecutor() as pool:
-        rows = list(pool.map(run, jobs, chunksize=4))
-    args.out.mkdir(parents=True, exist_ok=True)
-    with open(args.out / "update_schemes.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+    with JobRunner[dict[str, Any]](out / "runs.jsonl", args.workers) as runner:
+        rows = runner.run(jobs, run, label="update schemes")
+    meta = run_metadata(["python -m qiml.studies.update_schemes", *(sys.argv[1:] if argv is None else argv)],
+                        dim=args.dim, seeds=args.seeds, budget_per_dim=args.budget_per_dim, configs=args.configs,
+                        workers=args.workers, smoke=args.smoke)
+    with open(out / "update_schemes.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=CSV_FIELDS, extrasaction="ignore")
         w.writeheader()
         w.writerows(rows)
     lines = [f"# Engine configurations on the multimodal benchmarks ({args.dim}-D)", "",
              f"Budget {args.budget_per_dim} x D evaluations, {args.seeds} seeds, functions {', '.join(BASE)}; "
              "cells: global-basin rate (median error). Command: "
-             f"`python benchmarks/update_schemes.py --dim {args.dim} --seeds {args.seeds} "
-             f"--budget-per-dim {args.budget_per_dim}`.", "",
+             f"`python -m qiml.studies.update_schemes --dim {args.dim} --seeds {args.seeds} "
+             f"--budget-per-dim {args.budget_per_dim}"
+             + (f" --configs {shlex.join(args.configs)}"
+                if args.configs != list(CONFIGS) else "") + f"`. {environment_line(meta)}", "",
              "| configuration | options | aligned | rotated | all | median s/run |", "|---|---|---|---|---|---|"]
     for c in args.configs:
         sel = [r for r in rows if r["config"] == c]
@@ -106,8 +140,8 @@ def main(argv: list[str] | None = None) -> None:
             b = np.mean([r["in_basin"] for r in rows if r["config"] == c and r["function"] == f and r["rotated"]])
             cells.append(f"{a:.1f} / {b:.1f}")
         lines.append(f"| {c} | " + " | ".join(cells) + " |")
-    (args.out / "update_schemes.md").write_text("\n".join(lines) + "\n")
-    plot(rows, args.configs, args.out / "update_schemes.png",
+    atomic_write_text(out / "update_schemes.md", "\n".join(lines) + "\n")
+    plot(rows, args.configs, out / "update_schemes.png",
          f"{args.dim}-D, {args.budget_per_dim} x D evaluations, {args.seeds} seed(s), {len(BASE)} functions")
     print("\n".join(lines))
 
