@@ -136,7 +136,8 @@ def test_output_folders(tmp_path, monkeypatch):
     monkeypatch.setenv("QIML_SCRATCH", str(tmp_path / "scratch"))
     assert results_dir("tunnelling") == Path("docs/results/tunnelling")
     assert output_folder("tunnelling", None, smoke=False) == Path("docs/results/tunnelling")
-    assert output_folder("tunnelling", None, smoke=True) == scratch_dir("tunnelling") == tmp_path / "scratch" / "tunnelling"
+    scratch = tmp_path / "scratch" / "tunnelling"
+    assert output_folder("tunnelling", None, smoke=True) == scratch_dir("tunnelling") == scratch
     full = tmp_path / "full"
     full.mkdir()
     (full / "meta.json").write_text(json.dumps({"mode": "full"}))

@@ -85,11 +85,13 @@ def bench_bbob(ctx: typer.Context,
                dims: list[int] = typer.Option([], "--dim", show_default=False,
                                               help="Dimensions (repeat the option); default 5 and 20 (--smoke: 2)."),
                functions: str | None = typer.Option(None, show_default=False,
-                                                    help="bbob functions, COCO range syntax; default 1-24 (--smoke: 1,15)."),
+                                                    help="bbob functions, COCO range syntax; default 1-24 "
+                                                         "(--smoke: 1,15)."),
                instances: str | None = typer.Option(None, show_default=False,
                                                     help="Instances, COCO range syntax; default 1-15 (--smoke: 1)."),
                budget: int | None = typer.Option(None, min=1, show_default=False,
-                                                 help="Evaluations per dimension per run; default 10000 (--smoke: 50)."),
+                                                 help="Evaluations per dimension per run; default 10000 "
+                                                      "(--smoke: 50)."),
                methods: list[str] = typer.Option([], "--method", help="Methods (repeat); default: qiml and "
                                                  "every baseline. Choices: see `qiml.studies.bbob.METHODS`."),
                workers: int = typer.Option(0, help="Processes (0: every core)."),
@@ -97,7 +99,8 @@ def bench_bbob(ctx: typer.Context,
                smoke: bool = typer.Option(False, help="Tiny run into a scratch folder: the defaults become 2-D, "
                                           "f1 and f15, instance 1, budget 50; options given explicitly are kept."),
                report_only: bool = typer.Option(False, "--report-only", help="Run nothing: rebuild the report "
-                                                "(and cocopp's, for every method with runs) from --out's runs.")) -> None:
+                                                "(and cocopp's, for every method with runs) from --out's runs.")
+               ) -> None:
     """Run qiml and baselines on COCO's bbob suite through cocoex; ECDFs, ERTs and cocopp's figures."""
     from .parallel import cpu_count
     from .studies import bbob
@@ -256,7 +259,8 @@ def telecom_tilt(ctx: typer.Context,
                  target_rmse: float | None = typer.Option(None, min=0.0, help="Target test RMSE in dB; default "
                                                           "1.05 x the best median float RMSE of the study."),
                  workers: int = typer.Option(0, help="Processes (0: every core)."),
-                 smoke: bool = typer.Option(False, help="Tiny run into a scratch folder: 20,000 samples, sizes 2 and 6, "
+                 smoke: bool = typer.Option(False, help="Tiny run into a scratch folder: 20,000 samples, sizes 2 "
+                                            "and 6, "
                                             "one seed; sizes, seeds and sweeps given explicitly are kept.")) -> None:
     """Antenna tilting: test RMSE against hidden size for tuned Adam and QiML, float and int8."""
     import dataclasses

@@ -29,7 +29,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
@@ -60,11 +60,13 @@ NG_METHODS = {"ng_cma": "CMA", "ng_de": "DE", "ng_pso": "PSO"}
 #: the walkers), ``qiml_ensemble`` the walker ensemble alone and ``qiml_hybrid`` walkers with slices; the
 #: others pin the coordinate axes (the default before the adapted directions, with which their committed
 #: runs were made) and change the solver (``qiml_walkers``: the mesoscopic solver's 1-D walkers)
-QIML_SOLVERS = {"qiml": {}, "qiml_slices": {"search": "slices"}, "qiml_ensemble": {"search": "walkers"},
+QIML_SOLVERS: dict[str, dict[str, Any]] = {
+                "qiml": {}, "qiml_slices": {"search": "slices"}, "qiml_ensemble": {"search": "walkers"},
                 "qiml_hybrid": {"search": "hybrid"},
                 # the walkers without their drift to the centroid (the first version; a lever of issue 14)
                 "qiml_ensemble_nodrift": {"search": "walkers", "walker_drift": 0.0},
-                "qiml_hybrid_nodrift": {"search": "hybrid", "walker_drift": 0.0}, "qiml_axes": {"directions": "axes", "search": "slices"},
+                "qiml_hybrid_nodrift": {"search": "hybrid", "walker_drift": 0.0},
+                "qiml_axes": {"directions": "axes", "search": "slices"},
                 "qiml_mesoscopic": {"solver": "mesoscopic", "directions": "axes", "search": "slices"},
                 "qiml_walkers": {"solver": "mesoscopic", "method": "walkers", "directions": "axes", "search": "slices"},
                 "qiml_signed_particles": {"solver": "signed-particles", "directions": "axes", "search": "slices"}}
@@ -190,7 +192,8 @@ def run_job(job: Job, out: Path, seed: int = 0) -> dict[str, Any]:
 def run_jobs(jobs: Iterable[Job], out: Path, workers: int = 1, progress: bool = True) -> list[dict[str, Any]]:
     """Run the jobs not yet in ``out/runs.jsonl`` over ``workers`` processes; return every job's record."""
     out.mkdir(parents=True, exist_ok=True)
-    with JobRunner(out / "runs.jsonl", workers, progress=progress, key=lambda j: j.key) as runner:
+    runner: JobRunner[Job] = JobRunner(out / "runs.jsonl", workers, progress=progress, key=lambda j: j.key)
+    with runner:
         # the costly runs first (high dimension), so the pool does not wait on one long run at the end
         return runner.run(list(jobs), partial(run_job, out=out), label="bbob", cost=lambda j: j.dim)
 

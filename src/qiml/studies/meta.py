@@ -49,10 +49,12 @@ def git_state(root: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """Commit of the git checkout at ``root`` (default: the current directory) and whether it has
     uncommitted changes to tracked files; ``None`` for both outside a checkout or without git."""
     try:
-        run = dict(cwd=root, capture_output=True, text=True, check=True)
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], timeout=10, **run).stdout.strip()  # type: ignore[call-overload]
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], timeout=30,
-                               **run).stdout.strip() != ""                                      # type: ignore[call-overload]
+        def git(*args: str) -> str:
+            return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True,
+                                  timeout=30).stdout.strip()
+
+        commit = git("rev-parse", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no") != ""
         return {"commit": commit, "dirty": dirty}
     except (OSError, subprocess.SubprocessError):
         return {"commit": None, "dirty": None}

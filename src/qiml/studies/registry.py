@@ -75,6 +75,13 @@ def _module(name: str) -> tuple[str, ...]:
 _BBOB_ALL = ("--functions", "1-24", "--instances", "1-15", "--budget", "10000")
 _WORKERS2 = ("--workers", "2")
 
+
+def _methods(*names: str) -> tuple[str, ...]:
+    return tuple(a for m in names for a in ("--method", m))
+
+
+_BBOB_WALKER_LEVERS = _methods("qiml_hybrid", "qiml_ensemble_nodrift", "qiml_hybrid_nodrift")
+
 EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
     Experiment(
         "demo",
@@ -88,18 +95,18 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
         "IPOP-CMA-ES, SciPy DE and dual annealing, Nevergrad and random search; ECDFs, ERTs and cocopp figures",
         ("-m", "qiml", "bench", "bbob"),
         full_runs=(("--dim", "5", "--dim", "20", *_BBOB_ALL, "--no-cocopp",
-                    *(a for m in ("qiml", "qiml_slices", "qiml_axes", "qiml_ensemble", "cma_ipop",
-                                  "differential_evolution", "dual_annealing", "random") for a in ("--method", m))),
+                    *_methods("qiml", "qiml_slices", "qiml_axes", "qiml_ensemble", "cma_ipop", "differential_evolution",
+                              "dual_annealing", "random")),
                    ("--dim", "5", *_BBOB_ALL, "--no-cocopp",
-                    *(a for m in ("qiml_hybrid", "qiml_ensemble_nodrift", "qiml_hybrid_nodrift") for a in ("--method", m))),
+                    *_BBOB_WALKER_LEVERS),
                    ("--dim", "20", "--functions", "1-24", "--instances", "1-5", "--budget", "10000", "--no-cocopp",
-                    *(a for m in ("qiml_hybrid", "qiml_ensemble_nodrift", "qiml_hybrid_nodrift") for a in ("--method", m))),
+                    *_BBOB_WALKER_LEVERS),
                    ("--dim", "5", "--functions", "1-24", "--instances", "1-3", "--budget", "10000", "--no-cocopp",
-                    "--method", "qiml_mesoscopic", "--method", "qiml_walkers"),
+                    *_methods("qiml_mesoscopic", "qiml_walkers")),
                    ("--dim", "5", "--functions", "1-24", "--instances", "1-2", "--budget", "10000", "--no-cocopp",
-                    "--method", "ng_cma", "--method", "ng_de", "--method", "ng_pso"),
+                    *_methods("ng_cma", "ng_de", "ng_pso")),
                    ("--dim", "5", "--functions", "1-24", "--instances", "1", "--budget", "10000",
-                    "--method", "qiml_signed_particles")),
+                    *_methods("qiml_signed_particles"))),
         smoke_args=("--smoke", *_WORKERS2), seeds=(0,), smoke_seeds=(0,), needs="the bbob extra (coco-experiment)",
         outputs=("summary.md", "summary.csv", "summary.json", "ert.csv", "runs.jsonl")),
     Experiment(

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Self, TypeVar
 
 __all__ = ["JobRunner", "load_runs", "job_key", "limit_threads"]
 
@@ -90,7 +90,7 @@ class JobRunner(Generic[J]):
         self._pool: ProcessPoolExecutor | None = None
 
     # -- life cycle ---------------------------------------------------------------------------------------
-    def __enter__(self) -> JobRunner[J]:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
