@@ -239,7 +239,8 @@ def test_get_set_params_clone_round_trip():
     params = reg.get_params()
     assert params == {"hidden_layer_sizes": (5, 3), "activation": "relu", "loss": "mae", "alpha": 1e-3,
                       "batch_size": 16, "max_iter": 40, "random_state": 2, "verbose": False, "bits": 8,
-                      "bound": 1.5, "max_evals": 10_000, "max_time": 5.0, "qiml_options": {"nx": 32}}
+                      "bound": 1.5, "max_evals": 10_000, "max_time": 5.0, "qiml_options": {"nx": 32},
+                      "model": None}
     twin = clone(reg)
     assert twin is not reg and twin.get_params() == params
     assert twin.qiml_options is not reg.qiml_options         # clone deep-copies plain parameters

@@ -38,13 +38,26 @@ Conventions
   ``max_time`` cuts the run). ``None`` draws the seed from NumPy's global random state, like
   every scikit-learn estimator.
 
+* **Other models**: ``model=`` trains any :class:`qiml.nn.Model` instead of the MLP (a spiking
+  network, a polynomial, your own): a model instance (deep-copied at ``fit``) or a factory
+  ``model(n_features_in, n_outputs) -> Model`` called at ``fit``, as scikit-learn's meta-estimators
+  take an ``estimator``. ``hidden_layer_sizes`` and ``activation`` then go unused. ``bits`` needs a
+  :class:`qiml.nn.QuantizedModel` and the MLP-shaped attributes (``coefs_``, ``intercepts_``,
+  ``n_layers_``) exist only for models with ``pack``/``unpack`` (an MLP); ``params_`` always holds
+  the flat parameter vector.
+
 Parameters common to both estimators
 ------------------------------------
 hidden_layer_sizes : int or tuple of int, default (6,)
-    Widths of the hidden layers; ``()`` is a linear model.
+    Widths of the hidden layers; ``()`` is a linear model. Unused with ``model``.
 activation : str or list, default "tanh"
     Any name in :data:`qiml.nn.ACTIVATIONS` (scikit-learn's ``"logistic"``, ``"identity"`` too), or
-    one entry per hidden layer, each a name or a list with one name per neuron.
+    one entry per hidden layer, each a name or a list with one name per neuron. Unused with ``model``.
+model : Model, callable or None, default None
+    ``None``: ``MLP((n_features_in, *hidden_layer_sizes, n_outputs), activation)``. Else a
+    :class:`qiml.nn.Model` with ``in_features == n_features_in`` and ``out_features == n_outputs``
+    (``n_outputs``: the targets' columns; classifiers: 1 logit for two classes, K for K > 2), or a
+    callable ``model(n_features_in, n_outputs)`` returning one.
 loss : str
     Regressor: ``"mse"`` (default) or ``"mae"``. Classifier: ``"cross_entropy"`` (default),
     ``"hinge"`` or ``"zero_one"``. scikit-learn's names (``"squared_error"``, ``"absolute_error"``,
@@ -80,13 +93,18 @@ Learned attributes
 ``coefs_``, ``intercepts_`` (lists per layer, as ``MLPRegressor``), ``n_features_in_`` (and
 ``feature_names_in_`` for DataFrames), ``n_outputs_``, ``n_layers_``, ``out_activation_``,
 ``loss_`` (final training objective, penalty included), ``loss_curve_`` (best loss after each
-iteration; on mini-batches when ``batch_size`` is set), ``n_iter_``, ``scales_`` (per-layer lattice step, or ``None``), ``result_`` (the
-engine's :class:`qiml.OptimizeResult`), ``net_`` (the :class:`qiml.nn.MLP`); regressor:
-``y_mean_``, ``y_scale_``; classifier: ``classes_``.
+iteration; on mini-batches when ``batch_size`` is set), ``n_iter_``, ``scales_`` (per-layer lattice
+step, or ``None``; for a model without layers, the lattice step per parameter), ``result_`` (the
+engine's :class:`qiml.OptimizeResult`), ``params_`` (the trained parameters (P,)), ``model_`` (the
+trained :class:`qiml.nn.Model`; ``net_`` is the same object); regressor: ``y_mean_``,
+``y_scale_``; classifier: ``classes_``. ``coefs_``, ``intercepts_`` and ``n_layers_`` only for
+models with ``pack``/``unpack`` (an MLP), and then predictions are made from ``coefs_`` /
+``intercepts_``, else from ``params_``.
 """
 
 from __future__ import annotations
 
+import copy
 import numbers
 from typing import Any
 
@@ -100,7 +118,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
 from .errors import ConfigError
-from .nn import MLP, get_loss
+from .nn import MLP, Model, QuantizedModel, check_model, get_loss
 from .nn.losses import log_softmax
 from .nn.mlp import BITS
 from .training import fit_network
@@ -177,6 +195,9 @@ class _QiMLBase(BaseEstimator):
             except ValueError as exc:
                 raise ConfigError(f"random_state must be a non-negative int, a RandomState or None, got {rs!r}") \
                     from exc
+        m = self.model
+        if m is not None and not isinstance(m, Model) and not callable(m):
+            check_model(m, "model")   # says which Model members it lacks
         return {"hidden": tuple(int(s) for s in sizes), "loss": loss,
                 "kwargs": dict(bits=None if self.bits is None else int(self.bits), bound=float(self.bound),
                                batch_size=None if self.batch_size is None else int(self.batch_size),
@@ -184,32 +205,65 @@ class _QiMLBase(BaseEstimator):
                                max_time=self.max_time, progress=bool(self.verbose), **opts)}
 
     # -- training ------------------------------------------------------------------------------
+    def _make_model(self, params: dict[str, Any], n_in: int, n_out: int) -> Model:
+        """The model to train: the MLP of ``hidden_layer_sizes`` / ``activation``, or ``model``'s."""
+        m = self.model
+        if m is None:
+            return MLP((n_in, *params["hidden"], n_out), self.activation)
+        instance = isinstance(m, Model) and not isinstance(m, type)
+        # the fitted estimator owns its model: the parameter itself stays untouched (scikit-learn's rule)
+        model = copy.deepcopy(m) if instance else m(n_in, n_out)
+        check_model(model, "model" if instance else "model(n_features_in, n_outputs)")
+        if (model.in_features, model.out_features) != (n_in, n_out):
+            raise ConfigError(f"model has in_features={model.in_features}, out_features={model.out_features} but "
+                              f"this fit needs {n_in} and {n_out} (the features of X; "
+                              f"{'the columns of y' if self._regression else 'one logit for 2 classes, K for K > 2'})")
+        return model
+
     def _fit_net(self, params: dict[str, Any], X: NDArray[np.float64], targets: NDArray[Any], n_out: int) -> None:
-        net = MLP((X.shape[1], *params["hidden"], n_out), self.activation)
+        net = self._make_model(params, X.shape[1], n_out)
         res = fit_network(net, X, targets, params["loss"], **params["kwargs"])
-        layers = net.unpack(res.x)
-        self.coefs_ = [np.array(W) for W, _ in layers]
-        self.intercepts_ = [np.array(b) for _, b in layers]
+        # MLP-shaped attributes for models with layers (pack / unpack / n_layers: an MLP), by capability
+        layered = hasattr(net, "unpack") and hasattr(net, "pack") and hasattr(net, "n_layers")
+        for name in ("coefs_", "intercepts_", "n_layers_"):   # a refit with another model must not keep them
+            self.__dict__.pop(name, None)
+        if layered:
+            net_l: Any = net
+            layers = net_l.unpack(res.x)
+            self.coefs_ = [np.array(W) for W, _ in layers]
+            self.intercepts_ = [np.array(b) for _, b in layers]
+            self.n_layers_ = net_l.n_layers + 1
+        self.params_ = np.array(res.x, dtype=float)
         self.n_outputs_ = n_out
-        self.n_layers_ = net.n_layers + 1
         self.loss_ = float(res.fun)
         self.loss_curve_ = np.asarray(res.history, dtype=float).reshape(-1, 2)[:, 1].copy()
         self.n_iter_ = int(res.nit)
         bits = params["kwargs"]["bits"]
-        self.scales_ = None if bits is None else np.full(net.n_layers, params["kwargs"]["bound"]) / (2 ** (bits - 1) - 1)
+        if bits is None:
+            self.scales_ = None
+        elif layered:
+            self.scales_ = np.full(net_l.n_layers, params["kwargs"]["bound"]) / (2 ** (bits - 1) - 1)
+        else:
+            assert isinstance(net, QuantizedModel)   # fit_network refuses bits otherwise
+            self.scales_ = np.array(net.quantized_space(params["kwargs"]["bound"], bits).step, dtype=float)
         self.result_ = res
-        self.net_ = net
+        self.model_ = self.net_ = net
 
     def _scores(self, X: ArrayLike) -> NDArray[np.float64]:
-        """Network outputs (n, n_outputs_) from the current ``coefs_`` / ``intercepts_``."""
+        """Model outputs (n, n_outputs_) from the current ``coefs_`` / ``intercepts_`` (else ``params_``)."""
         check_is_fitted(self)
         Xv = validate_data(self, X, reset=False, dtype=np.float64)
-        theta = self.net_.pack(list(zip(self.coefs_, self.intercepts_)))
-        return self.net_.forward(Xv, theta)
+        if hasattr(self, "coefs_"):
+            net_l: Any = self.model_
+            theta = net_l.pack(list(zip(self.coefs_, self.intercepts_)))
+        else:
+            theta = self.params_
+        return np.asarray(self.model_.forward(Xv, theta), dtype=float)
 
 
 class QiMLRegressor(RegressorMixin, _QiMLBase):
-    """Multilayer perceptron regressor trained by QiML (gradient-free); see :mod:`qiml.sklearn`.
+    """Multilayer perceptron (or any :class:`qiml.nn.Model`, ``model=``) regressor trained by QiML
+    (gradient-free); see :mod:`qiml.sklearn`.
 
     Targets are standardised inside ``fit`` and predictions unscaled; multi-output ``y`` (n, k) is
     supported. Inputs are used as given: scale them (``StandardScaler``).
@@ -228,9 +282,10 @@ class QiMLRegressor(RegressorMixin, _QiMLBase):
                  alpha: float = 0.0, batch_size: int | None = None, max_iter: int | None = 1000,
                  random_state: Any = None, verbose: bool = False, bits: int | None = None, bound: float = 3.0,
                  max_evals: int | None = None, max_time: float | None = None,
-                 qiml_options: dict[str, Any] | None = None) -> None:
+                 qiml_options: dict[str, Any] | None = None, model: Any = None) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
+        self.model = model
         self.loss = loss
         self.alpha = alpha
         self.batch_size = batch_size
@@ -269,7 +324,8 @@ class QiMLRegressor(RegressorMixin, _QiMLBase):
 
 
 class QiMLClassifier(ClassifierMixin, _QiMLBase):
-    """Multilayer perceptron classifier trained by QiML (gradient-free); see :mod:`qiml.sklearn`.
+    """Multilayer perceptron (or any :class:`qiml.nn.Model`, ``model=``) classifier trained by QiML
+    (gradient-free); see :mod:`qiml.sklearn`.
 
     Binary problems use one logit (``P(classes_[1]) = sigmoid(z)``), ``K > 2`` classes a softmax
     over ``K`` logits. Inputs are used as given: scale them (``StandardScaler``).
@@ -281,9 +337,10 @@ class QiMLClassifier(ClassifierMixin, _QiMLBase):
                  alpha: float = 0.0, batch_size: int | None = None, max_iter: int | None = 1000,
                  random_state: Any = None, verbose: bool = False, bits: int | None = None, bound: float = 3.0,
                  max_evals: int | None = None, max_time: float | None = None,
-                 qiml_options: dict[str, Any] | None = None) -> None:
+                 qiml_options: dict[str, Any] | None = None, model: Any = None) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
+        self.model = model
         self.loss = loss
         self.alpha = alpha
         self.batch_size = batch_size

@@ -1,8 +1,13 @@
 """Training networks with QiML: the engine joined to a network objective.
 
 This is the one place that knows both sides: it builds a :class:`qiml.nn.NetworkObjective`
-and a search space (box or int lattice) for an :class:`qiml.nn.MLP` and runs
-:func:`qiml.minimize` on them. The scikit-learn estimators and the experiments use it.
+and a search space (box or int lattice) for any :class:`qiml.nn.Model` (an :class:`qiml.nn.MLP`
+by default everywhere) and runs :func:`qiml.minimize` on them. The scikit-learn estimators and
+the studies use it. Features that need more than the plain contract are switched on by the
+model's optional capabilities (see :mod:`qiml.nn.model`) and refused with a
+:class:`qiml.ConfigError` for a model without them: ``bits`` (:class:`qiml.nn.QuantizedModel`),
+``output="solve"`` (:class:`qiml.nn.ReadoutModel`) and ``directions="curvature"`` (a
+:class:`qiml.nn.SlicedModel` whose slicer has ``curvature``).
 """
 
 from __future__ import annotations
@@ -10,17 +15,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 from numpy.typing import ArrayLike
 
 from .engine import minimize
-from .errors import ConfigError
-from .nn import MLP, NetworkObjective
-from .nn.activations import DERIVATIVES
-from .nn.objective import CURVATURE_LOSSES
+from .errors import ConfigError, ShapeError
+from .nn import Model, NetworkObjective, QuantizedModel, ReadoutModel, check_model
 from .nn.losses import Loss, get_loss
+from .nn.model import check_theta
+from .nn.objective import CURVATURE_LOSSES
 from .random import SeedLike, make_rng
-from .spaces import Space
 from .result import OptimizeResult
+from .spaces import Space
 
 __all__ = ["fit_network", "network_options", "NETWORK_OPTIONS", "AXIS_NETWORK_OPTIONS"]
 
@@ -44,32 +50,36 @@ AXIS_NETWORK_OPTIONS: dict[str, Any] = {"search": "slices", "directions": "axes"
                                         "sweep_lines": True, "stall_lines": False, "refine": 0.0}
 
 
-def fit_network(net: MLP, X: ArrayLike, y: ArrayLike, loss: str | Loss = "mse", *, bits: int | None = None,
+def fit_network(model: Model, X: ArrayLike, y: ArrayLike, loss: str | Loss = "mse", *, bits: int | None = None,
                 bound: float = 3.0, batch_size: int | None = None, l2: float = 0.0, output: str = "auto",
                 x0: ArrayLike | None = None,
                 seed: SeedLike = None, max_evals: int | None = None, max_iter: int | None = None,
                 max_time: float | None = None, target: float | None = None,
                 callback: Callable[[OptimizeResult], Any] | None = None, progress: bool = False,
                 **options: Any) -> OptimizeResult:
-    """Train ``net`` on ``(X, y)`` without gradients; returns the result with ``x`` = the parameters (P,).
+    """Train ``model`` on ``(X, y)`` without gradients; returns the result with ``x`` = the parameters (P,).
 
     Parameters
     ----------
-    net, X, y, loss, batch_size, l2
+    model : qiml.nn.Model
+        Any model (:class:`qiml.nn.MLP`, or your own implementing :class:`qiml.nn.Model`).
+    X, y, loss, batch_size, l2
         As for :class:`qiml.nn.NetworkObjective`.
     output : {"auto", "params", "solve"}
-        ``"solve"``: the output layer is solved by least squares wherever the loss is asked for and
-        the engine moves the hidden layers only (the result's ``x`` still holds every parameter,
-        the output layer solved on all the data). ``"auto"`` (default): ``"solve"`` for MSE on a
-        float network with a hidden layer, else ``"params"``.
+        ``"solve"`` (a :class:`qiml.nn.ReadoutModel`, MSE): the output layer is solved by least
+        squares wherever the loss is asked for and the engine moves the rest only (the result's
+        ``x`` still holds every parameter, the output layer solved on all the data). ``"auto"``
+        (default): ``"solve"`` for MSE on a float model with a readout and a hidden layer (an MLP
+        with one), else ``"params"``.
     bits : {None, 4, 8}
-        Search on the signed int lattice with a scale per layer (``bound / (2^(bits-1) - 1)``),
-        so the result is quantized by construction (a wide window searches a sub-lattice of
-        ``nx`` levels, a narrow one every level) with :data:`AXIS_NETWORK_OPTIONS`.
+        Search on the signed int lattice of :meth:`qiml.nn.QuantizedModel.quantized_space` (an
+        MLP: a scale per layer, ``bound / (2^(bits-1) - 1)``), so the result is quantized by
+        construction (a wide window searches a sub-lattice of ``nx`` levels, a narrow one every
+        level) with :data:`AXIS_NETWORK_OPTIONS`.
     bound : float
-        Parameters live in ``[-bound, bound]``.
+        Parameters live in ``[-bound, bound]`` (``model.space(bound)``).
     x0 : array_like (P,), optional
-        Start; default a Glorot-uniform draw from ``seed``, snapped to the lattice.
+        Start; default ``model.init`` drawn from ``seed`` (an MLP: Glorot-uniform), snapped to the lattice.
     seed, max_evals, max_iter, max_time, target, callback, progress, **options
         As for :func:`qiml.minimize`; ``options`` override :func:`network_options`. With a
         ``batch_size`` smaller than N the engine runs with ``noisy=True``: the result is the latest
@@ -77,24 +87,38 @@ def fit_network(net: MLP, X: ArrayLike, y: ArrayLike, loss: str | Loss = "mse", 
         engine's intermediate results, whose ``x`` are the parameters it moves (the hidden layers
         only under ``output="solve"``); the returned result holds the whole network.
     """
+    check_model(model)
     if bits is not None and output == "solve":
         raise ConfigError("output='solve' solves a float output layer; a quantized network (bits) needs "
                           "output='params'")
+    if bits is not None and not isinstance(model, QuantizedModel):
+        raise ConfigError(f"bits={bits!r} needs a model with int lattices (a quantized_space(bound, bits) method, "
+                          f"see qiml.nn.QuantizedModel); {type(model).__name__} has none: use bits=None")
     if output == "auto":
-        output = "solve" if bits is None and net.n_layers > 1 and get_loss(loss).name == "mse" else "params"
+        output = ("solve" if bits is None and isinstance(model, ReadoutModel) and model.readout_offset >= 1
+                  and get_loss(loss).name == "mse" else "params")
     rng = make_rng(seed)
     obj_seed = int(rng.integers(2**31))
-    objective = NetworkObjective(net, X, y, loss, batch_size=batch_size, l2=l2, seed=obj_seed, output=output,
+    objective = NetworkObjective(model, X, y, loss, batch_size=batch_size, l2=l2, seed=obj_seed, output=output,
                                  nan_policy=options.get("nan_policy", "raise"))
-    P = objective.dim
-    full_space = net.space(bound, bits)
-    space = Space(full_space.lower[:P], full_space.upper[:P], full_space.step[:P]) if P < net.n_params else full_space
-    start = space.snap((net.init(rng) if x0 is None else net.check_theta(x0))[:P])
     # a fresh mini-batch per request makes the loss noisy: see the engine's ``noisy`` option
-    opts = {**network_options(net, loss, bits), "noisy": objective.batch_size is not None, **options}
-    if opts["directions"] != "axes" and "blocks" not in opts:
+    opts = {**network_options(model, loss, bits), "noisy": objective.batch_size is not None, **options}
+    if opts.get("directions") == "curvature" and not objective.has_curvature:
+        raise ConfigError(f"directions='curvature' needs the model's curvature (a qiml.nn.SlicedModel whose slicer "
+                          f"has curvature(x, params), as qiml.nn.MLP's); {type(model).__name__} has none: use "
+                          "directions='axes' or 'adapted'")
+    P = objective.dim
+    if bits is None:
+        full_space = model.space(bound)
+    else:
+        assert isinstance(model, QuantizedModel)   # checked above
+        full_space = model.quantized_space(bound, bits)
+    space = (Space(full_space.lower[:P], full_space.upper[:P], full_space.step[:P]) if P < model.n_params
+             else full_space)
+    start = space.snap((_initial(model, rng) if x0 is None else check_theta(model, x0))[:P])
+    if opts["directions"] != "axes" and "blocks" not in opts and hasattr(model, "neuron_blocks"):
         # adapted or curvature directions inside each neuron's fan-in
-        opts["blocks"] = [b for b in net.neuron_blocks() if b[0] < P]
+        opts["blocks"] = [b for b in model.neuron_blocks() if b[0] < P]
     res = minimize(objective, space, x0=start, seed=int(rng.integers(2**31)), max_evals=max_evals, max_iter=max_iter,
                    max_time=max_time, target=target, callback=callback, progress=progress, **opts)
     if objective.batch_size is not None:
@@ -104,10 +128,19 @@ def fit_network(net: MLP, X: ArrayLike, y: ArrayLike, loss: str | Loss = "mse", 
     return res
 
 
-def network_options(net: MLP, loss: str | Loss = "mse", bits: int | None = None) -> dict[str, Any]:
+def network_options(model: Model, loss: str | Loss = "mse", bits: int | None = None) -> dict[str, Any]:
     """The engine options :func:`fit_network` starts from: :data:`NETWORK_OPTIONS` for float
-    networks with a derivative, :data:`AXIS_NETWORK_OPTIONS` on int lattices (``bits``) and for
-    models without one (see :meth:`qiml.nn.NetworkObjective.curvature`)."""
-    smooth = get_loss(loss).name in CURVATURE_LOSSES and all(
-        name in DERIVATIVES for layer in net.activations for name in layer.names)
+    models with a derivative (``model.differentiable``: an MLP whose activations all have one;
+    see :meth:`qiml.nn.NetworkObjective.curvature`), :data:`AXIS_NETWORK_OPTIONS` on int lattices
+    (``bits``) and for every other model."""
+    smooth = get_loss(loss).name in CURVATURE_LOSSES and bool(getattr(model, "differentiable", False))
     return dict(NETWORK_OPTIONS if bits is None and smooth else AXIS_NETWORK_OPTIONS)
+
+
+def _initial(model: Model, rng: np.random.Generator) -> np.ndarray:
+    """``model.init(rng)`` checked to be a float vector (P,)."""
+    theta = np.asarray(model.init(rng), dtype=float)
+    if theta.shape != (model.n_params,):
+        raise ShapeError(f"{type(model).__name__}.init(rng) must return a parameter vector of shape "
+                         f"({model.n_params},), got {theta.shape}")
+    return theta

@@ -4,12 +4,17 @@ An :class:`MLP` is only an architecture: the parameters live in one flat vector 
 laid out layer by layer as ``W_l`` (fan_in, fan_out) row-major, then ``b_l`` (fan_out,). Hidden
 layers have an activation per layer or per neuron; the output layer is linear (logits for the
 classification losses). Nothing here knows how the parameters are optimised.
+
+:class:`MLP` implements the whole :class:`qiml.nn.Model` contract: the required members, and every
+optional capability (batched rows, a weight mask for ``l2``, int lattices, a linear readout for
+``output="solve"``, and incremental slices with Gauss-Newton curvature through
+:class:`qiml.nn.mlp_slices.MLPSlicer`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -17,6 +22,11 @@ from numpy.typing import ArrayLike, NDArray
 from ..errors import ConfigError, ShapeError
 from ..spaces import Space
 from .activations import DERIVATIVES, get_activation
+from .mlp_slices import MLPSlicer
+from .model import check_inputs, check_theta
+
+if TYPE_CHECKING:
+    from .objective import NetworkObjective
 
 __all__ = ["MLP", "quantize"]
 
@@ -112,6 +122,8 @@ class MLP:
         self.param_layer = np.concatenate(layer)
         self.param_row = np.concatenate(row)
         self.param_col = np.concatenate(col)
+        #: (P,) bool: the weights, which ``l2`` penalises (the biases are not), as scikit-learn's ``alpha``
+        self.weight_mask = self.param_row >= 0
 
     def __repr__(self) -> str:
         acts = [a.names[0] if a.uniform else "mixed" for a in self.activations]
@@ -122,12 +134,49 @@ class MLP:
         """Number of weight layers (hidden layers + 1)."""
         return len(self.shapes)
 
+    # -- the Model contract (qiml.nn.model) --------------------------------------------------------
+    @property
+    def in_features(self) -> int:
+        """Inputs per sample, ``layer_sizes[0]``."""
+        return self.layer_sizes[0]
+
+    @property
+    def out_features(self) -> int:
+        """Outputs per sample, ``layer_sizes[-1]``."""
+        return self.layer_sizes[-1]
+
+    @property
+    def width(self) -> int:
+        """Floats per sample of the widest layer (sizes batches of candidate rows)."""
+        return max(self.layer_sizes)
+
+    @property
+    def differentiable(self) -> bool:
+        """Whether every activation has a derivative, so every neuron has a Gauss-Newton block."""
+        return all(name in DERIVATIVES for layer in self.activations for name in layer.names)
+
+    @property
+    def readout_offset(self) -> int:
+        """Index of the first output-layer parameter: the output layer is the linear readout."""
+        return self.offsets[-2]
+
+    def readout_features(self, X: NDArray[np.float64], thetas: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Last hidden layer's activations (R, N, H) for hidden-layer parameters ``thetas`` (R, readout_offset)."""
+        pad = np.zeros(thetas.shape[:-1] + (self.n_params - self.readout_offset,))
+        return self.hidden_rows(X, np.concatenate([thetas, pad], axis=-1))
+
+    def quantized_space(self, bound: float | Sequence[float], bits: int) -> Space:
+        """``space(bound, bits)``: the signed ``bits``-bit lattice with one scale per layer."""
+        return self.space(bound, bits)
+
+    def slicer(self, objective: NetworkObjective) -> MLPSlicer:
+        """The incremental slices and curvature of this network for ``objective``."""
+        return MLPSlicer(self, objective)
+
     # -- parameters ----------------------------------------------------------------------------
     def check_theta(self, theta: ArrayLike) -> NDArray[np.float64]:
-        t = np.asarray(theta, dtype=float)
-        if t.shape != (self.n_params,):
-            raise ShapeError(f"{self!r} needs a parameter vector of shape ({self.n_params},), got {t.shape}")
-        return t
+        """``theta`` as a float vector (P,), else :class:`qiml.ShapeError`."""
+        return check_theta(self, theta)
 
     def unpack(self, theta: ArrayLike) -> list[tuple[NDArray[np.float64], NDArray[np.float64]]]:
         """Views ``[(W_l (fan_in, fan_out), b_l (fan_out,)), ...]`` into ``theta`` (..., P)."""
@@ -186,12 +235,8 @@ class MLP:
 
     # -- forward passes --------------------------------------------------------------------------
     def check_inputs(self, X: ArrayLike) -> NDArray[np.float64]:
-        Xa = np.asarray(X, dtype=float)
-        if Xa.ndim != 2 or Xa.shape[1] != self.layer_sizes[0] or Xa.shape[0] == 0:
-            raise ShapeError(f"{self!r} takes inputs of shape (n >= 1, {self.layer_sizes[0]}), got {Xa.shape}")
-        if not np.all(np.isfinite(Xa)):
-            raise ShapeError("inputs contain NaN or infinite values")
-        return Xa
+        """``X`` as a finite float array (N >= 1, n_in), else :class:`qiml.ShapeError`."""
+        return check_inputs(self, X)
 
     def forward(self, X: ArrayLike, theta: ArrayLike) -> NDArray[np.float64]:
         """Outputs (logits) of shape (N, O) for inputs ``X`` (N, n_in)."""
