@@ -36,14 +36,24 @@ def test_tunnelling_smoke(tmp_path):
     assert len((tmp_path / "runs.jsonl").read_text().splitlines()) == n      # all cached
 
 
-def test_initial_spread_smoke(tmp_path, monkeypatch):
-    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
-    mod = importlib.import_module("initial_spread")
-    mod.main(["--smoke", "--workers", "2", "--out", str(tmp_path)])
-    for name in ("spread.md", "spread.csv", "spread.png"):
-        assert (tmp_path / name).stat().st_size > 0
+def test_initial_spread_smoke(tmp_path):
+    from qiml.studies import initial_spread
+    from qiml.studies.registry import EXPERIMENTS
+
+    out = initial_spread.main(["--smoke", "--workers", "2", "--out", str(tmp_path)])
+    for name in EXPERIMENTS[initial_spread.NAME].outputs:
+        assert (tmp_path / name).stat().st_size > 0, name
     rows = _rows(tmp_path / "spread.csv")
     assert {r["problem"] for r in rows} == {"teacher", "spirals", "f15", "f21"}
-    assert {r["method"] for r in rows} >= {"qiml", "qiml_ensemble", "adam", "cma_ipop"}
+    # every method on every problem it runs on (Adam only on the networks), 3 starts each
+    assert {(r["problem"], r["method"]) for r in rows} == {
+        (p, m) for p, prob in initial_spread.PROBLEMS.items() for m in initial_spread.METHODS
+        if prob.kind == "net" or m != "adam"}
+    assert all(r["starts"] == "3" for r in rows)
     runs = [json.loads(line) for line in (tmp_path / "runs.jsonl").read_text().splitlines()]
     assert all(r["final"] >= 0 for r in runs if "final" in r)
+    assert {s["schedule"] for p, s in out["settings"].items() if initial_spread.PROBLEMS[p].kind == "net"} <= {
+        "constant", "cosine"}
+    report = (tmp_path / "spread.md").read_text()
+    assert "`python -m qiml.studies.initial_spread --smoke --starts 3" in report
+    assert "## bbob f21 Gallagher 101 peaks" in report and "| IPOP-CMA-ES |" in report

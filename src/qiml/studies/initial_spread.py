@@ -8,11 +8,11 @@ method-independent distribution, while each method's own random seed stays fixed
   / 2000 test, targets standardised on the training half as ``QiMLRegressor`` does), network 15-6-1 tanh;
   final loss = test MSE in the targets' units (train MSE on the standardised targets alongside);
 * ``spirals``  two spirals (``nn_budget``'s data: 500 train / 500 test, inputs standardised), network
-  2-8-8-2 tanh with softmax cross-entropy (``nn_experiments``' spirals task, hidden (8, 8)); final loss =
+  2-8-8-2 tanh with softmax cross-entropy (``nn_tasks``' spirals task, hidden (8, 8)); final loss =
   test misclassification (train cross-entropy alongside);
 * ``f15``, ``f21``  bbob f15 (rotated Rastrigin) and f21 (Gallagher 101 peaks), 5-D, instance 1
   (``cocoex.BareProblem``), box [-5, 5]^5; final loss = best f - f_opt within 10^4 x D evaluations
-  (a run stops at COCO's final target f - f_opt <= 1e-8, as ``qiml.reports.bbob`` does).
+  (a run stops at COCO's final target f - f_opt <= 1e-8, as ``qiml.studies.bbob`` does).
 
 Starting points. Networks: ``MLP.init`` (Glorot-uniform, as scikit-learn's MLPs start) with
 ``numpy.random.default_rng([0, i])`` for start i; bbob: uniform in [-5, 5]^5 from the same generators
@@ -24,65 +24,61 @@ Starting points. Networks: ``MLP.init`` (Glorot-uniform, as scikit-learn's MLPs 
   vectorized=True, max_evals=budget, seed=0, **mode)``. The engine's position starts at the start; its
   seed 0 is the same for every start. On ``teacher`` (MSE) the output layer is solved by least squares
   (``output="auto"`` -> ``"solve"``), so only the start's hidden layers matter there.
-* Adam (PyTorch, ``nn_experiments.run_adam`` unchanged, float64, full batch): the torch network's
-  weights are set to the start; full batch makes the run otherwise deterministic (no seed in play).
-  Learning rate and schedule (constant or cosine to 0, grid ``nn_experiments.LRS``) chosen once per
-  problem: the best median test metric over 3 separate tuning starts (``default_rng([1, i])``), in
-  Adam's favour as in ``nn_experiments``.
+* Adam (PyTorch, the studies' one baseline :func:`qiml.studies.baselines.adam` with ``x0=start``,
+  float64, full batch): the torch network's weights are set to the start; full batch makes the run
+  otherwise deterministic (no seed in play). Learning rate and schedule (constant or cosine to 0, grid
+  ``nn_tasks.LRS``) chosen once per problem: the best median test metric over 3 separate tuning starts
+  (``default_rng([1, i])``), in Adam's favour as in ``nn_tasks``.
 * IPOP-CMA-ES (pycma ``cma.fmin2``, 9 restarts, population doubling): the first run's mean is the
   start; each later restart starts from a fresh random point (networks: an ``MLP.init`` draw; bbob:
   uniform in the box) from a generator seeded 0, so the restart points are the same for every
-  start; pycma's own seed is 1 (``budget.py``'s ``seed + 1``) for every start. Networks: sigma0 = 0.5,
-  bounds [-3, 3] (``nn_experiments.run_cma``); bbob: sigma0 = 0.3 x range = 3, bounds [-5, 5]
-  (``budget.py``'s ``cma_ipop``).
+  start; pycma's own seed is 1 (``baselines``' ``seed + 1``) for every start. Networks: sigma0 = 0.5,
+  bounds [-3, 3] (``nn_tasks.run_cma``); bbob: sigma0 = 0.3 x range = 3, bounds [-5, 5]
+  (``baselines``' ``cma_ipop``).
 
 Budgets. bbob: 10^4 x D = 50 000 evaluations for every method. Networks follow ``nn_budget``: QiML's
 default runs the estimators' default budget (``max_iter=1000``, deterministic, independent of machine
 speed), and every other method (Adam, CMA-ES and the other QiML modes, whose "iteration" is different
 work) gets the median wall time of those fits on that problem, in its own single-threaded process.
-``--budget SECONDS`` switches to ``nn_experiments``' rule instead: every network method, QiML's default
+``--budget SECONDS`` switches to ``nn_tasks``' rule instead: every network method, QiML's default
 included, gets that many seconds.
 
 Runs are cached in ``<out>/runs.jsonl`` (resumable). Writes ``spread.md``, ``spread.csv``,
 ``spread.png``.
 
-    python benchmarks/initial_spread.py                      # full run (about 13 min on 2 cores)
-    python benchmarks/initial_spread.py --smoke --workers 2  # tiny data and budgets, 3 starts (seconds)
-    python benchmarks/initial_spread.py --problems f15 f21 --methods qiml cma_ipop
+    python -m qiml.studies.initial_spread                      # full run (about 13 min on 2 cores)
+    python -m qiml.studies.initial_spread --smoke --workers 2  # tiny data and budgets, 3 starts (seconds)
+    python -m qiml.studies.initial_spread --problems f15 f21 --methods qiml cma_ipop
+    qiml reproduce initial-spread
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import io
 import itertools
-import os
-import platform
-import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-# single-threaded BLAS, set before NumPy loads it (the workers are forked from this process): with a
-# threaded BLAS on shared cores pycma's eigendecompositions run about 200x slower
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+import numpy as np
 
-import numpy as np  # noqa: E402
+from ..engine import minimize
+from ..files import atomic_write, atomic_write_text
+from ..nn import MLP, get_loss
+from ..parallel import cpu_count
+from ..training import fit_network
+from . import nn_budget as nnb  # the teacher and spirals data
+from . import nn_tasks as nnx  # the tasks and the lr grid
+from .baselines import CMA_INCPOPSIZE, CMA_RESTARTS, CMA_SIGMA_FRAC, Budgeted, adam, run_method
+from .folders import output_folder
+from .meta import environment_line, run_metadata
+from .runner import JobRunner, limit_threads
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import nn_budget as nnb  # noqa: E402  (the teacher and spirals data)
-import nn_experiments as nnx  # noqa: E402  (run_adam, the cached runner, the lr grid)
-
-from qiml import minimize  # noqa: E402
-from qiml.nn import MLP, get_loss  # noqa: E402
-from qiml.reports.budget import CMA_INCPOPSIZE, CMA_RESTARTS, CMA_SIGMA_FRAC, Budgeted, run_method  # noqa: E402
-from qiml.training import fit_network  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
+NAME = "initial-spread"
 
 #: QiML variants: keyword options added to the defaults (networks: passed through ``fit_network``). ``qiml``
 #: is whatever the engine's default is (``search="auto"`` once the search modes exist); ``qiml_slices`` pins
@@ -101,7 +97,7 @@ METHOD_SEED = 0                # every method's own seed, the same for every sta
 TUNE_STARTS = 3
 QIML_ITERS = 1000              # the scikit-learn estimators' default budget (nn_budget's 1x)
 NET_BOUND = 3.0                # fit_network's default box; CMA-ES gets the same
-CMA_SIGMA_NET = 0.5            # nn_experiments.run_cma's step size for networks
+CMA_SIGMA_NET = 0.5            # nn_tasks.run_cma's step size for networks
 BBOB_DIM, BBOB_INSTANCE, BBOB_BOX = 5, 1, 5.0
 BBOB_BUDGET = 10**4            # evaluations per dimension
 BBOB_TARGET = 1e-8             # COCO's final target: the run stops there
@@ -114,7 +110,7 @@ class Problem:
     kind: str                 # "net" or "bbob"
     metric: str               # what the final loss is
     log: bool                 # spread read as a ratio (log scale) rather than a width
-    task: str = ""            # nn_experiments task (networks)
+    task: str = ""            # nn_tasks task (networks)
     function: int = 0         # bbob function number
     solved: float | None = None   # a final loss at or below this counts as solved (reading aid)
 
@@ -189,7 +185,7 @@ class _Timed:
 
 def ipop(objective: Callable[..., list[float]], first: np.ndarray, restart: Callable[[], np.ndarray],
          sigma0: float, bounds: list[Any], maxfevals: int) -> None:
-    """pycma IPOP (budget.py's restarts and population doubling), the first run from ``first``."""
+    """pycma IPOP (``baselines``' restarts and population doubling), the first run from ``first``."""
     import cma
 
     calls = itertools.count()
@@ -199,30 +195,6 @@ def ipop(objective: Callable[..., list[float]], first: np.ndarray, restart: Call
 
     cma.fmin2(None, x0, sigma0, {"bounds": bounds, "maxfevals": maxfevals, "seed": METHOD_SEED + 1, "verbose": -9},
               restarts=CMA_RESTARTS, incpopsize=CMA_INCPOPSIZE, parallel_objective=objective)
-
-
-def _adam(task: nnx.Task, net: MLP, data: tuple, theta0: np.ndarray, seconds: float, lr: float,
-          decay: bool) -> dict[str, Any]:
-    """``nn_experiments.run_adam`` from the weights ``theta0``: its network builder is wrapped to load them
-    (in this worker process only), so the training loop is exactly the tuned baseline's."""
-    import torch
-
-    build = nnx._torch_net
-
-    def from_start(net_: MLP, activation: str) -> Any:
-        model = build(net_, activation)
-        lin = [m for m in model if isinstance(m, torch.nn.Linear)]
-        with torch.no_grad():
-            for m, (W, b) in zip(lin, net_.unpack(theta0), strict=True):
-                m.weight.copy_(torch.from_numpy(np.ascontiguousarray(W.T)))
-                m.bias.copy_(torch.from_numpy(np.ascontiguousarray(b)))
-        return model
-
-    nnx._torch_net = from_start
-    try:
-        return nnx.run_adam(task, net, data, METHOD_SEED, seconds, lr, decay=decay)
-    finally:
-        nnx._torch_net = build
 
 
 def run_net(job: dict[str, Any], problem: Problem) -> dict[str, Any]:
@@ -236,14 +208,15 @@ def run_net(job: dict[str, Any], problem: Problem) -> dict[str, Any]:
     t0 = time.perf_counter()
     nfev, seconds = None, None
     if job["method"] in QIML_MODES:
-        timed = job["budget"] is not None   # --budget: nn_experiments' equal wall clock
+        timed = job["budget"] is not None   # --budget: nn_tasks' equal wall clock
         res = fit_network(net, d["Xtr"], d["ytr"], task.loss, x0=theta0, seed=METHOD_SEED,
                           max_iter=None if timed else job["qiml_iters"], max_time=job["budget"],
                           max_evals=10**12 if timed else None, **job["options"])
         theta, nfev = res.x, int(res.nfev)
     elif job["method"] == "adam":
-        out = _adam(task, net, (d["Xtr"], d["ytr"]), theta0, job["budget"], job["lr"], job["schedule"] == "cosine")
-        theta, seconds = out["theta"], out["elapsed"]   # its own clock: torch's first-call setup is outside the budget
+        res = adam(net, d["Xtr"], d["ytr"], loss=task.loss, lr=job["lr"], batch=task.adam_batch, seed=METHOD_SEED,
+                   seconds=job["budget"], decay=job["schedule"] == "cosine", x0=theta0)
+        theta, seconds = res.theta, res.seconds   # its own clock: torch's first-call setup is outside the budget
     elif job["method"] == "cma_ipop":
         lossf = get_loss(task.loss)
         y = d["ytr"][:, None] if task.metric == "mse" else d["ytr"]
@@ -303,10 +276,12 @@ def spread(values: list[float]) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "results" / "initial-spread")
+    ap = argparse.ArgumentParser(prog="python -m qiml.studies.initial_spread", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, default=None,
+                    help=f"results folder (default docs/results/{NAME}; smoke runs: a scratch folder)")
     ap.add_argument("--starts", type=int, default=20)
-    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--workers", type=int, default=cpu_count())
     ap.add_argument("--methods", nargs="+", choices=METHODS, default=None,
                     help="default: all")
     ap.add_argument("--problems", nargs="+", choices=list(PROBLEMS), default=list(PROBLEMS))
@@ -318,17 +293,27 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if a.smoke:
         a.starts = min(a.starts, 3)
     methods = list(a.methods or METHODS)
+    a.out = output_folder(NAME, a.out, a.smoke)
     a.out.mkdir(parents=True, exist_ok=True)
-    with ProcessPoolExecutor(a.workers) as pool:
-        recs, settings = study(a, methods, nnx.Runner(a.out, pool, run=run_job, key=nnx.whole_key))
+    meta = run_metadata(None if argv is None else ["python", "-m", "qiml.studies.initial_spread", *argv])
+    # one BLAS thread, in this process too (--workers 1): with a threaded BLAS on shared cores pycma's
+    # eigendecompositions run about 200x slower, and the network methods have wall-clock budgets
+    limit_threads()
+    runner: JobRunner[dict[str, Any]] = JobRunner(a.out / "runs.jsonl", a.workers)
+    with runner:
+        recs, settings = study(a, methods, runner)
     rows = summarise(a, methods, recs)
-    write(a, rows, settings)
-    return {"rows": rows, "settings": settings}
+    write(a, rows, settings, meta)
+    return {"rows": rows, "settings": settings, "meta": meta}
 
 
-def study(a: argparse.Namespace, methods: list[str], runner: nnx.Runner
+def study(a: argparse.Namespace, methods: list[str], runner: JobRunner[dict[str, Any]]
           ) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
     """Runs (or reads from the cache) every run; returns the main-start records and per-problem settings."""
+
+    def run(jobs: list[dict[str, Any]], label: str) -> list[dict[str, Any]]:
+        return runner.run(jobs, run_job, label=label)
+
     starts = range(a.starts)
     nets = [p for p in a.problems if PROBLEMS[p].kind == "net"]
     bbobs = [p for p in a.problems if PROBLEMS[p].kind == "bbob"]
@@ -351,7 +336,7 @@ def study(a: argparse.Namespace, methods: list[str], runner: nnx.Runner
         for m in [m for m in methods if m != "adam"]:
             first += [{**base(p, m, s), "evals": evals, **({"options": QIML_MODES[m]} if m in QIML_MODES else {})}
                       for s in starts]
-    recs = runner.run(first, "QiML (all problems), CMA-ES (bbob)")
+    recs = run(first, label="QiML (all problems), CMA-ES (bbob)")
     settings: dict[str, dict[str, Any]] = {p: {"evals": evals} for p in bbobs}
     # 2. the other network methods: the wall time of QiML's default fits (nn_budget's rule), unless --budget
     for p in nets:
@@ -361,9 +346,10 @@ def study(a: argparse.Namespace, methods: list[str], runner: nnx.Runner
     tune = [{**base(p, "adam", s, "tune"), "lr": lr, "schedule": sched, "budget": settings[p]["seconds"]}
             for p in nets if "adam" in methods for sched in ("constant", "cosine") for lr in nnx.LRS
             for s in range(1 if a.smoke else TUNE_STARTS)]
-    tuned = runner.run(tune, "Adam: lr and schedule on the tuning starts")
+    tuned = run(tune, label="Adam: lr and schedule on the tuning starts")
     for p in [p for p in nets if "adam" in methods]:
-        grid = {(r["lr"], r["schedule"]): [] for r in tuned if r["problem"] == p}
+        grid: dict[tuple[float, str], list[float]] = {(r["lr"], r["schedule"]): [] for r in tuned
+                                                      if r["problem"] == p}
         for r in tuned:
             if r["problem"] == p:
                 grid[(r["lr"], r["schedule"])].append(r["final"])
@@ -379,7 +365,7 @@ def study(a: argparse.Namespace, methods: list[str], runner: nnx.Runner
                       "budget": settings[p]["seconds"]} for s in starts]
         if "cma_ipop" in methods:
             last += [{**base(p, "cma_ipop", s), "budget": settings[p]["seconds"]} for s in starts]
-    recs += runner.run(last, "networks: QiML modes, Adam, CMA-ES at equal wall time")
+    recs += run(last, label="networks: QiML modes, Adam, CMA-ES at equal wall time")
     return [r for r in recs if r["method"] in methods], settings
 
 
@@ -441,14 +427,14 @@ def reading(prob: Problem, rows: list[dict[str, Any]]) -> str:
     return text
 
 
-def write(a: argparse.Namespace, rows: list[dict[str, Any]], settings: dict[str, dict[str, Any]]) -> None:
-    cmd = "python benchmarks/initial_spread.py" + (" --smoke" if a.smoke else "") + f" --starts {a.starts}" + (
+def write(a: argparse.Namespace, rows: list[dict[str, Any]], settings: dict[str, dict[str, Any]],
+          meta: dict[str, Any]) -> None:
+    cmd = "python -m qiml.studies.initial_spread" + (" --smoke" if a.smoke else "") + f" --starts {a.starts}" + (
         f" --budget {a.budget:g}" if a.budget else "") + " --problems " + " ".join(a.problems)
     md = ["# No dependence on the initial guess: final loss over starting points", "",
-          f"`{cmd}` — {a.starts} starts per problem, the same for every method; each method's own seed fixed "
-          f"({METHOD_SEED}); one single-threaded process per run, {a.workers} workers; python "
-          f"{platform.python_version()}, numpy {np.__version__}, {platform.machine()}, {os.cpu_count()} CPUs, "
-          f"{time.strftime('%Y-%m-%d')}.", ""]
+          f"`{cmd}` (or `qiml reproduce {NAME}`) — {a.starts} starts per problem, the same for every method; each "
+          f"method's own seed fixed ({METHOD_SEED}); one single-threaded process per run, {a.workers} workers. "
+          f"{environment_line(meta)}", ""]
     for p in a.problems:
         prob, r = PROBLEMS[p], [x for x in rows if x["problem"] == p]
         if not r:
@@ -479,7 +465,7 @@ def write(a: argparse.Namespace, rows: list[dict[str, Any]], settings: dict[str,
            "[-5, 5]^5 from the same generators. QiML: `fit_network(x0=start, seed=0, **mode)` / "
            "`minimize(x0=start, seed=0, **mode)`, default options plus the mode's: "
            + ", ".join(f"{LABELS[m]} `{QIML_MODES[m]}`" for m in QIML_MODES) + " (on teacher the output layer is "
-           "solved by least squares, so only the start's hidden layers count). Adam: `nn_experiments.run_adam` "
+           "solved by least squares, so only the start's hidden layers count). Adam: `qiml.studies.baselines.adam` "
            "from the start's weights, full batch, float64; lr and "
            f"schedule from the grid {list(nnx.LRS)} x (constant, cosine) by the best median test metric over "
            f"{1 if a.smoke else TUNE_STARTS} separate tuning starts (`default_rng([1, i])`). IPOP-CMA-ES: "
@@ -489,13 +475,14 @@ def write(a: argparse.Namespace, rows: list[dict[str, Any]], settings: dict[str,
            f"point seen is scored; bbob sigma0 = {CMA_SIGMA_FRAC} x range. Percentiles: NumPy's linear "
            "interpolation over the starts. Runs are cached in `runs.jsonl`; wall-clock budgets depend on the "
            "machine's speed at the time."]
-    (a.out / "spread.md").write_text("\n".join(md) + "\n")
+    atomic_write_text(a.out / "spread.md", "\n".join(md) + "\n")
     keys = ["problem", "method", "metric", "starts", "median", "p10", "p90", "ratio", "width", "min", "max",
             "solved", "train_median", "train_p10", "train_p90", "seconds"]
-    with open(a.out / "spread.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=keys, extrasaction="ignore")
-        w.writeheader()
-        w.writerows(rows)
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=keys, extrasaction="ignore")
+    w.writeheader()
+    w.writerows(rows)
+    atomic_write_text(a.out / "spread.csv", buf.getvalue())
     plot(a, rows)
     print("\n".join(md))
 
@@ -509,7 +496,7 @@ def plot(a: argparse.Namespace, rows: list[dict[str, Any]]) -> None:
     probs = [p for p in a.problems if any(r["problem"] == p for r in rows)]
     fig, axes = plt.subplots(1, len(probs), figsize=(3.2 * len(probs), 3.4), squeeze=False)
     jitter = np.random.default_rng(0)
-    for ax, p in zip(axes[0], probs):
+    for ax, p in zip(axes[0], probs, strict=True):
         prob, r = PROBLEMS[p], [x for x in rows if x["problem"] == p]
         vals = [np.asarray(x["values"], dtype=float) for x in r]
         if prob.log:   # an exact zero has no place on a log axis: draw it at the panel's smallest positive value
@@ -526,7 +513,7 @@ def plot(a: argparse.Namespace, rows: list[dict[str, Any]]) -> None:
         ax.set_ylabel(prob.metric)
     fig.suptitle(f"final loss over {a.starts} starts (the same for every method)", fontsize=9)
     fig.tight_layout()
-    fig.savefig(a.out / "spread.png", dpi=120)
+    atomic_write(a.out / "spread.png", lambda fh: fig.savefig(fh, format="png", dpi=120))
     plt.close(fig)
 
 

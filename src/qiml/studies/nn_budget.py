@@ -9,40 +9,38 @@ Tasks (fixed data, the seed varies the training only; inputs standardised as a p
 * ``spirals``   two spirals, ``QiMLClassifier((8, 8))``, test misclassification
 
 Each estimator runs at ``max_iter`` = 1x, 4x and 16x its default, over ``--seeds`` seeds (medians).
-On ``smooth`` a full-batch Adam MLP of the same size (PyTorch, float64, learning rate tuned over
-``nn_experiments.LRS`` with a constant and a cosine-decayed rate, best median test MSE, in Adam's
-favour) gets the median wall time of QiML's default fit. Runs are cached in
+On ``smooth`` a full-batch Adam MLP of the same size (:func:`qiml.studies.baselines.adam`, PyTorch,
+float64, learning rate tuned over ``nn_tasks.LRS`` with a constant and a cosine-decayed rate, best
+median test MSE, in Adam's favour) gets the median wall time of QiML's default fit. Runs are cached in
 ``<out>/runs.jsonl`` (resumable). Writes ``budget.md``, ``budget.csv``, ``budget.png``.
 
-    python benchmarks/nn_budget.py --seeds 3        # about 10 min on 2 cores
-    python benchmarks/nn_budget.py --smoke          # tiny data and budgets
+    python -m qiml.studies.nn_budget --seeds 3        # about 10 min on 2 cores (qiml reproduce nn-budget)
+    python -m qiml.studies.nn_budget --smoke          # tiny data and budgets
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import os
-import sys
+import io
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-# single-threaded BLAS, set before NumPy loads it: a threaded BLAS on shared cores slows the baselines
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+import numpy as np
 
-import numpy as np  # noqa: E402
+from .. import datasets
+from ..files import atomic_write, atomic_write_text
+from ..nn import MLP
+from ..parallel import cpu_count
+from ..sklearn import QiMLClassifier, QiMLRegressor
+from .baselines import adam
+from .folders import output_folder
+from .meta import environment_line, run_metadata
+from .nn_tasks import LRS
+from .runner import JobRunner, limit_threads
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import nn_experiments as nnx  # noqa: E402  (the Adam baseline and the cached runner live there)
-
-from qiml import datasets  # noqa: E402
-from qiml.nn import MLP  # noqa: E402
-from qiml.sklearn import QiMLClassifier, QiMLRegressor  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
+NAME = "nn-budget"
 MULTIPLES = (1, 4, 16)
 TASKS = {"teacher": ("regressor", (6,)), "teacher8": ("regressor", (5,)), "smooth": ("regressor", (8,)),
          "spirals": ("classifier", (8, 8))}
@@ -74,7 +72,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     Xtr, ytr, Xte, yte = load(job["task"], job["smoke"])
     if job["method"] == "qiml":
         est_cls = QiMLRegressor if kind == "regressor" else QiMLClassifier
-        default = est_cls().max_iter // (20 if job["smoke"] else 1)   # smoke: a pipeline check, not the claim
+        default = (est_cls().max_iter or 0) // (20 if job["smoke"] else 1)   # smoke: a pipeline check, not the claim
         est = est_cls(hidden_layer_sizes=hidden, max_iter=default * job["multiple"], random_state=job["seed"])
         t0 = time.perf_counter()
         est.fit(Xtr, ytr)
@@ -85,11 +83,10 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     # Adam on the same network, on the same standardised targets the regressor sees
     net = MLP((Xtr.shape[1], *hidden, 1), "tanh")
     mu, sd = ytr.mean(), ytr.std()
-    task = nnx.Task(job["task"], net.layer_sizes, loss="mse", metric="mse")
-    out = nnx.run_adam(task, net, ((Xtr, (ytr - mu) / sd)), job["seed"], job["budget"], job["lr"],
-                       decay=job["method"] == "adam_decay")
-    pred = net.forward(Xte, out["theta"])[:, 0] * sd + mu
-    return {**job, "elapsed": out["elapsed"], "test": float(np.mean((pred - yte) ** 2))}
+    res = adam(net, Xtr, (ytr - mu) / sd, loss="mse", lr=job["lr"], seed=job["seed"], seconds=job["budget"],
+               decay=job["method"] == "adam_decay")
+    pred = net.forward(Xte, res.theta)[:, 0] * sd + mu
+    return {**job, "elapsed": res.seconds, "test": float(np.mean((pred - yte) ** 2))}
 
 
 def med(recs: list[dict[str, Any]], field: str = "test") -> float:
@@ -97,21 +94,26 @@ def med(recs: list[dict[str, Any]], field: str = "test") -> float:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "results" / "nn-budget")
+    ap = argparse.ArgumentParser(prog="python -m qiml.studies.nn_budget", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, default=None,
+                    help=f"results folder (default docs/results/{NAME}; smoke runs: a scratch folder)")
     ap.add_argument("--seeds", type=int, default=5)
-    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--workers", type=int, default=cpu_count())
     ap.add_argument("--smoke", action="store_true", help="tiny data, 1 seed, 1x and 4x of a twentieth of the default")
     a = ap.parse_args(argv)
+    a.out = output_folder(NAME, a.out, a.smoke)
+    a.out.mkdir(parents=True, exist_ok=True)
+    meta = run_metadata(None if argv is None else ["python", "-m", "qiml.studies.nn_budget", *argv])
+    limit_threads()      # wall-clock budgets: one BLAS thread per run, in this process too (--workers 1)
     seeds = list(range(1 if a.smoke else a.seeds))
     multiples = MULTIPLES[:2] if a.smoke else MULTIPLES
-    a.out.mkdir(parents=True, exist_ok=True)
     rows, adam_rows = [], []
-    with ProcessPoolExecutor(a.workers) as pool:
-        runner = nnx.Runner(a.out, pool, run=run_job, key=nnx.whole_key)
+    runner: JobRunner[dict[str, Any]] = JobRunner(a.out / "runs.jsonl", a.workers)
+    with runner:
         for task in TASKS:
             recs = runner.run([{"task": task, "method": "qiml", "multiple": m, "seed": s, "smoke": a.smoke}
-                               for m in multiples for s in seeds], f"{task}: qiml")
+                               for m in multiples for s in seeds], run_job, label=f"{task}: qiml")
             for m in multiples:
                 r = [x for x in recs if x["multiple"] == m]
                 rows.append({"task": task, "multiple": m, "max_iter": r[0]["max_iter"], "test": med(r),
@@ -120,27 +122,30 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         base = next(r["seconds"] for r in rows if r["task"] == "smooth" and r["multiple"] == 1)
         for factor in (1,):
             budget = round(base * factor, 3)
-            best = None
+            best: tuple[float, str, float] | None = None
             for method in ("adam", "adam_decay"):
-                for lr in nnx.LRS:
+                for lr in LRS:
                     r = runner.run([{"task": "smooth", "method": method, "lr": lr, "budget": budget, "seed": s,
-                                     "smoke": a.smoke} for s in seeds], f"smooth: {method} lr {lr:g}")
+                                     "smoke": a.smoke} for s in seeds], run_job, label=f"smooth: {method} lr {lr:g}")
                     if best is None or med(r) < best[0]:
                         best = (med(r), method, lr)
+            assert best is not None
             adam_rows.append({"factor": factor, "budget_s": budget, "test": best[0],
                               "schedule": "cosine" if best[1] == "adam_decay" else "constant", "lr": best[2]})
-    write(a, rows, adam_rows)
-    return {"rows": rows, "adam": adam_rows}
+    write(a, rows, adam_rows, meta)
+    return {"rows": rows, "adam": adam_rows, "meta": meta}
 
 
-def write(a: argparse.Namespace, rows: list[dict[str, Any]], adam_rows: list[dict[str, Any]]) -> None:
+def write(a: argparse.Namespace, rows: list[dict[str, Any]], adam_rows: list[dict[str, Any]],
+          meta: dict[str, Any]) -> None:
     metric = lambda t, v: f"{100 * v:.1f}%" if t == "spirals" else f"{v:.3g}"  # noqa: E731
     md = ["# Does more budget pay? The scikit-learn estimators at 1x, 4x and 16x their default budget", "",
-          f"`python benchmarks/nn_budget.py{' --smoke' if a.smoke else ''} --seeds {a.seeds}` — medians over "
-          f"{1 if a.smoke else a.seeds} seeds, one single-threaded process per fit, {a.workers} workers.", "",
+          f"`python -m qiml.studies.nn_budget{' --smoke' if a.smoke else f' --seeds {a.seeds}'}` (or `qiml reproduce "
+          f"{NAME}`) — medians over {1 if a.smoke else a.seeds} seeds, one single-threaded process per fit, "
+          f"{a.workers} workers. {environment_line(meta)}", "",
           "| task | estimator | " + " | ".join(f"{m}x ({r['max_iter']} it)" for m, r in
                                                 zip(sorted({r['multiple'] for r in rows}),
-                                                    [r for r in rows if r["task"] == "teacher"])) +
+                                                    [r for r in rows if r["task"] == "teacher"], strict=True)) +
           " | seconds at 1x / 16x |", "|---|---|" + "---|" * (len({r['multiple'] for r in rows}) + 1)]
     for task, (kind, hidden) in TASKS.items():
         r = [x for x in rows if x["task"] == task]
@@ -159,18 +164,19 @@ def write(a: argparse.Namespace, rows: list[dict[str, Any]], adam_rows: list[dic
                   f"| {metric('smooth', ar['test'])} (lr {ar['lr']:g}, {ar['schedule']}) |")
     md += ["", "Adam: full batch, float64, the same wall time as QiML's median fit at that budget; the learning rate "
            "and schedule (constant or cosine to 0) with the best median test MSE are shown.", ""]
-    (a.out / "budget.md").write_text("\n".join(md) + "\n")
-    with open(a.out / "budget.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=["task", "multiple", "max_iter", "test", "seconds", "nfev"])
-        w.writeheader()
-        w.writerows(rows)
+    atomic_write_text(a.out / "budget.md", "\n".join(md) + "\n")
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=["task", "multiple", "max_iter", "test", "seconds", "nfev"])
+    w.writeheader()
+    w.writerows(rows)
+    atomic_write_text(a.out / "budget.csv", buf.getvalue())
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(TASKS), figsize=(3 * len(TASKS), 3))
-    for ax, task in zip(axes, TASKS):
+    for ax, task in zip(axes, TASKS, strict=True):
         r = [x for x in rows if x["task"] == task]
         ax.plot([x["multiple"] for x in r], [x["test"] for x in r], "o-")
         ax.set_xscale("log", base=2)
@@ -179,7 +185,7 @@ def write(a: argparse.Namespace, rows: list[dict[str, Any]], adam_rows: list[dic
         ax.set_title(task)
     axes[0].set_ylabel("test MSE / error")
     fig.tight_layout()
-    fig.savefig(a.out / "budget.png", dpi=120)
+    atomic_write(a.out / "budget.png", lambda fh: fig.savefig(fh, format="png", dpi=120))
     plt.close(fig)
     print("\n".join(md))
 

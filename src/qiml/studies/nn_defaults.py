@@ -3,38 +3,37 @@
 They are the network default on int lattices and for models without a derivative; float networks
 with one default to curvature directions (``qiml.training.NETWORK_OPTIONS``, issue 13).
 
-Trains the 15-6-1 teacher-student and the 2-8-8-2 two-spirals network of ``nn_experiments.py``
-with the black-box defaults, with each network option added in turn, and with a few alternatives
-that were tried and rejected; every run has the same wall-clock budget. Writes
-``docs/nn/defaults.md`` (median test metric and training loss over seeds), and next to it the same
-table as ``defaults.csv`` and a plot ``defaults.png`` (``--out`` names the Markdown file).
+Trains the 15-6-1 teacher-student and the 2-8-8-2 two-spirals network of ``nn_tasks`` with the
+black-box defaults, with each network option added in turn, and with a few alternatives that were
+tried and rejected; every run has the same wall-clock budget. Writes ``defaults.md`` (median test
+metric and training loss over seeds), the same table as ``defaults.csv`` and a plot ``defaults.png``
+into the ``--out`` folder; runs are cached in ``runs.jsonl`` there (resumable).
 
-    python benchmarks/nn_defaults.py [--seeds 3] [--budget 12]
+    python -m qiml.studies.nn_defaults [--seeds 3] [--budget 12]      # qiml reproduce nn-defaults
+    python -m qiml.studies.nn_defaults --smoke                        # 1 seed, 0.2 s per run
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import os
-import sys
-from concurrent.futures import ProcessPoolExecutor
+import io
 from pathlib import Path
 from typing import Any
 
-# single-threaded BLAS, set before NumPy loads it: a threaded BLAS on shared cores slows the baselines
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+import numpy as np
 
-import numpy as np  # noqa: E402
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ..files import atomic_write, atomic_write_text
+from ..nn import MLP
+from ..parallel import cpu_count
+from ..training import AXIS_NETWORK_OPTIONS, fit_network
+from . import nn_tasks
+from .folders import output_folder
+from .meta import environment_line, run_metadata
+from .runner import JobRunner, limit_threads
 
-import nn_experiments as E  # noqa: E402
-
-from qiml.nn import MLP  # noqa: E402
-from qiml.training import AXIS_NETWORK_OPTIONS, fit_network  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
+NAME = "nn-defaults"
+TASKS = ("teacher", "spirals")
 BLACK_BOX = {"output": "params", "directions": "axes", "nx": 64, "block": 1, "hbar": (0.03, 1e-4), "grow": 1.0,
              "sweep_lines": False, "stall_lines": True, "refine": 0.1}
 CONFIGS: list[tuple[str, dict[str, Any]]] = [
@@ -43,8 +42,8 @@ CONFIGS: list[tuple[str, dict[str, Any]]] = [
     ("+ sweep lines", {**BLACK_BOX, "stall_lines": False, "refine": 0.0, "block": 8, "sweep_lines": True}),
     ("+ window growth 1.5 = AXIS_NETWORK_OPTIONS", {**BLACK_BOX, **AXIS_NETWORK_OPTIONS}),
     ("not adopted: hbar 0.01 -> 1e-6", {**BLACK_BOX, **AXIS_NETWORK_OPTIONS, "hbar": (0.01, 1e-6)}),
-    ("not adopted: nx 32, block 16, hbar 0.01 -> 1e-6", {**BLACK_BOX, **AXIS_NETWORK_OPTIONS, "hbar": (0.01, 1e-6), "nx": 32,
-                                                     "block": 16}),
+    ("not adopted: nx 32, block 16, hbar 0.01 -> 1e-6", {**BLACK_BOX, **AXIS_NETWORK_OPTIONS, "hbar": (0.01, 1e-6),
+                                                         "nx": 32, "block": 16}),
     ("not adopted: greedy (hbar 1e-6 fixed, mode read-out)", {**BLACK_BOX, **AXIS_NETWORK_OPTIONS, "hbar": 1e-6,
                                                           "readout": "mode"}),
     ("not adopted: random blocks", {**BLACK_BOX, **AXIS_NETWORK_OPTIONS, "update": "random"}),
@@ -52,64 +51,76 @@ CONFIGS: list[tuple[str, dict[str, Any]]] = [
 ]
 
 
-def run(job: tuple[str, int, int, float]) -> tuple[float, float]:
-    task_name, c, seed, budget = job
-    task = E.TASKS[task_name]
+def run_job(job: dict[str, Any]) -> dict[str, Any]:
+    """One (task, configuration, seed) fit at ``job["budget"]`` seconds: its test metric and training loss."""
+    task = nn_tasks.TASKS[job["task"]]
     net = MLP(task.sizes, task.activation)
-    Xtr, ytr, Xte, yte = E.load(task_name, False)
+    Xtr, ytr, Xte, yte = nn_tasks.load(job["task"], False)
     # every configuration names each option fit_network would otherwise take from AXIS_NETWORK_OPTIONS
-    res = fit_network(net, Xtr, ytr, task.loss, seed=seed, max_time=budget, max_evals=10**12, **CONFIGS[c][1])
-    return E.test_metric(task, net, res.x, Xte, yte), float(res.fun)
+    res = fit_network(net, Xtr, ytr, task.loss, seed=job["seed"], max_time=job["budget"], max_evals=10**12,
+                      **dict(CONFIGS)[job["config"]])
+    return {**job, "test": nn_tasks.test_metric(task, net, res.x, Xte, yte), "train": float(res.fun)}
 
 
 def main(argv: list[str] | None = None) -> str:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(prog="python -m qiml.studies.nn_defaults", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--budget", type=float, default=12.0)
-    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "nn" / "defaults.md")
+    ap.add_argument("--budget", type=float, default=12.0, help="seconds per run")
+    ap.add_argument("--workers", type=int, default=cpu_count())
+    ap.add_argument("--smoke", action="store_true", help="1 seed, 0.2 s per run")
+    ap.add_argument("--out", type=Path, default=None,
+                    help=f"results folder (default docs/results/{NAME}; smoke runs: a scratch folder)")
     a = ap.parse_args(argv)
-    tasks = ("teacher", "spirals")
-    jobs = [(t, c, s, a.budget) for t in tasks for c in range(len(CONFIGS)) for s in range(a.seeds)]
-    from rich.progress import track
-    with ProcessPoolExecutor(a.workers) as pool:
-        res = list(track(pool.map(run, jobs), total=len(jobs), description="configurations"))
-    table = {job[:2]: [] for job in jobs}
-    for job, r in zip(jobs, res):
-        table[job[:2]].append(r)
+    if a.smoke:
+        a.seeds, a.budget = 1, 0.2
+    out = output_folder(NAME, a.out, a.smoke)
+    out.mkdir(parents=True, exist_ok=True)
+    meta = run_metadata(None if argv is None else ["python", "-m", "qiml.studies.nn_defaults", *argv])
+    limit_threads()      # wall-clock budgets: one BLAS thread per run, in this process too (--workers 1)
+    jobs = [{"task": t, "config": name, "seed": s, "budget": a.budget} for t in TASKS for name, _ in CONFIGS
+            for s in range(a.seeds)]
+    runner: JobRunner[dict[str, Any]] = JobRunner(out / "runs.jsonl", a.workers)
+    with runner:
+        recs = runner.run(jobs, run_job, label="configurations")
+    table: dict[tuple[str, str], list[tuple[float, float]]] = {(j["task"], j["config"]): [] for j in jobs}
+    for r in recs:
+        table[(r["task"], r["config"])].append((r["test"], r["train"]))
+    cmd = "python -m qiml.studies.nn_defaults" + (" --smoke" if a.smoke else
+                                                  f" --seeds {a.seeds} --budget {a.budget:g}")
     lines = ["# Engine options for networks: how they were chosen", "",
-             f"`python benchmarks/nn_defaults.py --seeds {a.seeds} --budget {a.budget:g}`: {a.seeds} seeds, "
+             f"`{cmd}` (or `qiml reproduce {NAME}`): {a.seeds} seeds, "
              f"{a.budget:g} s per run, {a.workers} workers. Medians; teacher = 15-6-1 (test MSE), spirals = 2-8-8-2 "
-             "(test error), as in `nn_experiments.py`. Each row adds one change to the row above it, up to "
+             "(test error), as in `nn_tasks`. Each row adds one change to the row above it, up to "
              "`AXIS_NETWORK_OPTIONS` (`qiml.training`); the last rows are alternatives tried on top of it and not "
              "adopted. With 3 seeds, spirals differences of several points are within seed noise; the clear gain "
-             "is window growth on the teacher-student.",
+             f"is window growth on the teacher-student. {environment_line(meta)}",
              "",
              "| configuration | teacher test MSE | teacher train MSE | spirals test error | spirals train CE |",
              "|---|---|---|---|---|"]
     rows = []
-    for c, (name, _) in enumerate(CONFIGS):
-        t = np.median(np.array(table[("teacher", c)]), axis=0)
-        s = np.median(np.array(table[("spirals", c)]), axis=0)
+    for name, _ in CONFIGS:
+        t = np.median(np.array(table[("teacher", name)]), axis=0)
+        s = np.median(np.array(table[("spirals", name)]), axis=0)
         lines.append(f"| {name} | {t[0]:.3g} | {t[1]:.3g} | {100 * s[0]:.1f}% | {s[1]:.3f} |")
         rows.append({"configuration": name, "teacher_test_mse": float(t[0]), "teacher_train_mse": float(t[1]),
                      "spirals_test_error": float(s[0]), "spirals_train_ce": float(s[1]), "seeds": a.seeds,
                      "budget_s": a.budget})
     text = "\n".join(lines) + "\n"
-    a.out.parent.mkdir(parents=True, exist_ok=True)
-    a.out.write_text(text)
-    write_csv(rows, a.out.with_suffix(".csv"))
-    plot(rows, a.out.with_suffix(".png"), a.seeds, a.budget)
+    atomic_write_text(out / "defaults.md", text)
+    write_csv(rows, out / "defaults.csv")
+    plot(rows, out / "defaults.png", a.seeds, a.budget)
     print(text)
     return text
 
 
 def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
     """The Markdown table's medians, one row per configuration."""
-    with open(path, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    w.writeheader()
+    w.writerows(rows)
+    atomic_write_text(path, buf.getvalue())
 
 
 def plot(rows: list[dict[str, Any]], path: Path, seeds: int, budget: float) -> None:
@@ -127,7 +138,7 @@ def plot(rows: list[dict[str, Any]], path: Path, seeds: int, budget: float) -> N
     axes[0].set_yticks(range(len(rows)), names, fontsize=8)
     fig.suptitle(f"Engine options for networks: {seeds} seed(s), {budget:g} s per run", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=120))
     plt.close(fig)
 
 

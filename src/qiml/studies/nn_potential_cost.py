@@ -1,6 +1,7 @@
 """Cost of one full potential update of a network (all P x NX loss slices) against NX forward passes.
 
-    python benchmarks/nn_potential_cost.py [--nx 64] [--repeats 3] [--deep-full-n 1000] [--quick] [--out docs/nn]
+    python -m qiml.studies.nn_potential_cost [--nx 64] [--repeats 3] [--deep-full-n 1000] [--smoke] [--out DIR]
+    qiml reproduce nn-potential-cost
 
 The issue's goal: one full potential update (all P x NX loss slices of a network) costs at most 10x the
 time of NX full-batch forward passes (the naive way, one forward pass per candidate network, costs P x).
@@ -19,7 +20,9 @@ For each network this measures, in one process, with medians over repeats:
 * all of it again for mini-batches (``NetworkObjective(batch_size=B)``), the ratio still taken against NX
   *full-batch* forward passes, as the issue defines it.
 
-Writes ``potential_cost.md``, ``potential_cost.csv`` and ``potential_cost.png`` to ``--out``.
+Writes ``potential_cost.md``, ``potential_cost.csv`` and ``potential_cost.png`` to ``--out`` (default
+``docs/results/nn-potential-cost``; smoke runs: a scratch folder). Everything is timed in this one process,
+one network after another (no worker pool: the ratios compare times taken close together).
 """
 
 from __future__ import annotations
@@ -27,12 +30,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
-import datetime
+import io
 import os
-import platform
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,11 +42,15 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from qiml.nn import MLP, NetworkObjective, get_loss
-from qiml.objective import Objective
-from qiml.requests import SliceRequest
-from qiml.training import NETWORK_OPTIONS
+from ..files import atomic_write, atomic_write_text
+from ..nn import MLP, NetworkObjective, get_loss
+from ..objective import Objective
+from ..requests import SliceRequest
+from ..training import NETWORK_OPTIONS
+from .folders import output_folder
+from .meta import environment_line, run_metadata
 
+NAME = "nn-potential-cost"
 GOAL = 10.0                 # the issue's bound on t_inc / t_fwd
 BLOCK = int(NETWORK_OPTIONS["block"])   # directions per request in training
 CURVATURE_NX = 3            # grid points per slice of the network default (curvature directions)
@@ -63,8 +69,8 @@ class Case:
     like: str
 
 
-def cases(quick: bool, deep_full_n: int) -> list[Case]:
-    if quick:
+def cases(smoke: bool, deep_full_n: int) -> list[Case]:
+    if smoke:
         return [Case("15-6-1", (15, 6, 1), "mse", 300, 300, "N(0,1) inputs"),
                 Case("64-32-10", (64, 32, 10), "cross_entropy", 150, 150, "digits-sized"),
                 Case("196-12-8-10", (196, 12, 8, 10), "cross_entropy", 200, 100, "MNIST-subset-sized")]
@@ -164,6 +170,7 @@ def time_blocks(make: Callable[[], NetworkObjective], x0: NDArray[np.float64], n
         obj.potentials(req)
         total += time.perf_counter() - t0
         if moving:
+            assert req.axes is not None        # an axis request
             x[req.axes] += req.grid[np.arange(req.axes.size), rng.integers(0, nx, req.axes.size)]
     return total
 
@@ -239,9 +246,9 @@ def measure(case: Case, batch: int | None, net: MLP, x: NDArray[np.float64], X: 
     idx = sample_slices(net, args.naive_slices, rng)
     req = full_request(x, idx, nx)
     obj = make()
+    generic: Callable[[SliceRequest], tuple[float, NDArray[np.float64]]]
     if batch is None:
-        gen: Objective = generic_objective(net, X, y, case.loss)
-        generic = gen.potentials
+        generic = generic_objective(net, X, y, case.loss).potentials
     else:   # the generic fallback of the same objective: same mini-batch, one forward_rows row per network
         def generic(r: SliceRequest) -> tuple[float, NDArray[np.float64]]:
             return Objective.potentials(obj, r)
@@ -302,11 +309,12 @@ def fmt(key: str, v: Any) -> str:
 
 
 def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
-    with path.open("w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
+    atomic_write_text(path, buf.getvalue())
 
 
 def plot(rows: list[dict[str, Any]], path: Path) -> None:
@@ -329,19 +337,33 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     ax.set_title(f"Cost of one full potential update (NX = {rows[0]['nx']})")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=120))
     plt.close(fig)
 
 
-def markdown(rows: list[dict[str, Any]], args: argparse.Namespace, argv: list[str], info: dict[str, str]) -> str:
+def shown_command(argv: Sequence[str]) -> str:
+    """The command as typed, without ``--out DIR`` (where the tables went is no setting of the run)."""
+    args, skip = [], False
+    for x in argv:
+        if skip:
+            skip = False
+        elif x == "--out":
+            skip = True
+        elif not x.startswith("--out="):
+            args.append(x)
+    return " ".join(["python -m qiml.studies.nn_potential_cost", *args])
+
+
+def markdown(rows: list[dict[str, Any]], args: argparse.Namespace, argv: list[str], info: dict[str, Any]) -> str:
     keys = [k for k, _ in COLUMNS]
     intro = ("The goal: one full potential update (all P x NX loss slices of a network) costs at most 10x the time "
              "of NX full-batch forward passes; the naive way (one forward pass per candidate network) costs P x. "
-             "Measured by `benchmarks/nn_potential_cost.py`; every number below is as measured in one run.")
-    setup = (f"Run {info['date']} on {info['machine']}, Python {platform.python_version()}, NumPy {np.__version__}; "
-             f"{info['blas']}; load average {info['load_start']} at the start and {info['load_end']} at the end "
-             "(the machine was shared with other CPU-heavy jobs, so absolute times are noisy: ratios use times taken "
-             f"close together in one process). Command: `python benchmarks/nn_potential_cost.py {' '.join(argv)}`.")
+             f"Measured by `python -m qiml.studies.nn_potential_cost` (`qiml reproduce {NAME}`); every number below "
+             "is as measured in one run.")
+    setup = (f"{environment_line(info['meta'])} {info['blas']}; load average {info['load_start']} at the start and "
+             f"{info['load_end']} at the end (the machine was shared with other CPU-heavy jobs, so absolute times are "
+             "noisy: ratios use times taken close together in one process). Command: "
+             f"`{shown_command(argv)}`.")
     columns = ("*Columns.* `t_fwd`: NX forward passes (`MLP.forward_cache`) on all N samples, median of "
                f"{rows[0]['fwd_repeats']} repeats taken before and after the update's repeats. `t_inc`: "
                "`NetworkObjective.potentials` on one `SliceRequest` over all P parameters, grid "
@@ -403,7 +425,7 @@ def markdown(rows: list[dict[str, Any]], args: argparse.Namespace, argv: list[st
     lines += ["", "![ratios](potential_cost.png)", "", "## Reading the table", "", columns, "", why, "", verdict, ""]
     deep = full.get("196-12-8-10")
     big = [r for r in rows if r["network"] == "196-12-8-10" and r["mode"] != "full batch"]
-    if deep is not None and deep["N"] < 10_000 and not args.quick:
+    if deep is not None and deep["N"] < 10_000 and not args.smoke:
         note = (f"*Note.* The full-batch row of 196-12-8-10 uses the first {deep['N']} of its 10,000 samples, to "
                 "keep the run short (its mini-batch rows draw from all 10,000 samples and are divided by forward "
                 "passes on all 10,000).")
@@ -452,7 +474,7 @@ def blas_limits(threads: int) -> tuple[contextlib.AbstractContextManager[Any], s
 
 def run_cases(args: argparse.Namespace) -> list[dict[str, Any]]:
     rows = []
-    for c, case in enumerate(cases(args.quick, args.deep_full_n)):
+    for c, case in enumerate(cases(args.smoke, args.deep_full_n)):
         rng = np.random.default_rng([args.seed, c])
         net = MLP(case.sizes, "tanh")
         X, y = make_data(case, rng)
@@ -466,9 +488,11 @@ def run_cases(args: argparse.Namespace) -> list[dict[str, Any]]:
     return rows
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
+    """Run the measurements, write the table, CSV and plot; return the rows."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m qiml.studies.nn_potential_cost",
+                                 description=(__doc__ or "").split("\n\n")[0])
     ap.add_argument("--nx", type=int, default=64, help="grid points per slice")
     ap.add_argument("--repeats", type=int, default=3, help="repeats of the all-P update and of the naive sample")
     ap.add_argument("--fwd-repeats", type=int, default=7, help="repeats of the NX forward passes, before and after")
@@ -480,27 +504,27 @@ def main(argv: list[str] | None = None) -> int:
                     help="BLAS threads while timing (0: the library's default); 1 keeps the forward passes steady "
                          "on a shared machine")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--quick", action="store_true", help="tiny N, NX = 16, one repeat: a smoke run")
-    ap.add_argument("--out", type=Path, default=Path("docs/nn"))
+    ap.add_argument("--smoke", action="store_true", help="tiny N, NX = 16, one repeat: a smoke run")
+    ap.add_argument("--out", type=Path, default=None,
+                    help=f"results folder (default docs/results/{NAME}; smoke runs: a scratch folder)")
     args = ap.parse_args(argv)
-    if args.quick:
+    if args.smoke:
         args.nx, args.repeats, args.fwd_repeats, args.naive_slices = 16, 1, 1, 3
         args.batches = [32, 64]
-    info = {"date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
-            "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs, "
-                       f"{platform.system()} {platform.release()}",
-            "load_start": " ".join(f"{v:.1f}" for v in os.getloadavg())}
+    out = output_folder(NAME, args.out, args.smoke)
+    info: dict[str, Any] = {"meta": run_metadata(["python", "-m", "qiml.studies.nn_potential_cost", *argv]),
+                            "load_start": " ".join(f"{v:.1f}" for v in os.getloadavg())}
     limits, info["blas"] = blas_limits(args.blas_threads)
     with limits:
         rows = run_cases(args)
     info["load_end"] = " ".join(f"{v:.1f}" for v in os.getloadavg())
-    args.out.mkdir(parents=True, exist_ok=True)
-    write_csv(rows, args.out / "potential_cost.csv")
-    (args.out / "potential_cost.md").write_text(markdown(rows, args, argv, info))
-    plot(rows, args.out / "potential_cost.png")
+    out.mkdir(parents=True, exist_ok=True)
+    write_csv(rows, out / "potential_cost.csv")
+    atomic_write_text(out / "potential_cost.md", markdown(rows, args, argv, info))
+    plot(rows, out / "potential_cost.png")
     print_table(rows)
-    return 0
+    return rows
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    main()

@@ -1,6 +1,6 @@
 """Tiny networks: QiML against Adam, Adam + post-training int8, the straight-through estimator and CMA-ES.
 
-One script writes every table and plot of the neural-network issue under ``docs/nn/``:
+One study writes every table and plot of the tiny networks (``docs/results/nn-tasks/``):
 
 * ``teacher``   teacher-student 15 -> 6 (tanh) -> 1, test MSE
 * ``neurons``   smallest hidden size at which Adam matches QiML's 6-hidden test error (teacher, spirals)
@@ -9,43 +9,42 @@ One script writes every table and plot of the neural-network issue under ``docs/
 * ``speed``     time per epoch-equivalent (QiML: one sweep over all P parameters; Adam: one pass over the data)
 
 Every run gets the same wall-clock budget (``--budget`` seconds, ``--mnist-budget`` for MNIST) in its own
-single-threaded process; Adam's learning rate is tuned over a grid (best median test metric per task,
-which favours Adam), and every number is a median over ``--seeds`` seeds. Runs are cached in
-``<out>/runs.jsonl`` so an interrupted run resumes. All test metrics are computed by the same NumPy
-forward pass (:class:`qiml.nn.MLP`) whatever trained the weights. Writes ``summary.md``, ``summary.json``,
-the tables as ``tasks.csv``, ``neurons.csv`` and ``step.csv``, and ``tasks.png``, ``neurons_to_target.png``.
+single-threaded process; Adam (:func:`qiml.studies.baselines.adam`) has its learning rate tuned over a
+grid (best median test metric per task, which favours Adam), and every number is a median over
+``--seeds`` seeds. Runs are cached in ``<out>/runs.jsonl`` (:class:`~qiml.studies.runner.JobRunner`) so
+an interrupted run resumes. All test metrics are computed by the same NumPy forward pass
+(:class:`qiml.nn.MLP`) whatever trained the weights. Writes ``summary.md``, ``summary.json``, the
+tables as ``tasks.csv``, ``neurons.csv`` and ``step.csv``, and ``tasks.png``, ``neurons_to_target.png``.
 
-    python benchmarks/nn_experiments.py                # full run (about 45 min on 2 cores)
-    python benchmarks/nn_experiments.py --quick        # smoke run
+    python -m qiml.studies.nn_tasks                  # full run (about 45 min on 2 cores; needs MNIST: ./dev data)
+    python -m qiml.studies.nn_tasks --smoke          # smoke run (tiny budgets, no MNIST)
+    qiml reproduce nn-tasks
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
-import os
-import platform
-import sys
 import time
-from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-# single-threaded BLAS, set before NumPy loads it: a threaded BLAS on shared cores slows the baselines
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+import numpy as np
 
-import numpy as np  # noqa: E402
+from .. import datasets
+from ..files import atomic_write, atomic_write_text
+from ..nn import MLP, get_loss, quantize
+from ..parallel import cpu_count
+from ..training import AXIS_NETWORK_OPTIONS, fit_network, network_options
+from .baselines import adam
+from .folders import output_folder
+from .meta import environment_line, run_metadata
+from .runner import JobRunner, limit_threads
 
-from qiml import datasets  # noqa: E402
-from qiml.reports.runlog import load_runs  # noqa: E402
-from qiml.nn import MLP, get_loss, quantize  # noqa: E402
-from qiml.training import AXIS_NETWORK_OPTIONS, fit_network, network_options  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
+NAME = "nn-tasks"
 LRS = (1e-3, 3e-3, 1e-2, 3e-2)
 
 
@@ -74,14 +73,14 @@ TASKS = {
 }
 
 
-def load(task: str, quick: bool) -> tuple[np.ndarray, ...]:
+def load(task: str, smoke: bool) -> tuple[np.ndarray, ...]:
     """(X_train, y_train, X_test, y_test) of a task; fixed splits (the seed varies the training only)."""
     if task == "teacher":
-        X, y, _ = datasets.make_teacher_student(1000 if quick else 4000, seed=1)
+        X, y, _ = datasets.make_teacher_student(1000 if smoke else 4000, seed=1)
         h = X.shape[0] // 2
         return X[:h], y[:h], X[h:], y[h:]
     if task.startswith("spirals"):
-        X, y = datasets.make_spirals(400 if quick else 1000, noise=0.02, seed=1)
+        X, y = datasets.make_spirals(400 if smoke else 1000, noise=0.02, seed=1)
         train = np.arange(X.shape[0]) % 4 < 2        # rows alternate classes: pairs in, pairs out
         return X[train], y[train], X[~train], y[~train]
     if task == "parity8":
@@ -93,7 +92,7 @@ def load(task: str, quick: bool) -> tuple[np.ndarray, ...]:
         return X[:h], y[:h], X[h:], y[h:]
     if task == "mnist":
         Xtr, ytr, Xte, yte = datasets.load_mnist(14, seed=1)
-        if quick:
+        if smoke:
             return Xtr[:2000], ytr[:2000], Xte[:1000], yte[:1000]
         return Xtr, ytr, Xte, yte
     raise KeyError(task)
@@ -123,78 +122,6 @@ def run_qiml(task: Task, net: MLP, data: tuple, seed: int, budget: float, bits: 
     return {"theta": res.x, "elapsed": elapsed, "epochs": sweeps, "train_loss": float(res.fun)}
 
 
-def _torch_net(net: MLP, activation: str):
-    import torch
-
-    class STEStep(torch.autograd.Function):
-        """Heaviside forward, straight-through (hard-tanh window) gradient backward."""
-
-        @staticmethod
-        def forward(ctx, z):  # type: ignore[override]
-            ctx.save_for_backward(z)
-            return (z > 0).to(z.dtype)
-
-        @staticmethod
-        def backward(ctx, g):  # type: ignore[override]
-            (z,) = ctx.saved_tensors
-            return g * (z.abs() <= 1).to(g.dtype)
-
-    class Act(torch.nn.Module):
-        def forward(self, z):
-            if activation == "tanh":
-                return torch.tanh(z)
-            if activation == "step":
-                return STEStep.apply(z)
-            raise ValueError(activation)
-
-    layers: list[Any] = []
-    for l, (fi, fo) in enumerate(net.shapes):
-        layers.append(torch.nn.Linear(fi, fo))
-        if l < net.n_layers - 1:
-            layers.append(Act())
-    return torch.nn.Sequential(*layers).double()
-
-
-def run_adam(task: Task, net: MLP, data: tuple, seed: int, budget: float, lr: float,
-             decay: bool = False) -> dict[str, Any]:
-    """Adam for ``budget`` seconds; with ``decay`` the learning rate follows a cosine from ``lr``
-    to 0 over the budget (in wall-clock time, since the budget is), the tuned decay baseline."""
-    import math
-
-    import torch
-
-    torch.set_num_threads(1)
-    torch.manual_seed(seed)
-    Xtr, ytr = data[:2]
-    model = _torch_net(net, task.activation)
-    X = torch.tensor(Xtr)
-    y = torch.tensor(ytr[:, None] if task.metric == "mse" else ytr.astype(np.int64))
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    lossf = torch.nn.MSELoss() if task.metric == "mse" else torch.nn.CrossEntropyLoss()
-    gen = torch.Generator().manual_seed(seed)
-    n, bs = X.shape[0], task.adam_batch or X.shape[0]
-    seen, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < budget:
-        perm = torch.randperm(n, generator=gen) if bs < n else None
-        for s in range(0, n, bs):
-            idx = perm[s:s + bs] if perm is not None else slice(None)
-            if decay:
-                frac = min(1.0, (time.perf_counter() - t0) / budget)
-                for group in opt.param_groups:
-                    group["lr"] = lr * 0.5 * (1.0 + math.cos(math.pi * frac))
-            opt.zero_grad()
-            loss = lossf(model(X[idx]), y[idx])
-            loss.backward()
-            opt.step()
-            seen += bs if bs < n else n
-            if time.perf_counter() - t0 >= budget:
-                break
-    elapsed = time.perf_counter() - t0
-    lin = [m for m in model if isinstance(m, torch.nn.Linear)]
-    theta = net.pack([(m.weight.detach().numpy().T, m.bias.detach().numpy()) for m in lin])
-    return {"theta": theta, "elapsed": elapsed, "epochs": seen / n, "train_loss": float(loss.item())}
-
-
 def run_cma(task: Task, net: MLP, data: tuple, seed: int, budget: float) -> dict[str, Any]:
     import cma
 
@@ -214,11 +141,11 @@ def run_cma(task: Task, net: MLP, data: tuple, seed: int, budget: float) -> dict
 
 
 def run_job(job: dict[str, Any]) -> dict[str, Any]:
-    """One (task, method, seed, ...) run in a fresh single-threaded worker; returns a JSON-able record."""
+    """One (task, method, seed, ...) run in a single-threaded worker; returns a JSON-able record."""
     task = TASKS[job["task"]]
     sizes = tuple(job.get("sizes") or task.sizes)
     net = MLP(sizes, task.activation)
-    data = load(task.name, job["quick"])
+    data = load(task.name, job["smoke"])
     m, seed, budget = job["method"], job["seed"], job["budget"]
     if m == "qiml":
         out = run_qiml(task, net, data, seed, budget, None)
@@ -226,14 +153,16 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         out = run_qiml(task, net, data, seed, budget, None, axes=True)
     elif m == "qiml_int8":
         out = run_qiml(task, net, data, seed, budget, 8)
-    elif m in ("adam", "ste", "adam_decay"):
-        out = run_adam(task, net, data, seed, budget, job["lr"], decay=m == "adam_decay")
+    elif m in ("adam", "ste", "adam_decay"):   # ste: Adam on a step network (the straight-through estimator)
+        res = adam(net, data[0], data[1], loss=task.loss, lr=job["lr"], batch=task.adam_batch, seed=seed,
+                   seconds=budget, decay=m == "adam_decay")
+        out = {"theta": res.theta, "elapsed": res.seconds, "epochs": res.epochs, "train_loss": res.train_loss}
     elif m == "cma":
         out = run_cma(task, net, data, seed, budget)
     else:
         raise KeyError(m)
     theta = out.pop("theta")
-    rec = {**{k: v for k, v in job.items() if k != "quick"}, **out, "n_params": net.n_params,
+    rec = {**{k: v for k, v in job.items() if k != "smoke"}, **out, "n_params": net.n_params,
            "test": test_metric(task, net, theta, data[2], data[3])}
     if m in ("adam", "adam_decay"):   # the same weights after post-training int8 quantization
         rec["test_ptq8"] = test_metric(task, net, quantize(net, theta, 8)[0], data[2], data[3])
@@ -242,62 +171,27 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
 
 # -- orchestration -----------------------------------------------------------------------------------
 def job_key(job: dict[str, Any]) -> str:
-    return json.dumps({k: job.get(k) for k in ("task", "method", "seed", "lr", "sizes", "budget", "quick")},
-                      sort_keys=True)
-
-
-def whole_key(job: dict[str, Any]) -> str:
-    """A job named by all its fields (for studies whose jobs hold nothing but their settings)."""
-    return json.dumps(job, sort_keys=True)
-
-
-class Runner:
-    """Runs jobs in parallel worker processes, caching finished records in ``runs.jsonl`` (resumable).
-
-    ``run`` (a picklable module-level function) turns a job into a JSON-able record and ``key`` names
-    a job; the defaults are this script's. ``nn_budget.py`` and ``nn_levers.py`` pass their own
-    ``run`` with :func:`whole_key`."""
-
-    def __init__(self, out: Path, pool: ProcessPoolExecutor,
-                 run: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
-                 key: Callable[[dict[str, Any]], str] | None = None) -> None:
-        self.path = out / "runs.jsonl"
-        self.done = load_runs(self.path)
-        self.pool = pool
-        self.run_job = run_job if run is None else run
-        self.key = job_key if key is None else key
-
-    def run(self, jobs: list[dict[str, Any]], label: str) -> list[dict[str, Any]]:
-        from rich.progress import Progress
-
-        todo = [j for j in jobs if self.key(j) not in self.done]
-        if todo:
-            with Progress() as bar:
-                t = bar.add_task(f"{label} ({len(todo)} runs)", total=len(todo))
-                for job, rec in zip(todo, self.pool.map(self.run_job, todo)):
-                    rec["key"] = self.key(job)
-                    self.done[rec["key"]] = rec
-                    with self.path.open("a") as f:
-                        f.write(json.dumps(rec) + "\n")
-                    bar.advance(t)
-        return [self.done[self.key(j)] for j in jobs]
+    """A run's name in ``runs.jsonl``: its settings, with the smoke flag under its earlier name ``quick``
+    so that the committed runs of the full study (made before the rename) are still found."""
+    fields = {k: job.get(k) for k in ("task", "method", "seed", "lr", "sizes", "budget")}
+    return json.dumps({**fields, "quick": job.get("smoke")}, sort_keys=True)
 
 
 def med(recs: list[dict[str, Any]], field: str = "test") -> float:
     return float(np.median([r[field] for r in recs])) if recs else float("nan")
 
 
-def tuned_adam(runner: Runner, base: dict[str, Any], seeds: list[int], label: str,
+def tuned_adam(runner: JobRunner[dict[str, Any]], base: dict[str, Any], seeds: list[int], label: str,
                method: str = "adam") -> tuple[float, list[dict[str, Any]]]:
     """Runs the learning-rate grid; returns the lr with the best median test metric and its runs."""
     jobs = [{**base, "method": method, "seed": s, "lr": lr} for lr in LRS for s in seeds]
-    recs = runner.run(jobs, label)
+    recs = runner.run(jobs, run_job, label=label)
     by_lr = {lr: [r for r in recs if r["lr"] == lr] for lr in LRS}
     best = min(LRS, key=lambda lr: med(by_lr[lr]))
     return best, by_lr[best]
 
 
-def tuned_adam_schedule(runner: Runner, base: dict[str, Any], seeds: list[int], label: str
+def tuned_adam_schedule(runner: JobRunner[dict[str, Any]], base: dict[str, Any], seeds: list[int], label: str
                         ) -> tuple[str, float, list[dict[str, Any]]]:
     """The better of constant and cosine-decayed Adam, each over the lr grid: (method, lr, runs)."""
     best = [(m, *tuned_adam(runner, base, seeds, f"{label} ({m})", method=m)) for m in ("adam", "adam_decay")]
@@ -309,31 +203,41 @@ def fmt(v: float, metric: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "nn")
+    ap = argparse.ArgumentParser(prog="python -m qiml.studies.nn_tasks", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, default=None,
+                    help=f"results folder (default docs/results/{NAME}; smoke runs: a scratch folder)")
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--budget", type=float, default=15.0, help="seconds per run (small tasks)")
     ap.add_argument("--mnist-budget", type=float, default=45.0, help="seconds per MNIST run")
-    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    ap.add_argument("--quick", action="store_true", help="smoke run: tiny budgets and data, no MNIST")
+    ap.add_argument("--workers", type=int, default=cpu_count())
+    ap.add_argument("--smoke", action="store_true", help="smoke run: 1 seed, 0.3 s per run, tiny data, no MNIST")
     ap.add_argument("--skip-mnist", action="store_true")
     ap.add_argument("--ladder-max", type=int, default=256, help="largest Adam hidden size in the neuron ladders")
     ap.add_argument("--ladder-seeds", type=int, default=5, help="seeds per Adam run of the neuron ladders")
     a = ap.parse_args(argv)
-    if a.quick:
+    if a.smoke:
         a.seeds, a.budget, a.mnist_budget, a.skip_mnist = 1, 0.3, 0.3, True
+    a.out = output_folder(NAME, a.out, a.smoke)
     a.out.mkdir(parents=True, exist_ok=True)
-    with ProcessPoolExecutor(a.workers) as pool:
-        return report(a, Runner(a.out, pool))
+    a.meta = run_metadata(None if argv is None else ["python", "-m", "qiml.studies.nn_tasks", *argv])
+    limit_threads()      # wall-clock budgets: one BLAS thread per run, in this process too (--workers 1)
+    runner: JobRunner[dict[str, Any]] = JobRunner(a.out / "runs.jsonl", a.workers, key=job_key)
+    with runner:
+        return report(a, runner)
 
 
-def report(a: argparse.Namespace, runner: Runner) -> dict[str, Any]:
+def report(a: argparse.Namespace, runner: JobRunner[dict[str, Any]]) -> dict[str, Any]:
     """Runs (or reads from the cache) every experiment and writes the tables and plots."""
+
+    def run(jobs: list[dict[str, Any]], label: str) -> list[dict[str, Any]]:
+        return runner.run(jobs, run_job, label=label)
+
     seeds = list(range(a.seeds))
     budgets = {"budget": a.budget, "mnist_budget": a.mnist_budget}
-    base = lambda t, **kw: {"task": t, "budget": budgets[TASKS[t].budget_key], "quick": a.quick, **kw}  # noqa: E731
+    base = lambda t, **kw: {"task": t, "budget": budgets[TASKS[t].budget_key], "smoke": a.smoke, **kw}  # noqa: E731
     summary: dict[str, Any] = {"seeds": a.seeds, "budget_s": a.budget, "mnist_budget_s": a.mnist_budget,
-                               "lr_grid": LRS, "quick": a.quick}
+                               "lr_grid": LRS, "smoke": a.smoke}
     md: list[str] = []
 
     # teacher-student and the tasks: QiML float / int8 against tuned Adam and Adam + PTQ int8
@@ -341,9 +245,9 @@ def report(a: argparse.Namespace, runner: Runner) -> dict[str, Any]:
     rows = []
     for t in tasks:
         task = TASKS[t]
-        q = runner.run([{**base(t), "method": "qiml", "seed": s} for s in seeds], f"{t}: qiml")
-        qa = runner.run([{**base(t), "method": "qiml_axes", "seed": s} for s in seeds], f"{t}: qiml axes")
-        q8 = runner.run([{**base(t), "method": "qiml_int8", "seed": s} for s in seeds], f"{t}: qiml int8")
+        q = run([{**base(t), "method": "qiml", "seed": s} for s in seeds], f"{t}: qiml")
+        qa = run([{**base(t), "method": "qiml_axes", "seed": s} for s in seeds], f"{t}: qiml axes")
+        q8 = run([{**base(t), "method": "qiml_int8", "seed": s} for s in seeds], f"{t}: qiml int8")
         sched, lr, ad = tuned_adam_schedule(runner, base(t), seeds, f"{t}: adam lr grid")
         rows.append({"task": t, "net": "-".join(map(str, task.sizes)), "P": q[0]["n_params"], "metric": task.metric,
                      "qiml": med(q), "qiml_axes": med(qa), "qiml_int8": med(q8), "adam": med(ad), "adam_lr": lr,
@@ -358,9 +262,8 @@ def report(a: argparse.Namespace, runner: Runner) -> dict[str, Any]:
            "Adam lr, schedule |",
            "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        f = lambda v: fmt(v, r["metric"])  # noqa: E731
-        md.append(f"| {r['task']} | {r['net']} | {r['P']} | {f(r['qiml'])} | {f(r['qiml_axes'])} | {f(r['adam'])} | "
-                  f"{f(r['qiml_int8'])} | {f(r['adam_ptq8'])} | {r['adam_lr']:g}, {r['adam_schedule']} |")
+        f = [fmt(r[k], r["metric"]) for k in ("qiml", "qiml_axes", "adam", "qiml_int8", "adam_ptq8")]
+        md.append(f"| {r['task']} | {r['net']} | {r['P']} | {' | '.join(f)} | {r['adam_lr']:g}, {r['adam_schedule']} |")
     md += ["", "Metric: test MSE for teacher (15-6-1), else test misclassification rate (parity-8: all 256 patterns,"
            " a fitting task). QiML float: the network default (`directions=\"curvature\"`: slices along each "
            "neuron's Gauss-Newton directions, which uses the activations' derivative; the output layer solved by "
@@ -373,16 +276,16 @@ def report(a: argparse.Namespace, runner: Runner) -> dict[str, Any]:
            "## Time per epoch-equivalent", "",
            "| task | QiML s / sweep | sweeps in budget | Adam s / epoch | epochs in budget |", "|---|---|---|---|---|"]
     for r in rows:
-        md.append(f"| {r['task']} | {r['qiml_s_per_epoch']:.3g} | {r['qiml_epochs']:.3g} | {r['adam_s_per_epoch']:.3g} |"
-                  f" {r['adam_epochs']:.3g} |")
+        md.append(f"| {r['task']} | {r['qiml_s_per_epoch']:.3g} | {r['qiml_epochs']:.3g} | "
+                  f"{r['adam_s_per_epoch']:.3g} | {r['adam_epochs']:.3g} |")
     md += ["", "A QiML sweep = one slice of every parameter (P x (nx + 1) loss evaluations, computed incrementally);"
            " an Adam epoch = one pass over the training set.", ""]
 
     # neurons to target: Adam's hidden size needed to match QiML with 6 hidden
     ladder = [h for h in (2, 3, 4, 6, 8, 12, 16, 32, 64, 128, 256) if h <= a.ladder_max]
-    nrows = []
+    nrows: list[dict[str, Any]] = []
     for t, n_in, n_out in (("teacher", 15, 1), ("spirals6", 2, 2)):
-        qref = med(runner.run([{**base(t), "method": "qiml", "seed": s} for s in seeds], f"{t}: qiml (6 hidden)"))
+        qref = med(run([{**base(t), "method": "qiml", "seed": s} for s in seeds], f"{t}: qiml (6 hidden)"))
         found, curve = None, []
         for h in ladder:
             lr, ad = tuned_adam(runner, base(t, sizes=[n_in, h, n_out]), seeds[:a.ladder_seeds], f"{t}: adam h={h}")
@@ -399,17 +302,18 @@ def report(a: argparse.Namespace, runner: Runner) -> dict[str, Any]:
         last = r["curve"][-1]
         need = r["adam_hidden_needed"] if r["adam_hidden_needed"] is not None else f"> {ladder[-1]}"
         md.append(f"| {r['task']} | {fmt(r['qiml_6'], metric)} | {need} | {fmt(last['adam'], metric)} |")
+    curves = "; ".join(r["task"] + ": " + ", ".join(f"{c['hidden']} -> {fmt(c['adam'], TASKS[r['task']].metric)}"
+                                                   for c in r["curve"]) for r in nrows)
     md += ["", "Hidden sizes are tried in the order " + ", ".join(map(str, ladder)) + "; the ladder stops at the "
-           f"first size whose median (first {a.ladder_seeds} seeds, constant-rate Adam) meets QiML's. Curves: " + "; ".join(
-               r["task"] + ": " + ", ".join(f"{c['hidden']} -> {fmt(c['adam'], TASKS[r['task']].metric)}"
-                                            for c in r["curve"]) for r in nrows) + ".", ""]
+           f"first size whose median (first {a.ladder_seeds} seeds, constant-rate Adam) meets QiML's. Curves: "
+           + curves + ".", ""]
 
     # step activations: QiML vs straight-through estimator vs CMA-ES
     t = "digits_step"
-    q = runner.run([{**base(t), "method": "qiml", "seed": s} for s in seeds], "step: qiml")
-    qa = runner.run([{**base(t), "method": "qiml_axes", "seed": s} for s in seeds], "step: qiml axes")
+    q = run([{**base(t), "method": "qiml", "seed": s} for s in seeds], "step: qiml")
+    qa = run([{**base(t), "method": "qiml_axes", "seed": s} for s in seeds], "step: qiml axes")
     lr, st = tuned_adam(runner, base(t), seeds, "step: STE lr grid", method="ste")
-    cm = runner.run([{**base(t), "method": "cma", "seed": s} for s in seeds], "step: cma-es")
+    cm = run([{**base(t), "method": "cma", "seed": s} for s in seeds], "step: cma-es")
     summary["step"] = {"qiml": med(q), "qiml_axes": med(qa), "ste": med(st), "ste_lr": lr, "cma": med(cm),
                        "P": q[0]["n_params"]}
     md += ["## Step activations on digits (64-16 step-10), test error, median", "",
@@ -419,21 +323,32 @@ def report(a: argparse.Namespace, runner: Runner) -> dict[str, Any]:
            "A step network has no derivative, so QiML's default there is axis slices (derivative-free), as before.",
            ""]
 
-    summary["environment"] = {"python": sys.version.split()[0], "numpy": np.__version__, "machine": platform.machine(),
-                              "cpus": os.cpu_count(), "date": time.strftime("%Y-%m-%d")}
+    summary["meta"] = a.meta
+    cmd = (f"python -m qiml.studies.nn_tasks{' --smoke' if a.smoke else ''}"
+           f"{' --skip-mnist' if a.skip_mnist and not a.smoke else ''} --seeds {a.seeds} --budget {a.budget:g} "
+           f"--mnist-budget {a.mnist_budget:g} --ladder-max {a.ladder_max} --ladder-seeds {a.ladder_seeds}")
     head = ["# Tiny networks: QiML against gradient training", "",
-            f"`python benchmarks/nn_experiments.py{' --quick' if a.quick else ''} --seeds {a.seeds} --budget {a.budget:g} "
-            f"--mnist-budget {a.mnist_budget:g} --ladder-max {a.ladder_max} --ladder-seeds {a.ladder_seeds}` — "
-            f"{a.seeds} seeds, "
+            f"`{cmd}` (or `qiml reproduce {NAME}`) — {a.seeds} seeds, "
             f"{a.budget:g} s per run ({a.mnist_budget:g} s on MNIST), Adam lr grid {list(LRS)} tuned on the test "
-            f"metric (in Adam's favour), one process per run, {a.workers} workers; "
-            + ", ".join(f"{k} {v}" for k, v in summary["environment"].items()) + ".", ""]
-    (a.out / "summary.md").write_text("\n".join(head + md) + "\n")
-    (a.out / "summary.json").write_text(json.dumps(summary, indent=1))
+            f"metric (in Adam's favour), one process per run, {a.workers} workers. {environment_line(a.meta)}", ""]
+    atomic_write_text(a.out / "summary.md", "\n".join(head + md) + "\n")
+    atomic_write_text(a.out / "summary.json", json.dumps(summary, indent=1) + "\n")
     write_csv(summary, a.out)
     plot(summary, a.out)
     print("\n".join(head + md))
     return summary
+
+
+def _csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(header)
+    w.writerows(rows)
+    atomic_write_text(path, buf.getvalue())
+
+
+def _savefig(fig: Any, path: Path) -> None:
+    atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=120))
 
 
 def write_csv(summary: dict[str, Any], out: Path) -> None:
@@ -442,23 +357,14 @@ def write_csv(summary: dict[str, Any], out: Path) -> None:
     keys = ["task", "net", "P", "metric", "qiml", "qiml_axes", "adam", "qiml_int8", "adam_ptq8", "adam_lr",
             "adam_schedule", "qiml_epochs",
             "adam_epochs", "qiml_s_per_epoch", "adam_s_per_epoch"]
-    with open(out / "tasks.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=keys, extrasaction="ignore")
-        w.writeheader()
-        w.writerows(summary["tasks"])
-    with open(out / "neurons.csv", "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["task", "metric", "qiml_6_hidden", "adam_hidden", "adam", "adam_lr", "matches_qiml"])
-        for r in summary["neurons"]:
-            for c in r["curve"]:
-                w.writerow([r["task"], TASKS[r["task"]].metric, r["qiml_6"], c["hidden"], c["adam"], c["lr"],
-                            c["hidden"] == r["adam_hidden_needed"]])
+    _csv(out / "tasks.csv", keys, [[r[k] for k in keys] for r in summary["tasks"]])
+    _csv(out / "neurons.csv", ["task", "metric", "qiml_6_hidden", "adam_hidden", "adam", "adam_lr", "matches_qiml"],
+         [[r["task"], TASKS[r["task"]].metric, r["qiml_6"], c["hidden"], c["adam"], c["lr"],
+           c["hidden"] == r["adam_hidden_needed"]] for r in summary["neurons"] for c in r["curve"]])
     step = summary["step"]
-    with open(out / "step.csv", "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["task", "metric", "P", "qiml", "qiml_axes", "ste", "ste_lr", "cma"])
-        w.writerow(["digits_step", "error", step["P"], step["qiml"], step["qiml_axes"], step["ste"], step["ste_lr"],
-                    step["cma"]])
+    _csv(out / "step.csv", ["task", "metric", "P", "qiml", "qiml_axes", "ste", "ste_lr", "cma"],
+         [["digits_step", "error", step["P"], step["qiml"], step["qiml_axes"], step["ste"], step["ste_lr"],
+           step["cma"]]])
 
 
 def plot(summary: dict[str, Any], out: Path) -> None:
@@ -469,7 +375,7 @@ def plot(summary: dict[str, Any], out: Path) -> None:
 
     rows = summary["tasks"]
     fig, axes = plt.subplots(1, len(rows), figsize=(3 * len(rows), 3.2))
-    for ax, r in zip(np.atleast_1d(axes), rows):
+    for ax, r in zip(np.atleast_1d(axes), rows, strict=True):
         keys = ["qiml", "qiml_axes", "adam", "qiml_int8", "adam_ptq8"]
         ax.bar(range(5), [r[k] for k in keys], color=["C0", "C4", "C1", "C2", "C3"])
         ax.set_xticks(range(5), ["QiML", "QiML\naxes", "Adam", "QiML\nint8", "Adam\n+PTQ8"], fontsize=7)
@@ -478,10 +384,10 @@ def plot(summary: dict[str, Any], out: Path) -> None:
         ax.set_title(f"{r['task']} ({r['net']})", fontsize=9)
         ax.set_ylabel("test MSE" if r["metric"] == "mse" else "test error")
     fig.tight_layout()
-    fig.savefig(out / "tasks.png", dpi=120)
+    _savefig(fig, out / "tasks.png")
     plt.close(fig)
     fig, axes = plt.subplots(1, len(summary["neurons"]), figsize=(9, 3.4))
-    for ax, r in zip(np.atleast_1d(axes), summary["neurons"]):
+    for ax, r in zip(np.atleast_1d(axes), summary["neurons"], strict=True):
         c = r["curve"]
         ax.plot([p["hidden"] for p in c], [p["adam"] for p in c], "o-", color="C1", label="Adam (tuned lr)")
         ax.axhline(r["qiml_6"], color="C0", ls="--", label="QiML, 6 hidden")
@@ -492,7 +398,7 @@ def plot(summary: dict[str, Any], out: Path) -> None:
         ax.set_title(r["task"])
         ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(out / "neurons_to_target.png", dpi=120)
+    _savefig(fig, out / "neurons_to_target.png")
     plt.close(fig)
 
 

@@ -55,6 +55,7 @@ from ..apps.telecom import antenna_tilt
 from ..datasets import standardize
 from ..nn import MLP, quantize
 from ..training import AXIS_NETWORK_OPTIONS, fit_network
+from .baselines import adam
 from .meta import environment_line
 from .runner import JobRunner
 
@@ -151,37 +152,12 @@ def _net(h: int) -> MLP:
 
 def _adam(split: Split, h: int, lr: float, batch: int, seed: int, max_epochs: int, patience: int
           ) -> tuple[NDArray[np.float64], dict[str, Any]]:
-    import torch
-
-    torch.set_num_threads(1)
-    torch.manual_seed(seed)
-    model = torch.nn.Sequential(torch.nn.Linear(split.X_train.shape[1], h), torch.nn.Tanh(), torch.nn.Linear(h, 1))
-    X, y = torch.tensor(split.X_train, dtype=torch.float32), torch.tensor(split.y_train[:, None], dtype=torch.float32)
-    Xv = torch.tensor(split.X_val, dtype=torch.float32)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    gen = torch.Generator().manual_seed(seed)
-    best, best_state, since, epochs = math.inf, None, 0, 0
-    for epochs in range(1, max_epochs + 1):
-        for idx in torch.randperm(X.shape[0], generator=gen).split(batch):
-            opt.zero_grad()
-            loss = torch.nn.functional.mse_loss(model(X[idx]), y[idx])
-            loss.backward()
-            opt.step()
-        with torch.no_grad():
-            val = split.rmse_db(model(Xv)[:, 0].double().numpy(), "val")
-        if not math.isfinite(val):
-            break                                    # diverged: keep the best weights so far
-        if val < best * (1 - 1e-4):
-            best, best_state, since = val, {k: v.clone() for k, v in model.state_dict().items()}, 0
-        else:
-            since += 1
-            if since >= patience:
-                break
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    lin = [m for m in model if isinstance(m, torch.nn.Linear)]
-    theta = _net(h).pack([(m.weight.detach().double().numpy().T, m.bias.detach().double().numpy()) for m in lin])
-    return theta, {"epochs": epochs, "val_rmse": best}
+    """The studies' one Adam baseline (:func:`qiml.studies.baselines.adam`): float32, early stopping on the
+    validation RMSE (best-validation weights kept)."""
+    res = adam(_net(h), split.X_train, split.y_train, loss="mse", lr=lr, batch=batch, seed=seed, epochs=max_epochs,
+               validation=(split.X_val, lambda out: split.rmse_db(out[:, 0], "val")), patience=patience,
+               dtype="float32")
+    return res.theta, {"epochs": int(round(res.epochs)), "val_rmse": res.val}
 
 
 def run_job(job: dict[str, Any], cfg: TiltConfig) -> dict[str, Any]:
