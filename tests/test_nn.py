@@ -217,7 +217,7 @@ def test_cache_recomputes_from_the_earliest_changed_layer(monkeypatch):
     x7 = moved(x6, [0, 1, 2, 3])            # everything
     sequence = [x0, x1, x2, x3, x4, x5, x6, x7]
     expected = [None, 3, 0, 1, 0, "none", 2, 0]
-    for x, want in zip(sequence, expected):
+    for x, want in zip(sequence, expected, strict=True):
         req = make_request(x, rng.permutation(net.n_params)[:20], rng)
         n_before = len(starts)
         fx, V = obj.potentials(req)
@@ -304,7 +304,7 @@ def test_pack_unpack_round_trip_and_sizes():
     layers = [(rng.normal(size=(fi, fo)), rng.normal(size=fo)) for fi, fo in net.shapes]
     theta = net.pack(layers)
     assert theta.shape == (net.n_params,)
-    for (W, b), (W2, b2) in zip(layers, net.unpack(theta)):
+    for (W, b), (W2, b2) in zip(layers, net.unpack(theta), strict=True):
         np.testing.assert_array_equal(W, W2)
         np.testing.assert_array_equal(b, b2)
     np.testing.assert_array_equal(net.pack(net.unpack(theta)), theta)
@@ -371,9 +371,9 @@ def test_forward_cache_partial_recompute_equals_full():
         t1[net.offsets[start]:] = rng.normal(size=net.n_params - net.offsets[start])
         Z, A = net.forward_cache(X, t1, start=start, cache=cache)
         Zf, Af = net.forward_cache(X, t1)
-        for a, b in zip(A[1:], Af[1:]):
+        for a, b in zip(A[1:], Af[1:], strict=True):
             np.testing.assert_array_equal(a, b)
-        for a, b in zip(Z[1:], Zf[1:]):
+        for a, b in zip(Z[1:], Zf[1:], strict=True):
             np.testing.assert_array_equal(a, b)
         np.testing.assert_array_equal(A[-1], net.forward(X, t1))
 
@@ -562,7 +562,8 @@ BAD = [
     ("zero width", lambda: MLP((5, 0, 1)), ConfigError, "layer_sizes must be >= 2 positive ints"),
     ("float sizes", lambda: MLP((5.0, 3, 1)), ConfigError, "layer_sizes must be >= 2 positive ints"),
     ("bool size", lambda: MLP((3, True, 1)), ConfigError, "layer_sizes must be"),
-    ("activation list", lambda: MLP((3, 4, 4, 1), ["tanh"]), ConfigError, "activation has 1 entries but the network has 2"),
+    ("activation list", lambda: MLP((3, 4, 4, 1), ["tanh"]), ConfigError,
+     "activation has 1 entries but the network has 2"),
     ("per-neuron list", lambda: MLP((3, 4, 1), [["tanh", "relu"]]), ConfigError, "hidden layer 1 has 4 neurons but 2"),
     ("unknown activation", lambda: MLP((3, 4, 1), "swish"), ConfigError, "unknown activation 'swish'"),
     ("unknown neuron activation", lambda: MLP((3, 2, 1), [["tanh", "elu"]]), ConfigError, "unknown activation 'elu'"),
@@ -701,7 +702,7 @@ def fd_hessian(f, x: np.ndarray, idx: np.ndarray, h: float = 1e-4) -> np.ndarray
     H = np.empty((m, m))
     for a in range(m):
         for b in range(m):
-            def at(sa: float, sb: float) -> float:
+            def at(sa: float, sb: float, a: int = a, b: int = b) -> float:
                 z = x.copy()
                 z[idx[a]] += sa
                 z[idx[b]] += sb

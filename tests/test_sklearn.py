@@ -64,7 +64,7 @@ def test_regressor_learns_sine():
     assert reg.loss_curve_.shape == (1000,) and np.all(np.diff(reg.loss_curve_) <= 0)
     assert reg.loss_curve_[-1] == pytest.approx(reg.loss_)
     # predictions are the network on the standardised scale, unscaled
-    out = reg.net_.forward(Xt, reg.net_.pack(list(zip(reg.coefs_, reg.intercepts_))))
+    out = reg.net_.forward(Xt, reg.net_.pack(list(zip(reg.coefs_, reg.intercepts_, strict=True))))
     np.testing.assert_allclose(reg.predict(Xt), out[:, 0] * reg.y_scale_[0] + reg.y_mean_[0])
 
 
@@ -139,7 +139,7 @@ def test_quantized_weights_lie_on_the_lattice(bits, top):
     reg = QiMLRegressor(bits=bits, bound=2.0, random_state=0, max_iter=100).fit(X, y)
     np.testing.assert_allclose(reg.scales_, 2.0 / top)
     assert len(reg.scales_) == len(reg.coefs_) == 2
-    for W, b, s in zip(reg.coefs_, reg.intercepts_, reg.scales_):
+    for W, b, s in zip(reg.coefs_, reg.intercepts_, reg.scales_, strict=True):
         for q in (W / s, b / s):
             np.testing.assert_allclose(q, np.round(q), atol=1e-9)
             assert np.abs(np.round(q)).max() <= top
@@ -150,7 +150,7 @@ def test_quantized_weights_lie_on_the_lattice(bits, top):
 def test_quantized_classifier_on_lattice():
     X, y, Xt, yt = blobs(2, seed=0)
     clf = QiMLClassifier(bits=8, random_state=0, max_iter=50).fit(X, y)
-    for W, s in zip(clf.coefs_, clf.scales_):
+    for W, s in zip(clf.coefs_, clf.scales_, strict=True):
         q = W / s
         np.testing.assert_allclose(q, np.round(q), atol=1e-9)
         assert np.abs(q).max() <= 127 + 1e-9
@@ -164,7 +164,7 @@ def test_same_random_state_identical_coefs():
     a = QiMLRegressor(random_state=3, max_iter=30).fit(X, y)
     b = QiMLRegressor(random_state=3, max_iter=30).fit(X, y)
     c = QiMLRegressor(random_state=4, max_iter=30).fit(X, y)
-    for Wa, Wb in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
+    for Wa, Wb in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_, strict=True):
         np.testing.assert_array_equal(Wa, Wb)
     assert not np.array_equal(a.coefs_[0], c.coefs_[0])
     # a RandomState seeds from its stream, as in scikit-learn

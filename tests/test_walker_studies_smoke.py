@@ -4,7 +4,6 @@ they run every method, write their tables and plots, and a rerun finds every run
 from __future__ import annotations
 
 import csv
-import importlib
 import json
 from pathlib import Path
 

@@ -30,7 +30,7 @@ Conventions
   2000 samples with ``hidden_layer_sizes=(6,)``. Models without a derivative (step, sign,
   staircase activations; MAE, hinge, zero-one losses) and ``bits`` use axis slices of 64 points
   (:data:`qiml.training.AXIS_NETWORK_OPTIONS`), where an iteration slices 8 parameters.
-  ``benchmarks/nn_budget.py`` (``docs/results/nn-budget``) shows the test error at 1x, 4x and 16x
+  the ``nn-budget`` study (``docs/results/nn-budget``) shows the test error at 1x, 4x and 16x
   this default. ``max_evals`` and ``max_time`` add budgets
   (the first one reached stops the fit); ``max_iter=None`` with neither set uses the engine's
   default (20 sweeps). ``max_time`` makes results depend on machine speed.
@@ -137,6 +137,11 @@ _RESERVED = {"loss": "loss", "bits": "bits", "bound": "bound", "batch_size": "ba
              "progress": "verbose", "x0": None}
 
 
+def _real(v: Any) -> float | None:
+    """``v`` as a float if it is a real number (not a bool), else None."""
+    return float(v) if isinstance(v, numbers.Real) and not isinstance(v, bool) else None
+
+
 def _is_int(v: Any) -> bool:
     return isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
 
@@ -165,19 +170,20 @@ class _QiMLBase(BaseEstimator):
             kind = "regression" if self._regression else "classification"
             ok = "'mse', 'mae'" if self._regression else "'cross_entropy', 'hinge', 'zero_one'"
             raise ConfigError(f"loss {self.loss!r} is not a {kind} loss; choose from {ok}")
-        if not (isinstance(self.alpha, numbers.Real) and not isinstance(self.alpha, bool)
-                and np.isfinite(self.alpha) and self.alpha >= 0):
+        alpha = _real(self.alpha)
+        if alpha is None or not np.isfinite(alpha) or alpha < 0:
             raise ConfigError(f"alpha must be a finite number >= 0, got {self.alpha!r}")
         for name in ("batch_size", "max_iter", "max_evals"):
             v = getattr(self, name)
             if v is not None and not (_is_int(v) and v >= 1):
                 raise ConfigError(f"{name} must be a positive int or None, got {v!r}")
-        if self.max_time is not None and not (isinstance(self.max_time, numbers.Real) and self.max_time > 0):
+        max_time = _real(self.max_time)
+        if self.max_time is not None and (max_time is None or not max_time > 0):
             raise ConfigError(f"max_time must be a number > 0 or None, got {self.max_time!r}")
         if self.bits is not None and not (_is_int(self.bits) and self.bits in BITS):
             raise ConfigError(f"bits must be None or one of {BITS} (int4 / int8 weights), got {self.bits!r}")
-        if not (isinstance(self.bound, numbers.Real) and not isinstance(self.bound, bool)
-                and np.isfinite(self.bound) and self.bound > 0):
+        bound = _real(self.bound)
+        if bound is None or not np.isfinite(bound) or bound <= 0:
             raise ConfigError(f"bound must be a finite number > 0, got {self.bound!r}")
         opts = {} if self.qiml_options is None else self.qiml_options
         if not isinstance(opts, dict):
@@ -255,7 +261,7 @@ class _QiMLBase(BaseEstimator):
         Xv = validate_data(self, X, reset=False, dtype=np.float64)
         if hasattr(self, "coefs_"):
             net_l: Any = self.model_
-            theta = net_l.pack(list(zip(self.coefs_, self.intercepts_)))
+            theta = net_l.pack(list(zip(self.coefs_, self.intercepts_, strict=True)))
         else:
             theta = self.params_
         return np.asarray(self.model_.forward(Xv, theta), dtype=float)
@@ -301,7 +307,8 @@ class QiMLRegressor(RegressorMixin, _QiMLBase):
     def fit(self, X: ArrayLike, y: ArrayLike) -> QiMLRegressor:
         """Train on ``X`` (n, d) and ``y`` (n,) or (n, k); returns ``self``."""
         params = self._check_params()
-        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=np.float64)
+        Xv, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=np.float64)
+        X = np.asarray(Xv, dtype=np.float64)           # validate_data returns an ndarray; this tells the type checker
         y = np.asarray(y, dtype=np.float64)
         self._y_1d = y.ndim == 1
         Y = y[:, None] if y.ndim == 1 else y
@@ -356,7 +363,8 @@ class QiMLClassifier(ClassifierMixin, _QiMLBase):
     def fit(self, X: ArrayLike, y: ArrayLike) -> QiMLClassifier:
         """Train on ``X`` (n, d) and class labels ``y`` (n,) of any type; returns ``self``."""
         params = self._check_params()
-        X, y = validate_data(self, X, y, dtype=np.float64)
+        Xv, y = validate_data(self, X, y, dtype=np.float64)
+        X = np.asarray(Xv, dtype=np.float64)
         check_classification_targets(y)
         self.classes_, codes = np.unique(y, return_inverse=True)
         if self.classes_.size < 2:

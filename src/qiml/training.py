@@ -35,14 +35,14 @@ __all__ = ["fit_network", "network_options", "NETWORK_OPTIONS", "AXIS_NETWORK_OP
 #: neuron's Gauss-Newton directions (``directions="curvature"``: a direction inside one neuron's
 #: fan-in moves only its pre-activation, so the network objective answers it incrementally), up to
 #: 16 directions of one neuron per request, 3 grid points each; windows reopen around the best point
-#: on a stall. Chosen by the probes of issue 13 and ``benchmarks/nn_levers.py``
-#: (``docs/results/nn-levers``); the standing tables: ``docs/nn/summary.md``.
-NETWORK_OPTIONS: dict[str, Any] = {"search": "slices", "directions": "curvature", "block": 16, "restart": "best", "sweep_lines": False,
-                                   "stall_lines": False, "refine": 0.0}
+#: on a stall. Chosen by the probes of issue 13 and the ``nn-levers`` study
+#: (``docs/results/nn-levers``); the standing tables: ``docs/results/nn-tasks/summary.md``.
+NETWORK_OPTIONS: dict[str, Any] = {"search": "slices", "directions": "curvature", "block": 16, "restart": "best",
+                                   "sweep_lines": False, "stall_lines": False, "refine": 0.0}
 
 #: Engine options for networks on int lattices (``bits``: a rotated direction leaves the lattice)
 #: and for models without a derivative (step, sign or staircase activations; zero-one, hinge or
-#: MAE losses), chosen by ``benchmarks/nn_defaults.py`` (``docs/nn/defaults.md``): axis slices of
+#: MAE losses), chosen by the ``nn-defaults`` study (``docs/results/nn-defaults``): axis slices of
 #: 64 points, which see a piecewise-constant loss's plateaus, windows that may grow again (``grow``)
 #: and a slice along each sweep's displacement (``sweep_lines``); blocks of 8 amortise the
 #: per-request work.

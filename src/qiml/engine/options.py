@@ -70,8 +70,8 @@ option              default          meaning
 ``search="auto"`` was chosen by ``qiml bench bbob`` (``docs/results/bbob``). Any other keyword is a
 setting of the chosen solver (for finite differences ``time``, ``steps``, ``dt``, ``theta``, ``mass``;
 see each class in :mod:`qiml.solvers`) and is checked by it. The axis defaults were chosen by
-``benchmarks/update_schemes.py`` (``docs/update_schemes.md``), those of the adapted directions by
-``benchmarks/bbob_levers.py`` (``docs/results/bbob_levers/levers.md``).
+the ``update-schemes`` study (``docs/results/update-schemes``), those of the adapted directions by
+the ``bbob-levers`` study (``docs/results/bbob-levers/levers.md``).
 """
 
 from __future__ import annotations

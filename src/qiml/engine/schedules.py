@@ -3,7 +3,7 @@
 ``alpha / hbar`` acts as an inverse temperature: a large ``hbar`` gives broad packets that
 average the loss over wide regions (exploration); a small one gives sharp packets sitting in
 their slice's global minimum. The default anneals ``hbar`` geometrically from 0.03 to 1e-4 (see
-``docs/update_schemes.md``).
+``docs/results/update-schemes``).
 """
 
 from __future__ import annotations

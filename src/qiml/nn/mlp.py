@@ -55,7 +55,7 @@ class _LayerActivation:
     def derivative(self, z: NDArray[np.float64]) -> NDArray[np.float64]:
         """``f'(z)`` for ``z`` (..., H); NaN in the columns of neurons whose activation has none."""
         res = np.empty_like(z)
-        for (fn, cols), name in zip(self.groups, sorted(set(self.names))):
+        for (_, cols), name in zip(self.groups, sorted(set(self.names)), strict=True):  # groups: sorted names
             d = DERIVATIVES.get(name)
             res[..., cols] = np.nan if d is None else d(z[..., cols])
         return res
@@ -192,7 +192,7 @@ class MLP:
         if len(layers) != self.n_layers:
             raise ShapeError(f"expected {self.n_layers} (W, b) pairs, got {len(layers)}")
         parts = []
-        for (fi, fo), (W, b) in zip(self.shapes, layers):
+        for (fi, fo), (W, b) in zip(self.shapes, layers, strict=True):   # counts checked above
             W, b = np.asarray(W, dtype=float), np.asarray(b, dtype=float)
             if W.shape != (fi, fo) or b.shape != (fo,):
                 raise ShapeError(f"layer shapes must be W {(fi, fo)} and b {(fo,)}, got {W.shape} and {b.shape}")
@@ -225,7 +225,8 @@ class MLP:
             b = np.full(0, np.nan)
         b = np.full(self.n_layers, float(b)) if b.ndim == 0 else b
         if b.shape != (self.n_layers,) or not np.all(np.isfinite(b)) or np.any(b <= 0):
-            raise ConfigError(f"bound must be > 0 and finite, one value or one per layer ({self.n_layers}), got {bound!r}")
+            raise ConfigError(f"bound must be > 0 and finite, one value or one per layer ({self.n_layers}), "
+                              f"got {bound!r}")
         per_param = b[self.param_layer]
         if bits is None:
             return Space(-per_param, per_param)
@@ -248,7 +249,8 @@ class MLP:
 
         With ``cache`` and ``start = l``, layers before ``l`` are reused and layers from ``l`` on recomputed.
         """
-        Z, A = (list(cache[0]), list(cache[1])) if cache is not None else ([None], [X])
+        Z: list[Any] = list(cache[0]) if cache is not None else [None]
+        A: list[Any] = list(cache[1]) if cache is not None else [X]
         del Z[start + 1:], A[start + 1:]
         for l, (W, b) in enumerate(self.unpack(theta)):
             if l < start:

@@ -181,7 +181,7 @@ class MLPSlicer:
             G[kk, :, cols, cols] = np.einsum("kgn,kgn->kg", a, a, optimize=False)
             b = np.repeat((Ha.T @ yb)[None, None], k * z.shape[1], axis=0).reshape(c.shape + yb.shape[1:])
             b[kk, :, cols, :] = (a.reshape(-1, n) @ yb).reshape(a.shape[:2] + yb.shape[1:])
-            W = np.linalg.solve(obj._ridge(G, n), b)                            # (k, nx, h + 1, O)
+            W = np.asarray(np.linalg.solve(obj._ridge(G, n), b), float)        # (k, nx, h + 1, O)
             a -= A[last][:, cols].T[:, None, :]
             W_col = W[kk, :, cols, :]                                           # (k, nx, O)
             out = np.matmul(Ha, W) + a[..., None] * W_col[:, :, None, :]

@@ -237,7 +237,7 @@ class NetworkObjective(Objective):
         collinear features solvable."""
         Ha = np.concatenate([H, np.ones(H.shape[:-1] + (1,))], axis=-1)
         G = np.matmul(np.swapaxes(Ha, -1, -2), Ha)
-        W = np.linalg.solve(self._ridge(G, H.shape[-2]), np.matmul(np.swapaxes(Ha, -1, -2), y))
+        W = np.asarray(np.linalg.solve(self._ridge(G, H.shape[-2]), np.matmul(np.swapaxes(Ha, -1, -2), y)), float)
         out = np.matmul(Ha, W)
         return W, out, self._solved_loss(out, W, y)
 

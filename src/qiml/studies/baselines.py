@@ -116,12 +116,12 @@ Runner = Callable[[Budgeted, NDArray[np.float64], NDArray[np.float64], int], Non
 
 def _qiml(f: Budgeted, lo: NDArray[np.float64], hi: NDArray[np.float64], seed: int) -> None:
     from ..engine import minimize
-    minimize(f, list(zip(lo.tolist(), hi.tolist())), vectorized=True, max_evals=f.budget, seed=seed)
+    minimize(f, list(zip(lo.tolist(), hi.tolist(), strict=True)), vectorized=True, max_evals=f.budget, seed=seed)
 
 
 def _dual_annealing(f: Budgeted, lo: NDArray[np.float64], hi: NDArray[np.float64], seed: int) -> None:
     from scipy.optimize import dual_annealing
-    dual_annealing(f.scalar, list(zip(lo, hi)), maxfun=f.budget, maxiter=10**9, rng=seed)
+    dual_annealing(f.scalar, list(zip(lo, hi, strict=True)), maxfun=f.budget, maxiter=10**9, rng=seed)
 
 
 def _differential_evolution(f: Budgeted, lo: NDArray[np.float64], hi: NDArray[np.float64], seed: int) -> None:
@@ -132,7 +132,8 @@ def _differential_evolution(f: Budgeted, lo: NDArray[np.float64], hi: NDArray[np
         return f(x.T) if x.ndim == 2 else f.scalar(x)
 
     maxiter = f.budget // (DE_POPSIZE * lo.size) + 2   # generations: more than the budget allows
-    differential_evolution(fun, list(zip(lo, hi)), strategy="best1bin", popsize=DE_POPSIZE, maxiter=maxiter,
+    differential_evolution(fun, list(zip(lo, hi, strict=True)), strategy="best1bin", popsize=DE_POPSIZE,
+                           maxiter=maxiter,
                            tol=0.0, atol=0.0, mutation=(0.5, 1.0), recombination=0.7, init="latinhypercube",
                            polish=False, updating="deferred", vectorized=True, rng=seed)
 
@@ -185,7 +186,7 @@ def run_method(method: str, fun: Callable[[NDArray[np.float64]], NDArray[np.floa
     propagates.
     """
     f = Budgeted(fun, budget, target)
-    lo, hi = (np.asarray(b, dtype=float) for b in zip(*bounds))
+    lo, hi = (np.asarray(b, dtype=float) for b in zip(*bounds, strict=True))
     try:
         (runner or METHODS[method])(f, lo, hi, seed)
     except Exception:

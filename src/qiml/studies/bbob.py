@@ -100,7 +100,7 @@ METHODS: dict[str, baselines.Runner] = {
     "random": baselines.METHODS["random"],
     **{name: _nevergrad_runner(ng_name) for name, ng_name in NG_METHODS.items()},
 }
-#: methods run when none are named: every solver would take hours in 20-D (see docs/solvers)
+#: methods run when none are named: every solver would take hours in 20-D (see docs/results/solvers)
 DEFAULT_METHODS = ("qiml", "cma_ipop", "differential_evolution", "dual_annealing", "random",
                    "ng_cma", "ng_de", "ng_pso")
 

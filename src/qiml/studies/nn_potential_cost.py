@@ -267,7 +267,8 @@ def measure(case: Case, batch: int | None, net: MLP, x: NDArray[np.float64], X: 
     return {
         "network": case.name, "loss": case.loss, "mode": "full batch" if batch is None else f"mini-batch B={batch}",
         "N": X.shape[0], "samples_per_update": m, "P": P, "nx": nx,
-        "t_fwd_s": t_fwd, "t_fwd_min_s": min(fwd), "t_fwd_max_s": max(fwd), "t_inc_s": t_inc, "t_inc_min_s": min(inc), "t_inc_max_s": max(inc),
+        "t_fwd_s": t_fwd, "t_fwd_min_s": min(fwd), "t_fwd_max_s": max(fwd),
+        "t_inc_s": t_inc, "t_inc_min_s": min(inc), "t_inc_max_s": max(inc),
         "ratio": t_inc / t_fwd, "t_block_same_x_s": blk_same, "ratio_block_same_x": blk_same / t_fwd,
         "t_block_moving_x_s": blk_move, "ratio_block_moving_x": blk_move / t_fwd,
         "naive_slices": idx.size, "t_naive_extrapolated_s": t_naive, "ratio_naive_measured": t_naive / t_fwd,
@@ -284,7 +285,8 @@ def measure(case: Case, batch: int | None, net: MLP, x: NDArray[np.float64], X: 
 # -- output ----------------------------------------------------------------------------------------------
 COLUMNS = [("network", "network"), ("mode", "mode"), ("N", "N"), ("samples_per_update", "samples/update"),
            ("P", "P"), ("t_fwd_s", "t_fwd [s]"), ("t_inc_s", "t_inc [s]"), ("ratio", "ratio"),
-           ("ratio_block_same_x", f"ratio, blocks of {BLOCK}, same x"), ("ratio_block_moving_x", f"ratio, blocks of {BLOCK}, moving x"),
+           ("ratio_block_same_x", f"ratio, blocks of {BLOCK}, same x"),
+           ("ratio_block_moving_x", f"ratio, blocks of {BLOCK}, moving x"),
            ("ratio_naive_measured", "naive ratio (measured)"), ("ratio_naive_definition", "naive ratio (= P)"),
            ("speedup_vs_naive", "speed-up vs naive"), ("ops_ratio", "op-count ratio"),
            ("nonlinearity_ratio", "tanh/exp-count ratio"), ("goal_met", "<= 10x?"),
@@ -322,7 +324,8 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    series = [("ratio", "incremental, all P in one request"), ("ratio_block_moving_x", f"incremental, blocks of {BLOCK}, moving x"),
+    series = [("ratio", "incremental, all P in one request"),
+              ("ratio_block_moving_x", f"incremental, blocks of {BLOCK}, moving x"),
               ("ratio_naive_measured", "naive (generic Objective), measured")]
     labels = [f"{r['network']}\n{r['mode'].replace('mini-batch ', 'mini ')}" for r in rows]
     pos = np.arange(len(rows))
@@ -368,7 +371,8 @@ def markdown(rows: list[dict[str, Any]], args: argparse.Namespace, argv: list[st
                f"{rows[0]['fwd_repeats']} repeats taken before and after the update's repeats. `t_inc`: "
                "`NetworkObjective.potentials` on one `SliceRequest` over all P parameters, grid "
                "`x[p] + linspace(-0.5, 0.5, NX)`, a fresh objective per repeat (so the base network's forward pass "
-               f"is included), median of {rows[0]['repeats']} repeats. `ratio = t_inc / t_fwd`. *Blocks of {BLOCK}*: the "
+               f"is included), median of {rows[0]['repeats']} repeats. `ratio = t_inc / t_fwd`. "
+               f"*Blocks of {BLOCK}*: the "
                f"same P slices requested {BLOCK} at a time in a random sweep order (the engine's block for networks), "
                "time summed over the requests, one sweep: at a fixed base point (*same x*; the objective caches the "
                "base network, so nothing is recomputed between blocks) and with the block's parameters moved to a "

@@ -43,7 +43,7 @@ import functools
 import json
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -220,7 +220,9 @@ def run_study(cfg: TiltConfig, out: Path, workers: int = 1, progress: bool = Tru
     """Run every job not yet in ``out/runs.jsonl``; Adam's other seeds start once their size's grid is done."""
     out.mkdir(parents=True, exist_ok=True)
     antenna_tilt.make_dataset(cfg.n_samples, cfg.data_seed)     # build the cache once, before the workers read it
-    with JobRunner(out / "runs.jsonl", workers, progress=progress, key=lambda j: j["key"]) as runner:
+    runner: JobRunner[dict[str, Any]] = JobRunner(out / "runs.jsonl", workers, progress=progress,
+                                                  key=lambda j: j["key"])
+    with runner:
         # in rounds: the tuning grids first; each finished grid releases its size's other seeds
         while todo := runner.pending(jobs_for(cfg, runner.done)):
             # costly runs first, so the pool does not wait on one long run at the end
@@ -257,7 +259,7 @@ def summarise(cfg: TiltConfig, records: list[dict[str, Any]], linear_rmse: float
     done = {r["key"]: r for r in records}
     chosen = {m: {str(h): best_settings(cfg, done, m, h) for h in cfg.sizes(m)} for m in METHODS}
     pairs = (("float", "adam", "qiml"), ("int8", "adam_int8", "qiml_int8"))
-    ratio = {kind: (smallest[a] / smallest[q] if smallest[a] and smallest[q] else None) for kind, a, q in pairs}
+    ratio = {kind: (sa / sq if (sa := smallest[a]) and (sq := smallest[q]) else None) for kind, a, q in pairs}
     # the claim read the other way: how large an Adam network matches what QiML reaches at each size
     match = {kind: {str(hq): next((ha for ha, va in med[a].items() if va <= vq), None) for hq, vq in med[q].items()}
              for kind, a, q in pairs}
@@ -284,7 +286,7 @@ def write_report(out: Path, summary: dict[str, Any], meta: dict[str, Any]) -> No
     sizes = sorted({int(h) for m in summary["median"].values() for h in m})
     rows = []
     for h in sizes:
-        row = {"hidden": h, "n_params": _net(h).n_params}
+        row: dict[str, Any] = {"hidden": h, "n_params": _net(h).n_params}
         for c in CURVES:
             row[c] = summary["median"][c].get(str(h), math.nan)
             lo, hi = summary["spread"][c].get(str(h), [math.nan, math.nan])
@@ -306,7 +308,8 @@ def write_report(out: Path, summary: dict[str, Any], meta: dict[str, Any]) -> No
     md = ["# Antenna tilting: test RMSE against hidden-layer size", "",
           f"Command: `{meta['command']}`  ", f"{environment_line(meta)}", "",
           f"Data: `make_dataset({cfg['n_samples']}, seed={cfg['data_seed']})`, target = user SINR (dB); split by "
-          f"snapshot: {meta['split']}. Least squares on the same features: **{fmt(summary['linear_rmse'] or math.nan)} dB**.",
+          f"snapshot: {meta['split']}. Least squares on the same features: "
+          f"**{fmt(summary['linear_rmse'] or math.nan)} dB**.",
           "",
           f"Median test RMSE in dB over seeds {cfg['seeds']} (min–max in the CSV). Target: **{fmt(t)} dB** "
           + ("(given)." if cfg["target_rmse"] is not None else
@@ -356,7 +359,7 @@ def _plot(path: Path, rows: list[dict[str, Any]], target: float, linear: float |
     for c, label in CURVES.items():
         pts = [(r["hidden"], r[c], r[f"{c}_min"], r[f"{c}_max"]) for r in rows if math.isfinite(r[c])]
         if pts:
-            h, m, lo, hi = map(np.asarray, zip(*pts))
+            h, m, lo, hi = map(np.asarray, zip(*pts, strict=True))
             ax.plot(h, m, "o-" if "int8" not in c else "s--", label=label)
             ax.fill_between(h, lo, hi, alpha=0.15)
     ax.axhline(target, color="k", lw=0.8, ls=":", label=f"target {target:.3f} dB")
