@@ -39,7 +39,7 @@ class NoisyShift(Solver):
 @pytest.fixture
 def always_parallel(monkeypatch):
     """Send even quick work to the workers, so these tests exercise the parallel paths."""
-    monkeypatch.setattr(qiml.potentials, "MIN_PARALLEL_SECONDS", 0.0)
+    monkeypatch.setattr(qiml.objective, "MIN_PARALLEL_SECONDS", 0.0)
     monkeypatch.setattr(qiml.engine.optimizer, "MIN_PARALLEL_SECONDS", 0.0)
 
 
@@ -138,7 +138,7 @@ def test_quick_work_stays_in_process(monkeypatch):
             return parallel_map(fn, tasks, workers)
         return wrapped
 
-    monkeypatch.setattr(qiml.potentials, "parallel_map", spy("objective"))
+    monkeypatch.setattr(qiml.objective, "parallel_map", spy("objective"))
     monkeypatch.setattr(qiml.engine.optimizer, "parallel_map", spy("solver"))
     qiml.minimize(rastrigin, [(-5.0, 5.0)] * 4, vectorized=True, seed=0, max_evals=2000, block=4, workers=2)
     objective = [w for name, w in calls if name == "objective"]

@@ -8,6 +8,7 @@ import pytest
 import qiml
 from qiml.errors import ConfigError
 from qiml.functions import double_well, rastrigin
+from qiml.solvers import get_solver
 
 # small settings keep these runs fast; the physics is pinned in test_solver_*.py
 SOLVERS = {
@@ -17,10 +18,14 @@ SOLVERS = {
 }
 
 
+def solver(name: str):
+    """A fresh instance: `walkers` is also an engine option, so the solver's own walker count is set on it."""
+    return get_solver(name.split("-walkers")[0], **SOLVERS[name])
+
+
 def run(name: str, seed: int, **kw):
-    settings = SOLVERS[name]
     return qiml.minimize(rastrigin, [(-5.12, 5.12)] * 3, vectorized=True, seed=seed, max_evals=1200,
-                         solver=name.split("-walkers")[0], **{**settings, **kw})
+                         solver=solver(name), **kw)
 
 
 @pytest.mark.parametrize("name", list(SOLVERS))
@@ -33,17 +38,15 @@ def test_same_seed_same_run_other_seed_other_run(name):
 
 @pytest.mark.parametrize("name", ["signed-particles", "mesoscopic-walkers"])
 def test_resume_is_exact_with_a_stochastic_solver(name, tmp_path):
-    settings = {**SOLVERS[name], **({"method": "walkers"} if "walkers" in name else {})}
-    solver = name.split("-walkers")[0]
-    kw = dict(seed=4, max_evals=900, solver=solver, **settings)
-    full = qiml.QiML([(-2.0, 2.0)] * 2, **kw)
-    half = qiml.QiML([(-2.0, 2.0)] * 2, **kw)
+    kw = dict(seed=4, max_evals=900)
+    full = qiml.QiML([(-2.0, 2.0)] * 2, solver=solver(name), **kw)
+    half = qiml.QiML([(-2.0, 2.0)] * 2, solver=solver(name), **kw)
     for i in range(12):
         for opt in (full, half) if i < 5 else (full,):
             X = opt.ask()
             opt.tell(X, double_well(X))
     half.save(tmp_path / "ck.npz")
-    resumed = qiml.QiML([(-2.0, 2.0)] * 2, **kw)
+    resumed = qiml.QiML([(-2.0, 2.0)] * 2, solver=solver(name), **kw)
     resumed.load(tmp_path / "ck.npz")
     for _ in range(7):
         X = resumed.ask()
