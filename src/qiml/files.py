@@ -8,13 +8,15 @@ sees the old file or the new one, never a mixture.
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_write", "atomic_write_text", "cache_dir"]
+__all__ = ["atomic_write", "atomic_write_text", "atomic_write_csv", "cache_dir"]
 
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], Any], mode: int = 0o644) -> Path:
@@ -43,6 +45,18 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], Any]
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
     """Write ``text`` (UTF-8) to ``path`` atomically; see :func:`atomic_write`."""
     return atomic_write(path, lambda fh: fh.write(text.encode("utf-8")))
+
+
+def atomic_write_csv(path: str | os.PathLike[str], rows: Sequence[Mapping[str, Any]],
+                     fieldnames: Sequence[str] | None = None) -> Path:
+    """Write ``rows`` (dicts) as CSV with a header to ``path`` atomically; columns are ``fieldnames`` (default:
+    the first row's keys, in order). Values are written with ``str``; missing keys are empty cells."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(fieldnames if fieldnames is not None else rows[0] if rows else []),
+                            restval="", extrasaction="raise")
+    writer.writeheader()
+    writer.writerows(rows)
+    return atomic_write_text(path, buf.getvalue())
 
 
 def cache_dir(override: str | os.PathLike[str] | None = None) -> Path:
