@@ -16,13 +16,22 @@ from .mesoscopic import Mesoscopic
 from .signed_particles import SignedParticles
 
 __all__ = ["Solver", "FiniteDifference", "SignedParticles", "Mesoscopic", "get_solver", "setting_names",
-           "density", "normalize", "unit_dx"]
+           "density", "normalize", "unit_dx", "VARIANTS"]
 
 _REGISTRY: dict[str, type[Solver]] = {
     "fd": FiniteDifference,
     "finite-differences": FiniteDifference,
     "signed-particles": SignedParticles,
     "mesoscopic": Mesoscopic,
+}
+
+#: every solver the engine offers, as the engine options that select it (one entry per distinct method:
+#: the mesoscopic solver's lattice-kinetic scheme and its walkers); the studies compare these
+VARIANTS: dict[str, dict[str, str]] = {
+    "fd": {"solver": "fd"},
+    "signed-particles": {"solver": "signed-particles"},
+    "mesoscopic": {"solver": "mesoscopic"},
+    "mesoscopic-walkers": {"solver": "mesoscopic", "method": "walkers"},
 }
 
 

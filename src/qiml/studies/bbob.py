@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ..solvers import VARIANTS
 from . import baselines
 from .meta import environment_line
 from .runner import JobRunner, load_runs
@@ -67,9 +68,9 @@ QIML_SOLVERS: dict[str, dict[str, Any]] = {
                 "qiml_ensemble_nodrift": {"search": "walkers", "walker_drift": 0.0},
                 "qiml_hybrid_nodrift": {"search": "hybrid", "walker_drift": 0.0},
                 "qiml_axes": {"directions": "axes", "search": "slices"},
-                "qiml_mesoscopic": {"solver": "mesoscopic", "directions": "axes", "search": "slices"},
-                "qiml_walkers": {"solver": "mesoscopic", "method": "walkers", "directions": "axes", "search": "slices"},
-                "qiml_signed_particles": {"solver": "signed-particles", "directions": "axes", "search": "slices"}}
+                **{f"qiml_{name}": {**VARIANTS[variant], "directions": "axes", "search": "slices"}
+                   for name, variant in (("mesoscopic", "mesoscopic"), ("walkers", "mesoscopic-walkers"),
+                                         ("signed_particles", "signed-particles"))}}
 
 
 def _qiml_runner(settings: dict[str, Any]) -> baselines.Runner:
