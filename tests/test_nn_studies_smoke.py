@@ -80,6 +80,16 @@ def test_nn_levers_smoke(tmp_path):
     assert len((tmp_path / "runs.jsonl").read_text().splitlines()) == len(nn_levers.LEVERS) * len(nn_levers.TASKS)
 
 
+def test_nn_levers_smoke_keeps_given_options(tmp_path):
+    """``--smoke`` gives way to the options given: 2 seeds at 0.2 s per run, not its own 1 seed at 0.5 s."""
+    assert (nn_levers.SMOKE["seeds"], nn_levers.SMOKE["budget"]) == (1, 0.5)
+    nn_levers.main(["--smoke", "--seeds", "2", "--budget", "0.2", "--workers", "2", "--out", str(tmp_path)])
+    runs = [json.loads(line) for line in (tmp_path / "runs.jsonl").read_text().splitlines()]
+    assert len(runs) == 2 * len(nn_levers.LEVERS) * len(nn_levers.TASKS)
+    assert {r["seed"] for r in runs} == {0, 1} and {r["budget"] for r in runs} == {0.2}
+    assert "`python -m qiml.studies.nn_levers --smoke --seeds 2 --budget 0.2`" in (tmp_path / "levers.md").read_text()
+
+
 def test_nn_defaults_writes_into_a_folder(tmp_path):
     text = nn_defaults.main(["--smoke", "--workers", "2", "--out", str(tmp_path)])
     _assert_outputs(nn_defaults.NAME, tmp_path)

@@ -56,3 +56,16 @@ def test_initial_spread_smoke(tmp_path):
     report = (tmp_path / "spread.md").read_text()
     assert "`python -m qiml.studies.initial_spread --smoke --starts 3" in report
     assert "## bbob f21 Gallagher 101 peaks" in report and "| IPOP-CMA-ES |" in report
+
+
+def test_initial_spread_smoke_keeps_given_options(tmp_path):
+    """``--smoke`` gives way to the options given: 4 starts, not its own 3 (one cheap problem and method)."""
+    from qiml.studies import initial_spread
+
+    assert initial_spread.SMOKE["starts"] == 3
+    out = initial_spread.main(["--smoke", "--starts", "4", "--problems", "f15", "--methods", "qiml",
+                               "--workers", "2", "--out", str(tmp_path)])
+    assert [(r["problem"], r["method"], r["starts"]) for r in out["rows"]] == [("f15", "qiml", 4)]
+    assert [r["starts"] for r in _rows(tmp_path / "spread.csv")] == ["4"]
+    assert "`python -m qiml.studies.initial_spread --smoke --starts 4 --problems f15`" in (
+        tmp_path / "spread.md").read_text()

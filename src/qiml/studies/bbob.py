@@ -38,8 +38,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ..files import atomic_write_csv
 from ..solvers import VARIANTS
 from . import baselines
+from .args import pyplot
 from .meta import environment_line
 from .runner import JobRunner, load_runs
 
@@ -286,8 +288,6 @@ def postprocess(out: Path, methods: list[str]) -> Path | None:
 
 def write_report(out: Path, records: list[dict[str, Any]], summary: dict[str, Any], meta: dict[str, Any]) -> None:
     """``summary.md``, ``summary.csv``, ``ert.csv``, ``summary.json`` and ``ecdf_<D>D.png`` under ``out``."""
-    import csv
-
     groups = ["all", *GROUPS]
     counts: dict[tuple[str, int], int] = {}
     for r in records:
@@ -336,23 +336,14 @@ def write_report(out: Path, records: list[dict[str, Any]], summary: dict[str, An
             md.append(f"| f{f} | " + " | ".join(cells) + " |")
         md.append("")
     (out / "summary.md").write_text("\n".join(md))
-    with (out / "summary.csv").open("w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=["method", "dim", *groups])
-        w.writeheader()
-        w.writerows(summary["areas"])
-    with (out / "ert.csv").open("w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(summary["ert"][0]) if summary["ert"] else ["method"])
-        w.writeheader()
-        w.writerows(summary["ert"])
+    atomic_write_csv(out / "summary.csv", summary["areas"], ["method", "dim", *groups])
+    atomic_write_csv(out / "ert.csv", summary["ert"], list(summary["ert"][0]) if summary["ert"] else ["method"])
     (out / "summary.json").write_text(json.dumps({"meta": meta, **summary}, indent=1))
     _plot_ecdf(out, records, summary)
 
 
 def _plot_ecdf(out: Path, records: list[dict[str, Any]], summary: dict[str, Any]) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     panels = [("all functions", tuple(range(1, 25))), *GROUPS.items()]
     for d in summary["dims"]:
         fig, axes = plt.subplots(2, 3, figsize=(13, 7.5), sharex=True, sharey=True)

@@ -55,26 +55,22 @@ Runs are cached in ``<out>/runs.jsonl`` (resumable). Writes ``spread.md``, ``spr
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..engine import minimize
-from ..files import atomic_write, atomic_write_text
+from ..files import atomic_write, atomic_write_csv, atomic_write_text
 from ..nn import MLP, get_loss
-from ..parallel import cpu_count
 from ..training import fit_network
 from . import nn_budget as nnb  # the teacher and spirals data
 from . import nn_tasks as nnx  # the tasks and the lr grid
+from .args import pyplot, resolve, study_parser
 from .baselines import CMA_INCPOPSIZE, CMA_RESTARTS, CMA_SIGMA_FRAC, Budgeted, adam, run_method
-from .folders import output_folder
 from .meta import environment_line, run_metadata
 from .runner import JobRunner, limit_threads
 
@@ -124,6 +120,11 @@ PROBLEMS: dict[str, Problem] = {
     "f21": Problem("f21", "bbob f21 Gallagher 101 peaks, 5-D, instance 1", "bbob", "f - f_opt", True, function=21,
                    solved=BBOB_TARGET),
 }
+#: the full run's options, and those ``--smoke`` changes (options given explicitly win over both); a smoke run
+#: also shrinks the data and the budgets (a twentieth of QiML's iterations, 100 x D bbob evaluations) and tunes
+#: Adam on 1 start
+DEFAULTS: dict[str, Any] = {"starts": 20, "problems": tuple(PROBLEMS)}
+SMOKE: dict[str, Any] = {"starts": 3}
 
 
 # -- starting points and data -------------------------------------------------------------------------
@@ -276,24 +277,18 @@ def spread(values: list[float]) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    ap = argparse.ArgumentParser(prog="python -m qiml.studies.initial_spread", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", type=Path, default=None,
-                    help=f"results folder (default docs/results/{NAME}; smoke runs: a scratch folder)")
-    ap.add_argument("--starts", type=int, default=20)
-    ap.add_argument("--workers", type=int, default=cpu_count())
+    ap = study_parser(NAME, __doc__, smoke_help=f"tiny data and budgets, {SMOKE['starts']} starts, 1 tuning start")
+    ap.add_argument("--starts", type=int, default=None,
+                    help=f"starting points per problem (default {DEFAULTS['starts']})")
     ap.add_argument("--methods", nargs="+", choices=METHODS, default=None,
                     help="default: all")
-    ap.add_argument("--problems", nargs="+", choices=list(PROBLEMS), default=list(PROBLEMS))
+    ap.add_argument("--problems", nargs="+", choices=list(PROBLEMS), default=None,
+                    help=f"default: all ({' '.join(DEFAULTS['problems'])})")
     ap.add_argument("--budget", type=float, default=None,
                     help="seconds per network run for every method (default: QiML max_iter=1000, the others "
                          "QiML's median time)")
-    ap.add_argument("--smoke", action="store_true", help="tiny data and budgets, 3 starts, 1 tuning start")
-    a = ap.parse_args(argv)
-    if a.smoke:
-        a.starts = min(a.starts, 3)
+    a = resolve(ap.parse_args(argv), DEFAULTS, SMOKE)
     methods = list(a.methods or METHODS)
-    a.out = output_folder(NAME, a.out, a.smoke)
     a.out.mkdir(parents=True, exist_ok=True)
     meta = run_metadata(None if argv is None else ["python", "-m", "qiml.studies.initial_spread", *argv])
     # one BLAS thread, in this process too (--workers 1): with a threaded BLAS on shared cores pycma's
@@ -478,21 +473,13 @@ def write(a: argparse.Namespace, rows: list[dict[str, Any]], settings: dict[str,
     atomic_write_text(a.out / "spread.md", "\n".join(md) + "\n")
     keys = ["problem", "method", "metric", "starts", "median", "p10", "p90", "ratio", "width", "min", "max",
             "solved", "train_median", "train_p10", "train_p90", "seconds"]
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=keys, extrasaction="ignore")
-    w.writeheader()
-    w.writerows(rows)
-    atomic_write_text(a.out / "spread.csv", buf.getvalue())
+    atomic_write_csv(a.out / "spread.csv", [{k: r[k] for k in keys if k in r} for r in rows], keys)
     plot(a, rows)
     print("\n".join(md))
 
 
 def plot(a: argparse.Namespace, rows: list[dict[str, Any]]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     probs = [p for p in a.problems if any(r["problem"] == p for r in rows)]
     fig, axes = plt.subplots(1, len(probs), figsize=(3.2 * len(probs), 3.4), squeeze=False)
     jitter = np.random.default_rng(0)

@@ -21,21 +21,17 @@ median test MSE, in Adam's favour) gets the median wall time of QiML's default f
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .. import datasets
-from ..files import atomic_write, atomic_write_text
+from ..files import atomic_write, atomic_write_csv, atomic_write_text
 from ..nn import MLP
-from ..parallel import cpu_count
 from ..sklearn import QiMLClassifier, QiMLRegressor
+from .args import pyplot, resolve, study_parser
 from .baselines import adam
-from .folders import output_folder
 from .meta import environment_line, run_metadata
 from .nn_tasks import LRS
 from .runner import JobRunner, limit_threads
@@ -44,6 +40,10 @@ NAME = "nn-budget"
 MULTIPLES = (1, 4, 16)
 TASKS = {"teacher": ("regressor", (6,)), "teacher8": ("regressor", (5,)), "smooth": ("regressor", (8,)),
          "spirals": ("classifier", (8, 8))}
+#: the full run's options, and those ``--smoke`` changes (options given explicitly win over both); a smoke run
+#: also shrinks the data and the estimators' budgets (1x and 4x of a twentieth of the default)
+DEFAULTS: dict[str, Any] = {"seeds": 5}
+SMOKE: dict[str, Any] = {"seeds": 1}
 
 
 def load(task: str, smoke: bool) -> tuple[np.ndarray, ...]:
@@ -94,19 +94,14 @@ def med(recs: list[dict[str, Any]], field: str = "test") -> float:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    ap = argparse.ArgumentParser(prog="python -m qiml.studies.nn_budget", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", type=Path, default=None,
-                    help=f"results folder (default docs/results/{NAME}; smoke runs: a scratch folder)")
-    ap.add_argument("--seeds", type=int, default=5)
-    ap.add_argument("--workers", type=int, default=cpu_count())
-    ap.add_argument("--smoke", action="store_true", help="tiny data, 1 seed, 1x and 4x of a twentieth of the default")
-    a = ap.parse_args(argv)
-    a.out = output_folder(NAME, a.out, a.smoke)
+    ap = study_parser(NAME, __doc__, smoke_help=f"tiny data, {SMOKE['seeds']} seed, 1x and 4x of a twentieth of the "
+                                                "default budget")
+    ap.add_argument("--seeds", type=int, default=None, help=f"seeds per fit (default {DEFAULTS['seeds']})")
+    a = resolve(ap.parse_args(argv), DEFAULTS, SMOKE)
     a.out.mkdir(parents=True, exist_ok=True)
     meta = run_metadata(None if argv is None else ["python", "-m", "qiml.studies.nn_budget", *argv])
     limit_threads()      # wall-clock budgets: one BLAS thread per run, in this process too (--workers 1)
-    seeds = list(range(1 if a.smoke else a.seeds))
+    seeds = list(range(a.seeds))
     multiples = MULTIPLES[:2] if a.smoke else MULTIPLES
     rows, adam_rows = [], []
     runner: JobRunner[dict[str, Any]] = JobRunner(a.out / "runs.jsonl", a.workers)
@@ -140,8 +135,9 @@ def write(a: argparse.Namespace, rows: list[dict[str, Any]], adam_rows: list[dic
           meta: dict[str, Any]) -> None:
     metric = lambda t, v: f"{100 * v:.1f}%" if t == "spirals" else f"{v:.3g}"  # noqa: E731
     md = ["# Does more budget pay? The scikit-learn estimators at 1x, 4x and 16x their default budget", "",
-          f"`python -m qiml.studies.nn_budget{' --smoke' if a.smoke else f' --seeds {a.seeds}'}` (or `qiml reproduce "
-          f"{NAME}`) — medians over {1 if a.smoke else a.seeds} seeds, one single-threaded process per fit, "
+          f"`python -m qiml.studies.nn_budget{' --smoke' if a.smoke else ''}"
+          f"{f' --seeds {a.seeds}' if not a.smoke or a.seeds != SMOKE['seeds'] else ''}` (or `qiml reproduce "
+          f"{NAME}`) — medians over {a.seeds} seeds, one single-threaded process per fit, "
           f"{a.workers} workers. {environment_line(meta)}", "",
           "| task | estimator | " + " | ".join(f"{m}x ({r['max_iter']} it)" for m, r in
                                                 zip(sorted({r['multiple'] for r in rows}),
@@ -165,16 +161,8 @@ def write(a: argparse.Namespace, rows: list[dict[str, Any]], adam_rows: list[dic
     md += ["", "Adam: full batch, float64, the same wall time as QiML's median fit at that budget; the learning rate "
            "and schedule (constant or cosine to 0) with the best median test MSE are shown.", ""]
     atomic_write_text(a.out / "budget.md", "\n".join(md) + "\n")
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=["task", "multiple", "max_iter", "test", "seconds", "nfev"])
-    w.writeheader()
-    w.writerows(rows)
-    atomic_write_text(a.out / "budget.csv", buf.getvalue())
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    atomic_write_csv(a.out / "budget.csv", rows, ["task", "multiple", "max_iter", "test", "seconds", "nfev"])
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(TASKS), figsize=(3 * len(TASKS), 3))
     for ax, task in zip(axes, TASKS, strict=True):
         r = [x for x in rows if x["task"] == task]

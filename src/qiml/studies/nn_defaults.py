@@ -15,20 +15,16 @@ into the ``--out`` folder; runs are cached in ``runs.jsonl`` there (resumable).
 
 from __future__ import annotations
 
-import argparse
-import csv
-import io
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..files import atomic_write, atomic_write_text
+from ..files import atomic_write, atomic_write_csv, atomic_write_text
 from ..nn import MLP
-from ..parallel import cpu_count
 from ..training import AXIS_NETWORK_OPTIONS, fit_network
 from . import nn_tasks
-from .folders import output_folder
+from .args import pyplot, resolve, study_parser
 from .meta import environment_line, run_metadata
 from .runner import JobRunner, limit_threads
 
@@ -49,6 +45,9 @@ CONFIGS: list[tuple[str, dict[str, Any]]] = [
     ("not adopted: random blocks", {**BLACK_BOX, **AXIS_NETWORK_OPTIONS, "update": "random"}),
     ("not adopted: stall lines on", {**BLACK_BOX, **AXIS_NETWORK_OPTIONS, "stall_lines": True}),
 ]
+#: the full run's options, and those ``--smoke`` changes (options given explicitly win over both)
+DEFAULTS: dict[str, Any] = {"seeds": 3, "budget": 12.0}
+SMOKE: dict[str, Any] = {"seeds": 1, "budget": 0.2}
 
 
 def run_job(job: dict[str, Any]) -> dict[str, Any]:
@@ -63,18 +62,12 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> str:
-    ap = argparse.ArgumentParser(prog="python -m qiml.studies.nn_defaults", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--budget", type=float, default=12.0, help="seconds per run")
-    ap.add_argument("--workers", type=int, default=cpu_count())
-    ap.add_argument("--smoke", action="store_true", help="1 seed, 0.2 s per run")
-    ap.add_argument("--out", type=Path, default=None,
-                    help=f"results folder (default docs/results/{NAME}; smoke runs: a scratch folder)")
-    a = ap.parse_args(argv)
-    if a.smoke:
-        a.seeds, a.budget = 1, 0.2
-    out = output_folder(NAME, a.out, a.smoke)
+    ap = study_parser(NAME, __doc__, smoke_help=f"{SMOKE['seeds']} seed, {SMOKE['budget']:g} s per run")
+    ap.add_argument("--seeds", type=int, default=None,
+                    help=f"seeds per task and configuration (default {DEFAULTS['seeds']})")
+    ap.add_argument("--budget", type=float, default=None, help=f"seconds per run (default {DEFAULTS['budget']:g})")
+    a = resolve(ap.parse_args(argv), DEFAULTS, SMOKE)
+    out = a.out
     out.mkdir(parents=True, exist_ok=True)
     meta = run_metadata(None if argv is None else ["python", "-m", "qiml.studies.nn_defaults", *argv])
     limit_threads()      # wall-clock budgets: one BLAS thread per run, in this process too (--workers 1)
@@ -86,8 +79,10 @@ def main(argv: list[str] | None = None) -> str:
     table: dict[tuple[str, str], list[tuple[float, float]]] = {(j["task"], j["config"]): [] for j in jobs}
     for r in recs:
         table[(r["task"], r["config"])].append((r["test"], r["train"]))
-    cmd = "python -m qiml.studies.nn_defaults" + (" --smoke" if a.smoke else
-                                                  f" --seeds {a.seeds} --budget {a.budget:g}")
+    # a smoke run shows the options that differ from the smoke defaults
+    cmd = " ".join(["python -m qiml.studies.nn_defaults", *(["--smoke"] if a.smoke else []),
+                    *(f"--{k} {v:g}" for k, v in (("seeds", a.seeds), ("budget", a.budget))
+                      if not a.smoke or v != SMOKE[k])])
     lines = ["# Engine options for networks: how they were chosen", "",
              f"`{cmd}` (or `qiml reproduce {NAME}`): {a.seeds} seeds, "
              f"{a.budget:g} s per run, {a.workers} workers. Medians; teacher = 15-6-1 (test MSE), spirals = 2-8-8-2 "
@@ -116,19 +111,12 @@ def main(argv: list[str] | None = None) -> str:
 
 def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
     """The Markdown table's medians, one row per configuration."""
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(rows[0]))
-    w.writeheader()
-    w.writerows(rows)
-    atomic_write_text(path, buf.getvalue())
+    atomic_write_csv(path, rows)
 
 
 def plot(rows: list[dict[str, Any]], path: Path, seeds: int, budget: float) -> None:
     """Median teacher test MSE and spirals test error per configuration (horizontal bars)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     names = [r["configuration"] for r in rows][::-1]       # first configuration on top
     fig, axes = plt.subplots(1, 2, figsize=(11, 0.45 * len(rows) + 1.5), sharey=True)
     for ax, key, label in ((axes[0], "teacher_test_mse", "teacher 15-6-1: test MSE"),

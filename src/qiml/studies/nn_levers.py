@@ -13,21 +13,16 @@ single-threaded process per run), median test error over ``--seeds`` seeds. Runs
 
 from __future__ import annotations
 
-import argparse
-import csv
-import io
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..files import atomic_write, atomic_write_text
+from ..files import atomic_write, atomic_write_csv, atomic_write_text
 from ..nn import MLP
-from ..parallel import cpu_count
 from ..training import NETWORK_OPTIONS, fit_network
 from . import nn_tasks
-from .folders import output_folder
+from .args import pyplot, resolve, study_parser
 from .meta import environment_line, run_metadata
 from .runner import JobRunner, limit_threads
 
@@ -43,6 +38,9 @@ LEVERS: dict[str, dict[str, Any]] = {
 TASKS = ("digits", "spirals")
 #: the options the levers change one at a time (the default before this table chose block 16)
 FIRST: dict[str, Any] = {**NETWORK_OPTIONS, "block": 8}
+#: the full run's options, and those ``--smoke`` changes (options given explicitly win over both)
+DEFAULTS: dict[str, Any] = {"seeds": 5, "budget": 15.0}
+SMOKE: dict[str, Any] = {"seeds": 1, "budget": 0.5}
 
 
 def run_job(job: dict[str, Any]) -> dict[str, Any]:
@@ -58,18 +56,10 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    ap = argparse.ArgumentParser(prog="python -m qiml.studies.nn_levers", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", type=Path, default=None,
-                    help=f"results folder (default docs/results/{NAME}; smoke runs: a scratch folder)")
-    ap.add_argument("--seeds", type=int, default=5)
-    ap.add_argument("--budget", type=float, default=15.0)
-    ap.add_argument("--workers", type=int, default=cpu_count())
-    ap.add_argument("--smoke", action="store_true", help="1 seed, 0.5 s per run")
-    a = ap.parse_args(argv)
-    if a.smoke:
-        a.seeds, a.budget = 1, 0.5
-    a.out = output_folder(NAME, a.out, a.smoke)
+    ap = study_parser(NAME, __doc__, smoke_help=f"{SMOKE['seeds']} seed, {SMOKE['budget']:g} s per run")
+    ap.add_argument("--seeds", type=int, default=None, help=f"seeds per lever and task (default {DEFAULTS['seeds']})")
+    ap.add_argument("--budget", type=float, default=None, help=f"seconds per run (default {DEFAULTS['budget']:g})")
+    a = resolve(ap.parse_args(argv), DEFAULTS, SMOKE)
     a.out.mkdir(parents=True, exist_ok=True)
     meta = run_metadata(None if argv is None else ["python", "-m", "qiml.studies.nn_levers", *argv])
     limit_threads()      # wall-clock budgets: one BLAS thread per run, in this process too (--workers 1)
@@ -94,16 +84,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
           "| lever | " + " | ".join(TASKS) + " |", "|---|" + "---|" * len(TASKS)]
     md += [f"| {r['lever']} | " + " | ".join(f"{100 * r[t]:.1f}%" for t in TASKS) + " |" for r in rows]
     atomic_write_text(a.out / "levers.md", "\n".join(md) + "\n")
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=["lever", *TASKS])
-    w.writeheader()
-    w.writerows(rows)
-    atomic_write_text(a.out / "levers.csv", buf.getvalue())
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    atomic_write_csv(a.out / "levers.csv", rows, ["lever", *TASKS])
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(TASKS), figsize=(5 * len(TASKS), 3.2))
     for ax, task in zip(axes, TASKS, strict=True):
         ax.barh(range(len(rows)), [100 * r[task] for r in rows])

@@ -29,8 +29,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
-import io
 import os
 import sys
 import time
@@ -42,12 +40,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ..files import atomic_write, atomic_write_text
+from ..files import atomic_write, atomic_write_csv, atomic_write_text
 from ..nn import MLP, NetworkObjective, get_loss
 from ..objective import Objective
 from ..requests import SliceRequest
 from ..training import NETWORK_OPTIONS
-from .folders import output_folder
+from .args import pyplot, resolve, study_parser
 from .meta import environment_line, run_metadata
 
 NAME = "nn-potential-cost"
@@ -55,6 +53,11 @@ GOAL = 10.0                 # the issue's bound on t_inc / t_fwd
 BLOCK = int(NETWORK_OPTIONS["block"])   # directions per request in training
 CURVATURE_NX = 3            # grid points per slice of the network default (curvature directions)
 CHUNK_BYTES = 64 * 2**20    # the generic fallback's batch of candidate rows, as NetworkObjective.evaluate
+#: the full run's options, and those ``--smoke`` changes (options given explicitly win over both); a smoke run
+#: also measures smaller data sets (:func:`cases`)
+DEFAULTS: dict[str, Any] = {"nx": 64, "repeats": 3, "fwd_repeats": 7, "batches": (256, 1024), "naive_slices": 6,
+                            "deep_full_n": 1000, "blas_threads": 1, "seed": 0}
+SMOKE: dict[str, Any] = {"nx": 16, "repeats": 1, "fwd_repeats": 1, "batches": (32, 64), "naive_slices": 3}
 
 
 @dataclass(frozen=True)
@@ -311,19 +314,11 @@ def fmt(key: str, v: Any) -> str:
 
 
 def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(rows[0]))
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
-    atomic_write_text(path, buf.getvalue())
+    atomic_write_csv(path, [{k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()} for r in rows])
 
 
 def plot(rows: list[dict[str, Any]], path: Path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     series = [("ratio", "incremental, all P in one request"),
               ("ratio_block_moving_x", f"incremental, blocks of {BLOCK}, moving x"),
               ("ratio_naive_measured", "naive (generic Objective), measured")]
@@ -495,27 +490,26 @@ def run_cases(args: argparse.Namespace) -> list[dict[str, Any]]:
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     """Run the measurements, write the table, CSV and plot; return the rows."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    ap = argparse.ArgumentParser(prog="python -m qiml.studies.nn_potential_cost",
-                                 description=(__doc__ or "").split("\n\n")[0])
-    ap.add_argument("--nx", type=int, default=64, help="grid points per slice")
-    ap.add_argument("--repeats", type=int, default=3, help="repeats of the all-P update and of the naive sample")
-    ap.add_argument("--fwd-repeats", type=int, default=7, help="repeats of the NX forward passes, before and after")
-    ap.add_argument("--batches", type=int, nargs="*", default=[256, 1024], help="mini-batch sizes")
-    ap.add_argument("--naive-slices", type=int, default=6, help="slices timed for the naive extrapolation")
-    ap.add_argument("--deep-full-n", type=int, default=1000,
-                    help="samples of the 196-12-8-10 full-batch row (0: all 10000)")
-    ap.add_argument("--blas-threads", type=int, default=1,
+    d = DEFAULTS
+    ap = study_parser(NAME, (__doc__ or "").split("\n\n")[0], workers=False,
+                      smoke_help=f"tiny N, NX = {SMOKE['nx']}, one repeat")
+    ap.add_argument("--nx", type=int, default=None, help=f"grid points per slice (default {d['nx']})")
+    ap.add_argument("--repeats", type=int, default=None,
+                    help=f"repeats of the all-P update and of the naive sample (default {d['repeats']})")
+    ap.add_argument("--fwd-repeats", type=int, default=None,
+                    help=f"repeats of the NX forward passes, before and after (default {d['fwd_repeats']})")
+    ap.add_argument("--batches", type=int, nargs="*", default=None,
+                    help=f"mini-batch sizes (default {' '.join(map(str, d['batches']))})")
+    ap.add_argument("--naive-slices", type=int, default=None,
+                    help=f"slices timed for the naive extrapolation (default {d['naive_slices']})")
+    ap.add_argument("--deep-full-n", type=int, default=None,
+                    help=f"samples of the 196-12-8-10 full-batch row (0: all 10000; default {d['deep_full_n']})")
+    ap.add_argument("--blas-threads", type=int, default=None,
                     help="BLAS threads while timing (0: the library's default); 1 keeps the forward passes steady "
-                         "on a shared machine")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--smoke", action="store_true", help="tiny N, NX = 16, one repeat: a smoke run")
-    ap.add_argument("--out", type=Path, default=None,
-                    help=f"results folder (default docs/results/{NAME}; smoke runs: a scratch folder)")
-    args = ap.parse_args(argv)
-    if args.smoke:
-        args.nx, args.repeats, args.fwd_repeats, args.naive_slices = 16, 1, 1, 3
-        args.batches = [32, 64]
-    out = output_folder(NAME, args.out, args.smoke)
+                         f"on a shared machine (default {d['blas_threads']})")
+    ap.add_argument("--seed", type=int, default=None, help=f"seed of the data and weights (default {d['seed']})")
+    args = resolve(ap.parse_args(argv), DEFAULTS, SMOKE)
+    out = args.out
     info: dict[str, Any] = {"meta": run_metadata(["python", "-m", "qiml.studies.nn_potential_cost", *argv]),
                             "load_start": " ".join(f"{v:.1f}" for v in os.getloadavg())}
     limits, info["blas"] = blas_limits(args.blas_threads)

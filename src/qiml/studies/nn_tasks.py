@@ -24,8 +24,6 @@ tables as ``tasks.csv``, ``neurons.csv`` and ``step.csv``, and ``tasks.png``, ``
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import time
 from dataclasses import dataclass
@@ -35,17 +33,20 @@ from typing import Any
 import numpy as np
 
 from .. import datasets
-from ..files import atomic_write, atomic_write_text
+from ..files import atomic_write, atomic_write_csv, atomic_write_text
 from ..nn import MLP, get_loss, quantize
-from ..parallel import cpu_count
 from ..training import AXIS_NETWORK_OPTIONS, fit_network, network_options
+from .args import pyplot, resolve, study_parser
 from .baselines import adam
-from .folders import output_folder
 from .meta import environment_line, run_metadata
 from .runner import JobRunner, limit_threads
 
 NAME = "nn-tasks"
 LRS = (1e-3, 3e-3, 1e-2, 3e-2)
+#: the full run's options, and those ``--smoke`` changes (options given explicitly win over both)
+DEFAULTS: dict[str, Any] = {"seeds": 5, "budget": 15.0, "mnist_budget": 45.0, "skip_mnist": False,
+                            "ladder_max": 256, "ladder_seeds": 5}
+SMOKE: dict[str, Any] = {"seeds": 1, "budget": 0.3, "mnist_budget": 0.3, "skip_mnist": True}
 
 
 @dataclass(frozen=True)
@@ -203,22 +204,20 @@ def fmt(v: float, metric: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    ap = argparse.ArgumentParser(prog="python -m qiml.studies.nn_tasks", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", type=Path, default=None,
-                    help=f"results folder (default docs/results/{NAME}; smoke runs: a scratch folder)")
-    ap.add_argument("--seeds", type=int, default=5)
-    ap.add_argument("--budget", type=float, default=15.0, help="seconds per run (small tasks)")
-    ap.add_argument("--mnist-budget", type=float, default=45.0, help="seconds per MNIST run")
-    ap.add_argument("--workers", type=int, default=cpu_count())
-    ap.add_argument("--smoke", action="store_true", help="smoke run: 1 seed, 0.3 s per run, tiny data, no MNIST")
-    ap.add_argument("--skip-mnist", action="store_true")
-    ap.add_argument("--ladder-max", type=int, default=256, help="largest Adam hidden size in the neuron ladders")
-    ap.add_argument("--ladder-seeds", type=int, default=5, help="seeds per Adam run of the neuron ladders")
-    a = ap.parse_args(argv)
-    if a.smoke:
-        a.seeds, a.budget, a.mnist_budget, a.skip_mnist = 1, 0.3, 0.3, True
-    a.out = output_folder(NAME, a.out, a.smoke)
+    d, sm = DEFAULTS, SMOKE
+    ap = study_parser(NAME, __doc__, smoke_help=f"{sm['seeds']} seed, {sm['budget']:g} s per run, tiny data, no MNIST")
+    ap.add_argument("--seeds", type=int, default=None, help=f"seeds per method (default {d['seeds']})")
+    ap.add_argument("--budget", type=float, default=None,
+                    help=f"seconds per run, small tasks (default {d['budget']:g})")
+    ap.add_argument("--mnist-budget", type=float, default=None,
+                    help=f"seconds per MNIST run (default {d['mnist_budget']:g})")
+    ap.add_argument("--skip-mnist", action=argparse.BooleanOptionalAction, default=None,
+                    help="leave MNIST out (default: no; with --smoke: yes)")
+    ap.add_argument("--ladder-max", type=int, default=None,
+                    help=f"largest Adam hidden size in the neuron ladders (default {d['ladder_max']})")
+    ap.add_argument("--ladder-seeds", type=int, default=None,
+                    help=f"seeds per Adam run of the neuron ladders (default {d['ladder_seeds']})")
+    a = resolve(ap.parse_args(argv), DEFAULTS, SMOKE)
     a.out.mkdir(parents=True, exist_ok=True)
     a.meta = run_metadata(None if argv is None else ["python", "-m", "qiml.studies.nn_tasks", *argv])
     limit_threads()      # wall-clock budgets: one BLAS thread per run, in this process too (--workers 1)
@@ -324,9 +323,10 @@ def report(a: argparse.Namespace, runner: JobRunner[dict[str, Any]]) -> dict[str
            ""]
 
     summary["meta"] = a.meta
-    cmd = (f"python -m qiml.studies.nn_tasks{' --smoke' if a.smoke else ''}"
-           f"{' --skip-mnist' if a.skip_mnist and not a.smoke else ''} --seeds {a.seeds} --budget {a.budget:g} "
-           f"--mnist-budget {a.mnist_budget:g} --ladder-max {a.ladder_max} --ladder-seeds {a.ladder_seeds}")
+    mnist = {(True, False): " --skip-mnist", (False, True): " --no-skip-mnist"}.get((a.skip_mnist, a.smoke), "")
+    cmd = (f"python -m qiml.studies.nn_tasks{' --smoke' if a.smoke else ''}{mnist} --seeds {a.seeds} "
+           f"--budget {a.budget:g} --mnist-budget {a.mnist_budget:g} --ladder-max {a.ladder_max} "
+           f"--ladder-seeds {a.ladder_seeds}")
     head = ["# Tiny networks: QiML against gradient training", "",
             f"`{cmd}` (or `qiml reproduce {NAME}`) — {a.seeds} seeds, "
             f"{a.budget:g} s per run ({a.mnist_budget:g} s on MNIST), Adam lr grid {list(LRS)} tuned on the test "
@@ -339,14 +339,6 @@ def report(a: argparse.Namespace, runner: JobRunner[dict[str, Any]]) -> dict[str
     return summary
 
 
-def _csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(header)
-    w.writerows(rows)
-    atomic_write_text(path, buf.getvalue())
-
-
 def _savefig(fig: Any, path: Path) -> None:
     atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=120))
 
@@ -357,22 +349,18 @@ def write_csv(summary: dict[str, Any], out: Path) -> None:
     keys = ["task", "net", "P", "metric", "qiml", "qiml_axes", "adam", "qiml_int8", "adam_ptq8", "adam_lr",
             "adam_schedule", "qiml_epochs",
             "adam_epochs", "qiml_s_per_epoch", "adam_s_per_epoch"]
-    _csv(out / "tasks.csv", keys, [[r[k] for k in keys] for r in summary["tasks"]])
-    _csv(out / "neurons.csv", ["task", "metric", "qiml_6_hidden", "adam_hidden", "adam", "adam_lr", "matches_qiml"],
-         [[r["task"], TASKS[r["task"]].metric, r["qiml_6"], c["hidden"], c["adam"], c["lr"],
-           c["hidden"] == r["adam_hidden_needed"]] for r in summary["neurons"] for c in r["curve"]])
+    atomic_write_csv(out / "tasks.csv", summary["tasks"], keys)
+    ladder = [[r["task"], TASKS[r["task"]].metric, r["qiml_6"], c["hidden"], c["adam"], c["lr"],
+               c["hidden"] == r["adam_hidden_needed"]] for r in summary["neurons"] for c in r["curve"]]
+    keys = ["task", "metric", "qiml_6_hidden", "adam_hidden", "adam", "adam_lr", "matches_qiml"]
+    atomic_write_csv(out / "neurons.csv", [dict(zip(keys, row, strict=True)) for row in ladder], keys)
     step = summary["step"]
-    _csv(out / "step.csv", ["task", "metric", "P", "qiml", "qiml_axes", "ste", "ste_lr", "cma"],
-         [["digits_step", "error", step["P"], step["qiml"], step["qiml_axes"], step["ste"], step["ste_lr"],
-           step["cma"]]])
+    atomic_write_csv(out / "step.csv", [{"task": "digits_step", "metric": "error",
+                                         **{k: step[k] for k in ("P", "qiml", "qiml_axes", "ste", "ste_lr", "cma")}}])
 
 
 def plot(summary: dict[str, Any], out: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     rows = summary["tasks"]
     fig, axes = plt.subplots(1, len(rows), figsize=(3 * len(rows), 3.2))
     for ax, r in zip(np.atleast_1d(axes), rows, strict=True):

@@ -38,7 +38,6 @@ Runs are resumable (``runs.jsonl``) and spread over processes; the report is ``s
 
 from __future__ import annotations
 
-import csv
 import functools
 import json
 import math
@@ -53,8 +52,10 @@ from numpy.typing import NDArray
 
 from ..apps.telecom import antenna_tilt
 from ..datasets import standardize
+from ..files import atomic_write_csv
 from ..nn import MLP, quantize
 from ..training import AXIS_NETWORK_OPTIONS, fit_network
+from .args import pyplot
 from .baselines import adam
 from .meta import environment_line
 from .runner import JobRunner
@@ -295,10 +296,7 @@ def write_report(out: Path, summary: dict[str, Any], meta: dict[str, Any]) -> No
             st = summary["settings"][m].get(str(h))
             row[f"{m}_settings"] = "" if st is None else " ".join(f"{k}={v:g}" for k, v in st.items())
         rows.append(row)
-    with (out / "summary.csv").open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["hidden"])
-        w.writeheader()
-        w.writerows(rows)
+    atomic_write_csv(out / "summary.csv", rows, list(rows[0]) if rows else ["hidden"])
     (out / "summary.json").write_text(json.dumps({**summary, "meta": meta}, indent=2) + "\n")
 
     def fmt(v: float) -> str:
@@ -350,11 +348,7 @@ def write_report(out: Path, summary: dict[str, Any], meta: dict[str, Any]) -> No
 
 
 def _plot(path: Path, rows: list[dict[str, Any]], target: float, linear: float | None) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for c, label in CURVES.items():
         pts = [(r["hidden"], r[c], r[f"{c}_min"], r[f"{c}_max"]) for r in rows if math.isfinite(r[c])]
