@@ -46,6 +46,7 @@ def test_registry_covers_every_study_module_once():
     for name, e in X.EXPERIMENTS.items():
         assert name == e.name and re.fullmatch(r"[a-z0-9-]+", name)
         assert e.claim and e.seeds and e.smoke_seeds and e.outputs and e.full_runs
+        assert "--smoke" in e.smoke_args, f"{name}: a smoke run without --smoke would write docs/results"
         # every study leaves a Markdown table and a plot or a machine-readable table
         assert ".md" in {Path(o).suffix for o in e.outputs}, name
         assert {Path(o).suffix for o in e.outputs} & {".csv", ".png", ".json", ".jsonl"}, name

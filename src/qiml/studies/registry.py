@@ -196,7 +196,7 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
         "nn-defaults",
         "how the engine options for networks for axis slices (AXIS_NETWORK_OPTIONS: lattices, models without a "
         "derivative) were chosen, at equal wall-clock budgets",
-        _module("nn_defaults"), full_runs=((),), smoke_args=("--seeds", "1", "--budget", "0.2", *_WORKERS2),
+        _module("nn_defaults"), full_runs=((),), smoke_args=("--smoke", *_WORKERS2),
         seeds=tuple(range(3)), smoke_seeds=(0,), outputs=("defaults.md", "defaults.csv", "defaults.png")),
     Experiment(
         "telecom-tilt",
