@@ -99,3 +99,38 @@ def test_bbob_levers_smoke_and_old_records(tmp_path):
     assert bbob_levers.add_keys(path) == len(recs)
     assert bbob_levers.main(argv) == 0
     assert [json.loads(line)["key"] for line in path.read_text().splitlines()] == [r["key"] for r in recs]
+
+
+def test_smoke_runs_keep_the_options_given(tmp_path):
+    """``--smoke`` fills only the options not given: explicit seeds, dimensions and configurations are kept
+    (the engine overhead's ``--smoke --evals 500`` above is the same check for that study)."""
+    from qiml.studies import update_schemes
+
+    argv = ["--smoke", "--functions", "rastrigin", "--methods", "random", "--seeds", "2", "--dims", "3",
+            "--workers", "1", "--no-plots", "--out", str(tmp_path / "optimizers")]
+    assert optimizers.main(argv) == 0
+    with (tmp_path / "optimizers" / "results.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert sorted((r["seed"], r["rotated"]) for r in rows) == [(s, rot) for s in "01" for rot in ("False", "True")]
+    assert {(r["dim"], r["budget"]) for r in rows} == {("3", "300")}              # the smoke budget, 100 x D
+
+    update_schemes.main(["--smoke", "--seeds", "2", "--configs", "default", "--workers", "1",
+                         "--out", str(tmp_path / "schemes")])
+    with (tmp_path / "schemes" / "update_schemes.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == len(update_schemes.BASE) * 2 * 2                          # functions x rotations x 2 seeds
+    assert {(r["config"], r["dim"]) for r in rows} == {("default", "2")} and {r["seed"] for r in rows} == {"0", "1"}
+
+
+def test_bbob_levers_smoke_keeps_the_variants_given(tmp_path):
+    pytest.importorskip("cocoex")
+    from qiml.studies import bbob_levers
+
+    third = list(bbob_levers.VARIANTS)[2]
+    argv = ["--smoke", "--variants", third, "--budget", "50", "--functions", "1", "--instances", "1",
+            "--workers", "1", "--out", str(tmp_path)]
+    assert bbob_levers.main(argv) == 0
+    with (tmp_path / "levers.csv").open() as fh:
+        assert [r["variant"] for r in csv.DictReader(fh)] == [third]
+    recs = [json.loads(line) for line in (tmp_path / "runs.jsonl").read_text().splitlines()]
+    assert [(r["variant"], r["budget"]) for r in recs] == [(third, 50)]

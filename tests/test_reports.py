@@ -78,6 +78,15 @@ def test_demo_module_smoke_run(tmp_path):
     assert "| schwefel 2-D |" in (tmp_path / "demo.md").read_text()
 
 
+def test_demo_smoke_keeps_the_options_given(tmp_path):
+    from qiml.studies import demo
+
+    rows = demo.main(["--smoke", "--seeds", "2", "--budget-per-dim", "70", "--out", str(tmp_path)])
+    assert len(rows) == len(demo.demo_problems(2)) * len(demo.DEMO_METHODS) * 2      # two seeds, 2-D (smoke)
+    assert {r["budget"] for r in rows} == {70 * 2, 70}                               # the benchmarks, the 1-D well
+    assert "Command: `qiml demo --seeds 2 --budget-per-dim 70 --dim 2`" in (tmp_path / "demo.md").read_text()
+
+
 def test_demo_rejects_bad_arguments(tmp_path):
     res = CliRunner().invoke(app, ["demo", "--out", str(tmp_path), "--seeds", "0"])
     assert res.exit_code != 0

@@ -6,7 +6,9 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 from qiml.studies import parallel_speedup, solvers
@@ -60,3 +62,30 @@ def test_parallel_speedup_smoke(tmp_path):
     saved = json.loads((tmp_path / "parallel_speedup.json").read_text())
     assert saved["meta"]["command"].startswith("python -m qiml.studies.parallel_speedup")
     assert "| simulator |" in (tmp_path / "parallel_speedup.md").read_text()
+
+
+def test_solvers_smoke_keeps_the_options_given(tmp_path):
+    """``--smoke`` fills only the options not given: explicit solvers, seeds, dimensions and budgets are kept."""
+    summary = solvers.main(["--smoke", "--solvers", "fd", "--seeds", "2", "--dims", "3", "--functions", "rastrigin",
+                            "--net-budget", "0.1", "--long-iters", "5", "--workers", "2",
+                            "--out", str(tmp_path / "solvers")])
+    assert [(r["solver"], r["dim"], r["runs"]) for r in summary["functions"]] == [("fd", 3, 2)]
+    assert [r["function"] for r in summary["per_function"]] == ["rastrigin"]
+    assert {r["runs"] for r in summary["nets"]} == {2} and [r["iters"] for r in summary["memory"]] == [5]
+    assert summary["meta"]["budget_per_dim"] == solvers.SMOKE["budget_per_dim"]   # not given: the smoke value
+
+
+def test_parallel_speedup_smoke_keeps_the_options_given(tmp_path, monkeypatch):
+    """The timed runs are faked (a signed-particle run takes seconds): what is checked is what they are given."""
+    calls = []
+
+    def run_case(case, workers, evals):
+        calls.append((case, workers, evals))
+        return 1.0, SimpleNamespace(x=np.zeros(2), fun=0.0)
+
+    monkeypatch.setattr(parallel_speedup, "run_case", run_case)
+    out = parallel_speedup.main(["--smoke", "--repeats", "2", "--simulator-evals", "100", "--workers", "2",
+                                 "--out", str(tmp_path)])
+    assert out["meta"]["repeats"] == 2 and [r["evals"] for r in out["rows"]] == [100, 16 * 64 + 1]
+    assert calls.count(("simulator", 1, 100)) == 2 and calls.count(("simulator", 2, 100)) == 3   # + the warm-up
+    assert len(calls) == 2 * (1 + 2 * 2)

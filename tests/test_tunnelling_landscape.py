@@ -1,5 +1,6 @@
 """The tunnelling benchmark's double well is what its docstring says: the deep minimum is the unique global one,
-the barrier is H high above the shallow minimum and W wide, and the shallow well traps local searches."""
+the barrier is H high above the shallow minimum and W wide, and the shallow well traps local searches; a smoke
+run of the study keeps the options given."""
 
 from __future__ import annotations
 
@@ -85,3 +86,14 @@ def test_instances_are_deterministic(tw: ModuleType) -> None:
     np.testing.assert_array_equal(tw.DoubleWell(1, 1.0, 0.1, 9).direction, [1.0])
     with pytest.raises(ValueError):
         tw.DoubleWell(1, 1.0, 0.7)                         # the deep minimum would leave the box
+
+
+def test_smoke_run_keeps_the_options_given(tmp_path) -> None:
+    """``--smoke`` fills only the options not given: ``--smoke --seeds 3 --dims 2`` runs 3 seeds in 2-D."""
+    argv = ["--smoke", "--seeds", "3", "--dims", "2", "--methods", "random", "--heights", "2", "--widths", "0.1",
+            "--workers", "1", "--out", str(tmp_path)]
+    assert tunnelling.main(argv) == 0
+    rows = (tmp_path / "tunnelling.csv").read_text().splitlines()
+    assert rows[1].startswith("2,random,2.0,0.1,200,3,") and len(rows) == 2             # one cell, 3 runs of 2 x 100
+    assert ("`python -m qiml.studies.tunnelling --smoke --seeds 3 --dims 2 --budget-per-dim 100 --methods random "
+            "--heights 2 --widths 0.1`") in (tmp_path / "tunnelling.md").read_text()

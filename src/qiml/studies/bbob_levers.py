@@ -16,7 +16,6 @@ earlier versions, without a ``key``, are given theirs on the first rerun); the s
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import shlex
 import sys
@@ -24,9 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..files import atomic_write_text
-from ..parallel import cpu_count
-from .folders import output_folder
+from ..files import atomic_write_csv, atomic_write_text
+from .args import pyplot, resolve, study_parser
 from .meta import environment_line, run_metadata
 from .runner import JobRunner, job_key
 
@@ -45,6 +43,10 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "basis rate 0.5 (ACiD's c1 = 0.5 / D)": {"basis_rate": 0.5},
     "basis rate 3": {"basis_rate": 3.0},
 }
+#: the full run's options, and those ``--smoke`` changes (options given explicitly win over both)
+DEFAULTS: dict[str, Any] = {"dim": 5, "functions": list(range(1, 25)), "instances": [1, 2, 3, 4, 5],
+                            "budget": 10_000, "variants": list(VARIANTS)}
+SMOKE: dict[str, Any] = {"budget": 100, "variants": list(VARIANTS)[:2]}
 GROUP_NAMES = ("separable", "low/moderate conditioning", "high conditioning, unimodal",
                "multimodal, adequate structure", "multimodal, weak structure")
 
@@ -114,14 +116,10 @@ def write(out: Path, rows: list[dict[str, Any]], args: argparse.Namespace) -> No
         md.append(f"| {r['variant']} | {r['runs']} | " + " | ".join(
             f"**{r[c]:.3f}**" if r[c] == best[c] else f"{r[c]:.3f}" for c in cols) + " |")
     atomic_write_text(out / "levers.md", "\n".join(md) + "\n")
-    with (out / "levers.csv").open("w", newline="") as fh:
-        w = csv.DictWriter(fh, ["variant", "runs", *cols])
-        w.writeheader()
-        w.writerows(rows)
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    atomic_write_csv(out / "levers.csv", rows, ["variant", "runs", *cols])
     import numpy as np
+
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(10, 4.5))
     width = 0.8 / len(rows)
@@ -137,21 +135,19 @@ def write(out: Path, rows: list[dict[str, Any]], args: argparse.Namespace) -> No
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m qiml.studies.bbob_levers", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--dim", type=int, default=5)
-    ap.add_argument("--functions", type=int, nargs="+", default=list(range(1, 25)))
-    ap.add_argument("--instances", type=int, nargs="+", default=[1, 2, 3, 4, 5])
-    ap.add_argument("--budget", type=int, default=10_000, help="evaluations per dimension")
-    ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS), metavar="V")
-    ap.add_argument("--workers", type=int, default=cpu_count())
-    ap.add_argument("--smoke", action="store_true", help="budget 100 x D, two variants")
-    ap.add_argument("--out", type=Path, default=None,
-                    help=f"output folder (default docs/results/{NAME}; a scratch folder with --smoke)")
-    args = ap.parse_args(argv)
+    ap = study_parser(NAME, __doc__.split("\n\n")[0],
+                      smoke_help=f"budget {SMOKE['budget']} x D, the first {len(SMOKE['variants'])} variants")
+    ap.add_argument("--dim", type=int, default=None, help=f"dimension (default {DEFAULTS['dim']})")
+    ap.add_argument("--functions", type=int, nargs="+", default=None, help="bbob functions (default 1-24)")
+    ap.add_argument("--instances", type=int, nargs="+", default=None,
+                    help=f"instances (default {' '.join(map(str, DEFAULTS['instances']))})")
+    ap.add_argument("--budget", type=int, default=None,
+                    help=f"evaluations per dimension (default {DEFAULTS['budget']}; smoke {SMOKE['budget']})")
+    ap.add_argument("--variants", nargs="+", default=None, choices=list(VARIANTS), metavar="V",
+                    help="variants (default all; smoke the first two)")
+    args = resolve(ap.parse_args(argv), DEFAULTS, SMOKE)
     args.argv = list(sys.argv[1:] if argv is None else argv)
-    if args.smoke:
-        args.budget, args.variants = 100, args.variants[:2]
-    out = output_folder(NAME, args.out, args.smoke)
+    out = args.out
     out.mkdir(parents=True, exist_ok=True)
     add_keys(out / "runs.jsonl")
     jobs = [dict(zip(JOB_FIELDS, (v, f, args.dim, i, args.budget), strict=True))

@@ -12,9 +12,6 @@ packet's density moving from the shallow well of the double well into the deep o
 
 from __future__ import annotations
 
-import argparse
-import csv
-import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,12 +20,12 @@ from typing import Any
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from ..files import atomic_write_text
+from ..files import atomic_write_csv, atomic_write_text
 from ..functions import DOUBLE_WELL_BOUNDS, Benchmark, double_well
 from ..solvers.base import density, normalize, unit_dx
 from ..solvers.finite_difference import theta_steps
+from .args import pyplot, resolve, study_parser
 from .baselines import run_method
-from .folders import output_folder
 from .meta import environment_line, run_metadata
 
 __all__ = ["Problem", "demo_problems", "run_demo", "double_well_snapshots", "DEMO_METHODS", "demo_command", "main"]
@@ -36,8 +33,9 @@ __all__ = ["Problem", "demo_problems", "run_demo", "double_well_snapshots", "DEM
 NAME = "demo"
 #: the demo's comparison; the full set of baselines is in :mod:`qiml.studies.optimizers`
 DEMO_METHODS = ("qiml", "dual_annealing", "random")
-SMOKE = {"seeds": 1, "budget_per_dim": 100, "dim": 2}
-DEFAULTS = {"seeds": 5, "budget_per_dim": 2000, "dim": 10}
+#: the full run's options, and those ``--smoke`` changes (options given explicitly win over both)
+DEFAULTS: dict[str, Any] = {"seeds": 5, "budget_per_dim": 2000, "dim": 10}
+SMOKE: dict[str, Any] = {"seeds": 1, "budget_per_dim": 100, "dim": 2}
 
 
 @dataclass
@@ -108,11 +106,7 @@ def demo_command(seeds: int, budget_per_dim: int, dim: int) -> str:
 
 
 def _write_tables(out: Path, rows: list[dict[str, Any]], seeds: int, budget_per_dim: int, dim: int) -> None:
-    text = io.StringIO(newline="")
-    w = csv.DictWriter(text, fieldnames=list(rows[0]))
-    w.writeheader()
-    w.writerows(rows)
-    atomic_write_text(out / "demo.csv", text.getvalue())
+    atomic_write_csv(out / "demo.csv", rows)
     summary = summarize(rows)
     methods = list(DEMO_METHODS)
     command = demo_command(seeds, budget_per_dim, dim)
@@ -152,9 +146,7 @@ def double_well_snapshots(n: int = 256, hbar: float = 0.02, dt: float = 0.5, ste
 
 
 def _plot_convergence(path: Path, traces: dict[tuple[str, str], list[tuple[np.ndarray, np.ndarray]]]) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     problems = list(dict.fromkeys(p for p, _ in traces))
     fig, axes = plt.subplots(1, len(problems), figsize=(4.2 * len(problems), 3.6))
     for ax, prob in zip(np.atleast_1d(axes), problems, strict=True):
@@ -177,9 +169,7 @@ def _plot_convergence(path: Path, traces: dict[tuple[str, str], list[tuple[np.nd
 
 
 def _plot_double_well(path: Path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     x, V, snaps = double_well_snapshots()
     fig, ax = plt.subplots(figsize=(6.5, 3.8))
     ax.plot(x, V, color="k", lw=2, label="potential (rescaled loss)")
@@ -197,25 +187,18 @@ def _plot_double_well(path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     """``python -m qiml.studies.demo``: what ``qiml demo`` runs, without its Rich table."""
-    ap = argparse.ArgumentParser(prog="python -m qiml.studies.demo", description=__doc__.split("\n\n")[0])
+    ap = study_parser(NAME, __doc__.split("\n\n")[0], workers=False,
+                      smoke_help=", ".join(f"{k.replace('_', ' ')} {v}" for k, v in SMOKE.items()))
     ap.add_argument("--seeds", type=int, default=None,
                     help=f"seeds per method and problem (default {DEFAULTS['seeds']})")
     ap.add_argument("--budget-per-dim", type=int, default=None,
                     help=f"evaluation budget per dimension (default {DEFAULTS['budget_per_dim']})")
     ap.add_argument("--dim", type=int, default=None, help=f"dimension of the benchmarks (default {DEFAULTS['dim']})")
-    ap.add_argument("--smoke", action="store_true",
-                    help="tiny run: " + ", ".join(f"{k} {v}" for k, v in SMOKE.items()) + " (unless given)")
-    ap.add_argument("--out", type=Path, default=None,
-                    help=f"output folder (default docs/results/{NAME}; a scratch folder with --smoke)")
-    a = ap.parse_args(argv)
-    for k, default in (SMOKE if a.smoke else DEFAULTS).items():
-        if getattr(a, k) is None:
-            setattr(a, k, default)
+    a = resolve(ap.parse_args(argv), DEFAULTS, SMOKE)
     if a.seeds < 1 or a.budget_per_dim < 1 or a.dim < 2:
         ap.error("need --seeds >= 1, --budget-per-dim >= 1 and --dim >= 2")
-    out = output_folder(NAME, a.out, a.smoke)
-    rows = run_demo(out, seeds=a.seeds, budget_per_dim=a.budget_per_dim, dim=a.dim)
-    print((out / "demo.md").read_text())
+    rows = run_demo(a.out, seeds=a.seeds, budget_per_dim=a.budget_per_dim, dim=a.dim)
+    print((a.out / "demo.md").read_text())
     return rows
 
 

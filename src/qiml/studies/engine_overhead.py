@@ -16,8 +16,6 @@ the same process (one BLAS thread) as references. Writes ``engine_overhead.md``,
 
 from __future__ import annotations
 
-import argparse
-import csv
 import sys
 import time
 from pathlib import Path
@@ -26,15 +24,16 @@ from typing import Any
 import numpy as np
 
 from ..engine import minimize
-from ..files import atomic_write_text
+from ..files import atomic_write_csv, atomic_write_text
 from ..objective import Objective
-from .folders import output_folder
+from .args import pyplot, resolve, study_parser
 from .meta import environment_line, run_metadata
 from .runner import limit_threads
 
 NAME = "engine-overhead"
-SMOKE = {"dim": 10, "nx": 16, "evals": 2000, "repeats": 1}
-DEFAULTS = {"dim": 100, "nx": 64, "evals": 200_000, "repeats": 5}
+#: the full run's options, and those ``--smoke`` changes (options given explicitly win over both)
+DEFAULTS: dict[str, Any] = {"dim": 100, "nx": 64, "evals": 200_000, "repeats": 5}
+SMOKE: dict[str, Any] = {"dim": 10, "nx": 16, "evals": 2000, "repeats": 1}
 
 
 def sphere(X: np.ndarray) -> np.ndarray:
@@ -76,20 +75,14 @@ def time_random(dim: int, evals: int, seed: int) -> tuple[float, int]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m qiml.studies.engine_overhead", description=__doc__.split("\n\n")[0])
+    ap = study_parser(NAME, __doc__.split("\n\n")[0], workers=False,
+                      smoke_help=", ".join(f"{k} {v}" for k, v in SMOKE.items()))
     ap.add_argument("--dim", type=int, default=None, help=f"dimension P (default {DEFAULTS['dim']})")
     ap.add_argument("--nx", type=int, default=None, help=f"points per axis slice (default {DEFAULTS['nx']})")
     ap.add_argument("--evals", type=int, default=None, help=f"evaluations per run (default {DEFAULTS['evals']})")
     ap.add_argument("--repeats", type=int, default=None, help=f"repeats (default {DEFAULTS['repeats']})")
-    ap.add_argument("--smoke", action="store_true",
-                    help="tiny run: " + ", ".join(f"{k} {v}" for k, v in SMOKE.items()) + " (unless given)")
-    ap.add_argument("--out", type=Path, default=None,
-                    help=f"output folder (default docs/results/{NAME}; a scratch folder with --smoke)")
-    args = ap.parse_args(argv)
-    for k, default in (SMOKE if args.smoke else DEFAULTS).items():
-        if getattr(args, k) is None:
-            setattr(args, k, default)
-    out = output_folder(NAME, args.out, args.smoke)
+    args = resolve(ap.parse_args(argv), DEFAULTS, SMOKE)
+    out = args.out
     limit_threads()        # the timings must not depend on how many BLAS threads the machine offers
     rows: dict[str, list[float]] = {}
     for r in range(args.repeats):
@@ -118,13 +111,10 @@ def main(argv: list[str] | None = None) -> None:
         lines.append(f"| {name} | {np.median(v):.2f} | {min(v):.2f} | {max(v):.2f} | {np.median(v) / ref:.1f} |")
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "engine_overhead.md", "\n".join(lines) + "\n")
-    with open(out / "engine_overhead.csv", "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["what", "median_us_per_eval", "min_us", "max_us", "x_random_search", "repeats", "dim", "nx",
-                    "evals"])
-        for name, v in rows.items():
-            w.writerow([name, f"{np.median(v):.4g}", f"{min(v):.4g}", f"{max(v):.4g}", f"{np.median(v) / ref:.3g}",
-                        args.repeats, args.dim, args.nx, args.evals])
+    atomic_write_csv(out / "engine_overhead.csv", [
+        {"what": name, "median_us_per_eval": f"{np.median(v):.4g}", "min_us": f"{min(v):.4g}",
+         "max_us": f"{max(v):.4g}", "x_random_search": f"{np.median(v) / ref:.3g}", "repeats": args.repeats,
+         "dim": args.dim, "nx": args.nx, "evals": args.evals} for name, v in rows.items()])
     plot(rows, out / "engine_overhead.png", f"P = {args.dim}, NX = {args.nx}, {args.evals} evaluations, "
          f"{args.repeats} repeat(s)")
     print("\n".join(lines))
@@ -132,10 +122,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def plot(rows: dict[str, list[float]], path: Path, title: str) -> None:
     """Median microseconds per evaluation per row of the table, with the min-max range as error bars."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     names = list(rows)[::-1]
     med = np.array([np.median(rows[n]) for n in names])
     lo, hi = med - [min(rows[n]) for n in names], [max(rows[n]) for n in names] - med

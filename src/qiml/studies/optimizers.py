@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import csv
 import hashlib
-import io
 import json
 import sys
 import time
@@ -43,11 +42,10 @@ import numpy as np
 
 from .. import __file__ as _qiml_init
 from .._version import __version__
-from ..files import atomic_write_text
+from ..files import atomic_write_csv, atomic_write_text
 from ..functions import BASE, Benchmark
-from ..parallel import cpu_count
 from . import baselines
-from .folders import output_folder
+from .args import pyplot, resolve, study_parser
 from .meta import environment_line, run_metadata, versions
 from .runner import JobRunner, job_key
 
@@ -55,8 +53,10 @@ NAME = "optimizers"
 FUNCTIONS = tuple(BASE)
 METHODS = tuple(baselines.METHODS)
 LABELS = baselines.LABELS
-DIMS = (2, 10, 30)
 BASELINE_SETTINGS_REV = "2"   # bump when a baseline's settings change, so cached runs are redone
+#: the full run's options, and those ``--smoke`` changes (options given explicitly win over both)
+DEFAULTS: dict[str, Any] = {"dims": [2, 10, 30], "seeds": 10, "budget_per_dim": 2000, "functions": list(FUNCTIONS),
+                            "methods": list(METHODS)}
 SMOKE: dict[str, Any] = {"dims": [2], "seeds": 1, "budget_per_dim": 100}
 COLUMNS = ["function", "dim", "rotated", "seed", "method", "budget", "best_f", "f_opt", "error", "in_basin",
            "seconds", "nfev", "f_seconds", "impl"]
@@ -182,11 +182,7 @@ def current_records(done: Iterable[dict[str, Any]], impl: dict[str, str]) -> lis
 
 def write_runs(out: Path, recs: list[dict[str, Any]]) -> None:
     """``results.csv`` (one row per run) and ``traces.jsonl`` (its best-so-far trace), from the records."""
-    text = io.StringIO(newline="")
-    w = csv.DictWriter(text, fieldnames=COLUMNS)
-    w.writeheader()
-    w.writerows({c: r[c] for c in COLUMNS} for r in recs)
-    atomic_write_text(out / "results.csv", text.getvalue())
+    atomic_write_csv(out / "results.csv", [{c: r[c] for c in COLUMNS} for r in recs], COLUMNS)
     atomic_write_text(out / "traces.jsonl", "".join(
         json.dumps({**{k: r[k] for k in JOB_FIELDS}, "evals": r["evals"], "best": r["best"]}) + "\n" for r in recs))
 
@@ -343,15 +339,12 @@ def write_summary(out: Path, rows: list[dict], meta: dict, functions: list[str],
 
 
 def _colors(methods: list[str]) -> dict[str, Any]:
-    import matplotlib.pyplot as plt
-    cyc = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    cyc = pyplot().rcParams["axes.prop_cycle"].by_key()["color"]
     return {m: cyc[METHODS.index(m) % len(cyc)] for m in methods}
 
 
 def plot_success(out: Path, rows: list[dict], functions: list[str], dims: list[int], methods: list[str]) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     cells = {(c["dim"], c["function"], c["rotated"], c["method"]): c["success_rate"]
              for c in aggregate(rows, functions, dims, methods)}
     dims = [d for d in dims if any(k[0] == d for k in cells)]
@@ -386,9 +379,7 @@ REPRESENTATIVE = [("rastrigin", True), ("schwefel", False), ("ackley", True), ("
 
 def plot_convergence(out: Path, traces: list[dict], functions: list[str], dims: list[int],
                      methods: list[str], budget_per_dim: int) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     if not traces:
         return
     d = max(dims)
@@ -438,35 +429,28 @@ def plot_convergence(out: Path, traces: list[dict], functions: list[str], dims: 
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m qiml.studies.optimizers", description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter,
-                                 epilog="\n\n".join(__doc__.split("\n\n")[1:2]))
-    ap.add_argument("--dims", type=int, nargs="+", default=None, help=f"dimensions (default {list(DIMS)})")
-    ap.add_argument("--functions", nargs="+", choices=FUNCTIONS, default=list(FUNCTIONS), metavar="F",
+    ap = study_parser(NAME, __doc__.split("\n\n")[0], smoke_help=f"{SMOKE['budget_per_dim']} x D evaluations, "
+                      f"{SMOKE['seeds']} seed, {', '.join(map(str, SMOKE['dims']))}-D only")
+    ap.epilog = "\n\n".join(__doc__.split("\n\n")[1:2])
+    ap.add_argument("--dims", type=int, nargs="+", default=None,
+                    help=f"dimensions (default {' '.join(map(str, DEFAULTS['dims']))})")
+    ap.add_argument("--functions", nargs="+", choices=FUNCTIONS, default=None, metavar="F",
                     help=f"functions (default all: {', '.join(FUNCTIONS)})")
-    ap.add_argument("--seeds", type=int, default=None, help="number of seeds, 0..N-1 (default 10)")
-    ap.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS), metavar="M",
+    ap.add_argument("--seeds", type=int, default=None, help=f"number of seeds, 0..N-1 (default {DEFAULTS['seeds']})")
+    ap.add_argument("--methods", nargs="+", choices=METHODS, default=None, metavar="M",
                     help=f"methods (default all: {', '.join(METHODS)})")
-    ap.add_argument("--budget-per-dim", type=int, default=None, help="evaluations per dimension (default 2000)")
-    ap.add_argument("--workers", type=int, default=cpu_count(), help="worker processes (default: usable CPUs)")
-    ap.add_argument("--out", type=Path, default=None,
-                    help=f"output folder (default docs/results/{NAME}, or a scratch folder with --smoke)")
-    ap.add_argument("--smoke", action="store_true",
-                    help=f"tiny CI run: {SMOKE['budget_per_dim']} x D evaluations, 1 seed, 2-D only (unless given)")
+    ap.add_argument("--budget-per-dim", type=int, default=None,
+                    help=f"evaluations per dimension (default {DEFAULTS['budget_per_dim']})")
     ap.add_argument("--fresh", action="store_true", help="ignore and overwrite cached results in --out")
     ap.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     return ap
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    defaults: dict[str, Any] = SMOKE if args.smoke else {"dims": list(DIMS), "seeds": 10, "budget_per_dim": 2000}
-    dims = sorted(set(args.dims if args.dims is not None else defaults["dims"]))
-    n_seeds = args.seeds if args.seeds is not None else defaults["seeds"]
-    bpd = args.budget_per_dim if args.budget_per_dim is not None else defaults["budget_per_dim"]
-    if min(dims) < 1 or n_seeds < 1 or bpd < 1 or args.workers < 1:
-        raise SystemExit("--dims, --seeds, --budget-per-dim and --workers must be positive")
-    out = output_folder(NAME, args.out, args.smoke)
+    args = resolve(build_parser().parse_args(argv), DEFAULTS, SMOKE)
+    dims, n_seeds, bpd, out = sorted(set(args.dims)), args.seeds, args.budget_per_dim, args.out
+    if min(dims) < 1 or n_seeds < 1 or bpd < 1:
+        raise SystemExit("--dims, --seeds and --budget-per-dim must be positive")
     functions = [f for f in FUNCTIONS if f in args.functions]
     methods = [m for m in METHODS if m in args.methods]
     seeds = list(range(n_seeds))

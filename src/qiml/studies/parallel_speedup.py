@@ -4,7 +4,8 @@
     python -m qiml.studies.parallel_speedup --smoke    # into a scratch folder
     qiml reproduce parallel-speedup                    # the full run, with meta.json and log.txt
 
-Cases (each run ``--repeats`` times per worker count, alternating, median wall time reported):
+Cases (each run ``--repeats`` times per worker count, alternating, median wall time reported; budgets
+``--simulator-evals`` and ``--particle-evals``):
 
 - ``simulator``: an expensive black box, the fit of the four Lotka–Volterra rates to a noisy
   trajectory, each loss a 400-step RK4 simulation in plain Python (about 1 ms per evaluation),
@@ -22,8 +23,6 @@ serial baseline does not already use several cores. Writes ``parallel_speedup.md
 
 from __future__ import annotations
 
-import argparse
-import csv
 import json
 import sys
 import time
@@ -33,15 +32,18 @@ from typing import Any
 import numpy as np
 
 from ..engine import minimize
-from ..files import atomic_write_text
+from ..files import atomic_write_csv, atomic_write_text
 from ..functions import rastrigin
-from ..parallel import cpu_count
-from .folders import output_folder
+from .args import pyplot, resolve, study_parser
 from .meta import environment_line, run_metadata
 from .runner import limit_threads
 
 NAME = "parallel-speedup"
 TRUE_RATES = np.array([1.0, 0.4, 0.4, 0.1])     # prey growth, predation, predator death, conversion
+#: the full run's options, and those ``--smoke`` changes (options given explicitly win over both); the
+#: signed-particle case's budgets are whole iterations of 16 x 64 + 1 evaluations
+DEFAULTS: dict[str, Any] = {"repeats": 3, "simulator_evals": 3000, "particle_evals": 10 * (16 * 64 + 1)}
+SMOKE: dict[str, Any] = {"repeats": 1, "simulator_evals": 300, "particle_evals": 16 * 64 + 1}
 
 
 def lotka_volterra(rates: np.ndarray, steps: int = 400, dt: float = 0.05) -> np.ndarray:
@@ -85,20 +87,17 @@ def run_case(case: str, workers: int, evals: int) -> tuple[float, Any]:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    ap = argparse.ArgumentParser(prog="python -m qiml.studies.parallel_speedup", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", type=Path, default=None,
-                    help=f"output folder (default docs/results/{NAME}; a scratch folder with --smoke)")
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--workers", type=int, default=cpu_count())
-    ap.add_argument("--smoke", action="store_true")
-    a = ap.parse_args(argv)
-    out = output_folder(NAME, a.out, a.smoke)
+    ap = study_parser(NAME, __doc__, smoke_help=", ".join(f"{k.replace('_', ' ')} {v}" for k, v in SMOKE.items()))
+    ap.add_argument("--repeats", type=int, default=None,
+                    help=f"runs per case and worker count (default {DEFAULTS['repeats']})")
+    ap.add_argument("--simulator-evals", type=int, default=None,
+                    help=f"evaluations per simulator run (default {DEFAULTS['simulator_evals']})")
+    ap.add_argument("--particle-evals", type=int, default=None,
+                    help=f"evaluations per signed-particle run (default {DEFAULTS['particle_evals']})")
+    a = resolve(ap.parse_args(argv), DEFAULTS, SMOKE)
+    out = a.out
     limit_threads()        # one BLAS thread here and in the engine's workers: the speed-up is the pool's alone
-    evals = {"simulator": 300 if a.smoke else 3000,
-             "signed-particles": 16 * 64 + 1 if a.smoke else 10 * (16 * 64 + 1)}
-    if a.smoke:
-        a.repeats = 1
+    evals = {"simulator": a.simulator_evals, "signed-particles": a.particle_evals}
     rows = []
     for case in ("simulator", "signed-particles"):
         run_case(case, a.workers, evals[case])          # warm-up: starts the worker pool, imports
@@ -124,11 +123,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "parallel_speedup.md", "\n".join(md) + "\n")
     atomic_write_text(out / "parallel_speedup.json", json.dumps({"meta": meta, "rows": rows}, indent=1))
-    with open(out / "parallel_speedup.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=["case", "evals", "serial_s", "parallel_s", "workers", "speedup",
-                                           "same_result", "fun"])
-        w.writeheader()
-        w.writerows(rows)
+    atomic_write_csv(out / "parallel_speedup.csv", rows,
+                     ["case", "evals", "serial_s", "parallel_s", "workers", "speedup", "same_result", "fun"])
     m = meta["machine"]
     plot(rows, out / "parallel_speedup.png", f"median of {a.repeats} run(s); {m['machine']}, "
          f"{m['usable_cpus']} usable cores, Python {m['python']}, NumPy {meta['versions']['numpy']}")
@@ -138,10 +134,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 def plot(rows: list[dict[str, Any]], path: Path, subtitle: str) -> None:
     """Wall time with workers=1 and workers=N per case, the speed-up written above each pair."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     xs = np.arange(len(rows))
     fig, ax = plt.subplots(figsize=(6.5, 3.8))
     ax.bar(xs - 0.2, [r["serial_s"] for r in rows], 0.4, label="workers=1")

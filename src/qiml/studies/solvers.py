@@ -9,7 +9,8 @@ mesoscopic walkers, each with its default settings) runs inside the same engine 
 default options and seeds on
 
 - the black-box benchmarks of the engine issue (``qiml.functions.Benchmark``: Rastrigin, Schwefel,
-  Ackley, Griewank, Styblinski–Tang; 2-D and 10-D; ``--budget-per-dim`` evaluations per dimension):
+  Ackley, Griewank, Styblinski–Tang, ``--functions``; 2-D and 10-D, ``--dims``; ``--budget-per-dim`` evaluations
+  per dimension):
   the share of runs in the global basin and the median error after 10 %, 30 % and 100 % of the
   budget, the wall time per run and the engine + solver time per iteration (wall time minus the
   time inside the objective);
@@ -28,8 +29,6 @@ folder with ``--smoke``), so an interrupted run resumes. Writes ``summary.md``, 
 
 from __future__ import annotations
 
-import argparse
-import csv
 import json
 import sys
 import time
@@ -41,12 +40,11 @@ import numpy as np
 
 from .. import datasets
 from ..engine import minimize
-from ..files import atomic_write_text
+from ..files import atomic_write_csv, atomic_write_text
 from ..functions import Benchmark
 from ..nn import MLP
-from ..parallel import cpu_count
 from ..training import AXIS_NETWORK_OPTIONS, fit_network
-from .folders import output_folder
+from .args import pyplot, resolve, study_parser
 from .meta import environment_line, run_metadata
 from .runner import JobRunner
 
@@ -58,11 +56,13 @@ SOLVERS: dict[str, dict[str, Any]] = {
     "mesoscopic-walkers": {"solver": "mesoscopic", "method": "walkers"},
 }
 FUNCTIONS = ("rastrigin", "schwefel", "ackley", "griewank", "styblinski_tang")
-DIMS = (2, 10)
 FRACTIONS = (0.1, 0.3, 1.0)
 NETS = {"teacher": ((15, 6, 1), "mse"), "spirals": ((2, 8, 8, 2), "cross_entropy")}
+#: the full run's options, and those ``--smoke`` changes (options given explicitly win over both)
+DEFAULTS: dict[str, Any] = {"solvers": list(SOLVERS), "seeds": 3, "budget_per_dim": 1000, "net_budget": 10.0,
+                            "long_iters": 1500, "dims": [2, 10], "functions": list(FUNCTIONS)}
 SMOKE: dict[str, Any] = {"seeds": 1, "budget_per_dim": 150, "net_budget": 0.5, "long_iters": 20, "dims": [2],
-         "functions": ["rastrigin", "ackley"]}
+                         "functions": ["rastrigin", "ackley"]}
 
 
 # -- one run -----------------------------------------------------------------------------------------
@@ -240,17 +240,11 @@ def write_csv(out: Path, summary: dict[str, Any]) -> None:
                         for r in summary["memory"]]),
     }
     for name, (header, rows) in tables.items():
-        with open(out / name, "w", newline="") as fh:
-            w = csv.writer(fh)
-            w.writerow(header)
-            w.writerows(rows)
+        atomic_write_csv(out / name, [dict(zip(header, row, strict=True)) for row in rows], header)
 
 
 def plot(out: Path, recs: list[dict[str, Any]], summary: dict[str, Any], solvers: list[str], dims: list[int]) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(dims) + 1, figsize=(4.5 * (len(dims) + 1), 3.6))
     for ax, d in zip(axes, dims, strict=False):
         for s in solvers:
@@ -280,24 +274,23 @@ def plot(out: Path, recs: list[dict[str, Any]], summary: dict[str, Any], solvers
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    ap = argparse.ArgumentParser(prog="python -m qiml.studies.solvers", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", type=Path, default=None,
-                    help=f"output folder (default docs/results/{NAME}; a scratch folder with --smoke)")
-    ap.add_argument("--solvers", nargs="+", default=list(SOLVERS), choices=list(SOLVERS))
-    ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--budget-per-dim", type=int, default=1000)
-    ap.add_argument("--net-budget", type=float, default=10.0, help="seconds per network run")
-    ap.add_argument("--long-iters", type=int, default=1500, help="iterations of the memory run")
-    ap.add_argument("--workers", type=int, default=cpu_count())
-    ap.add_argument("--smoke", action="store_true", help="tiny budgets, one seed, 2-D only")
-    a = ap.parse_args(argv)
-    dims, functions = list(DIMS), list(FUNCTIONS)
-    if a.smoke:
-        a.seeds, a.budget_per_dim = SMOKE["seeds"], SMOKE["budget_per_dim"]
-        a.net_budget, a.long_iters = SMOKE["net_budget"], SMOKE["long_iters"]
-        dims, functions = SMOKE["dims"], SMOKE["functions"]
-    out = output_folder(NAME, a.out, a.smoke)
+    ap = study_parser(NAME, __doc__, smoke_help=f"{SMOKE['seeds']} seed, {SMOKE['budget_per_dim']} x D evaluations, "
+                      f"{SMOKE['net_budget']} s per network, {SMOKE['long_iters']} memory iterations, "
+                      f"{', '.join(map(str, SMOKE['dims']))}-D {' and '.join(SMOKE['functions'])}")
+    ap.add_argument("--solvers", nargs="+", default=None, choices=list(SOLVERS), help="solvers (default all)")
+    ap.add_argument("--seeds", type=int, default=None, help=f"seeds 0 .. N-1 (default {DEFAULTS['seeds']})")
+    ap.add_argument("--budget-per-dim", type=int, default=None,
+                    help=f"black-box evaluations per dimension (default {DEFAULTS['budget_per_dim']})")
+    ap.add_argument("--net-budget", type=float, default=None,
+                    help=f"seconds per network run (default {DEFAULTS['net_budget']:g})")
+    ap.add_argument("--long-iters", type=int, default=None,
+                    help=f"iterations of the memory run (default {DEFAULTS['long_iters']})")
+    ap.add_argument("--dims", type=int, nargs="+", default=None,
+                    help=f"black-box dimensions (default {' '.join(map(str, DEFAULTS['dims']))})")
+    ap.add_argument("--functions", nargs="+", default=None, choices=FUNCTIONS, metavar="F",
+                    help=f"black-box functions (default all: {', '.join(FUNCTIONS)})")
+    a = resolve(ap.parse_args(argv), DEFAULTS, SMOKE)
+    out, dims, functions = a.out, a.dims, a.functions
     out.mkdir(parents=True, exist_ok=True)
     jobs = [{"kind": "function", "solver": s, "function": f, "dim": d, "seed": seed, "budget": a.budget_per_dim * d}
             for s in a.solvers for f in functions for d in dims for seed in range(a.seeds)]

@@ -80,7 +80,6 @@ per finished run; a rerun skips them, ``--fresh`` starts over: do that after an 
 from __future__ import annotations
 
 import argparse
-import csv
 import math
 import sys
 import time
@@ -93,10 +92,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ..files import atomic_write_text
-from ..parallel import cpu_count
+from ..files import atomic_write_csv, atomic_write_text
 from . import baselines
-from .folders import output_folder
+from .args import pyplot, resolve, study_parser
 from .meta import environment_line, run_metadata
 from .runner import JobRunner
 
@@ -115,12 +113,13 @@ DIRECTION_SEED = 8128
 HALF = 0.5            # the box is [-HALF, HALF]^P
 HEIGHTS = (0.5, 1.0, 2.0, 4.0, 8.0)
 WIDTHS = (0.025, 0.05, 0.1, 0.2, 0.4)
-SMOKE_HEIGHTS, SMOKE_WIDTHS = (1.0, 8.0), (0.025, 0.4)
-DIMS = (1, 10)
-SMOKE_DIMS = (1, 3)   # the smoke run checks the P-D code path in seconds; the study's P-D is 10
 BUDGET_PER_DIM = 100
-SEEDS = 30
-LOCAL_STARTS = 100    # L-BFGS-B starts per cell for the "is the shallow well a trap" check
+#: the full run's options (local_starts: L-BFGS-B starts per cell for the "is the shallow well a trap" check)
+DEFAULTS: dict[str, Any] = {"seeds": 30, "dims": [1, 10], "heights": list(HEIGHTS), "widths": list(WIDTHS),
+                            "budget_per_dim": BUDGET_PER_DIM, "local_starts": 100}
+#: a smoke run's, where an option is not given (P = 3 checks the P-D code path in seconds; the study's is 10)
+SMOKE: dict[str, Any] = {"seeds": 2, "dims": [1, 3], "heights": [1.0, 8.0], "widths": [0.025, 0.4],
+                         "local_starts": 10}
 
 
 @dataclass(frozen=True)
@@ -533,11 +532,12 @@ def reading(cells: dict, dim: int, methods: list[str], heights: Sequence[float],
 def write_report(a: argparse.Namespace, cells: dict, methods: list[str],
                  heights: Sequence[float], widths: Sequence[float], checks: dict[int, dict[str, float]],
                  recs: list[dict[str, Any]], meta: dict[str, Any]) -> str:
+    grid = {**DEFAULTS, **(SMOKE if a.smoke else {})}   # the grid is named only where it is not the run's default
     cmd = "python -m qiml.studies.tunnelling" + (" --smoke" if a.smoke else "") + \
         f" --seeds {a.seeds} --dims {' '.join(map(str, a.dims))} --budget-per-dim {a.budget_per_dim}" + \
         (f" --methods {' '.join(a.methods)}" if a.methods else "") + \
-        (f" --heights {' '.join(f'{H:g}' for H in heights)}" if a.heights else "") + \
-        (f" --widths {' '.join(f'{W:g}' for W in widths)}" if a.widths else "")
+        (f" --heights {' '.join(f'{H:g}' for H in heights)}" if list(heights) != sorted(grid["heights"]) else "") + \
+        (f" --widths {' '.join(f'{W:g}' for W in widths)}" if list(widths) != sorted(grid["widths"]) else "")
     cpu = sum(r["seconds"] for r in recs)
     md = ["# Tunnelling, measured against thermal escape", "",
           f"`{cmd}` — {a.seeds} seeds per cell, budget {a.budget_per_dim} x P evaluations for every method, "
@@ -607,20 +607,13 @@ CSV_FIELDS = ["dim", "method", "H", "W", "budget", "n", "k", "success", "ci_lo",
 
 
 def write_csv(out: Path, cells: dict) -> None:
-    with open(out / "tunnelling.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=CSV_FIELDS)
-        w.writeheader()
-        for key in sorted(cells, key=lambda k: (k[0], METHODS.index(k[1]), k[2], k[3])):
-            w.writerow({k: cells[key][k] for k in CSV_FIELDS})
+    order = sorted(cells, key=lambda k: (k[0], METHODS.index(k[1]), k[2], k[3]))
+    atomic_write_csv(out / "tunnelling.csv", [{k: cells[key][k] for k in CSV_FIELDS} for key in order], CSV_FIELDS)
 
 
 def plot(out: Path, cells: dict, dims: Sequence[int], methods: list[str], heights: Sequence[float],
          widths: Sequence[float]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     cols = [m for m in methods if any((d, m, heights[0], widths[0]) in cells for d in dims)]
     if not cols:
         return
@@ -656,6 +649,10 @@ def plot(out: Path, cells: dict, dims: Sequence[int], methods: list[str], height
 
 
 # -- orchestration ---------------------------------------------------------------------------------------------
+def _show(values: Sequence[Any]) -> str:
+    return " ".join(f"{v:g}" for v in values)
+
+
 def choose_methods(asked: list[str] | None) -> list[str]:
     """The methods to run: those asked for (checked), or all."""
     chosen = list(asked) if asked else list(METHODS)
@@ -666,26 +663,25 @@ def choose_methods(asked: list[str] | None) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m qiml.studies.tunnelling", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", type=Path, default=None,
-                    help=f"output folder (default docs/results/{NAME}; a scratch folder with --smoke)")
-    ap.add_argument("--seeds", type=int, default=SEEDS, help="runs per cell (seeds 0 .. N-1)")
+    ap = study_parser(NAME, __doc__, smoke_help="2 x 2 grid, 2 seeds, P in {1, 3}")
+    ap.add_argument("--seeds", type=int, default=None,
+                    help=f"runs per cell, seeds 0 .. N-1 (default {DEFAULTS['seeds']}; smoke {SMOKE['seeds']})")
     ap.add_argument("--dims", type=int, nargs="+", default=None,
-                    help=f"dimensions P (default {' '.join(map(str, DIMS))}; smoke {' '.join(map(str, SMOKE_DIMS))})")
+                    help=f"dimensions P (default {_show(DEFAULTS['dims'])}; smoke {_show(SMOKE['dims'])})")
     ap.add_argument("--methods", nargs="+", default=None, help=f"subset of {list(METHODS)} (default: all)")
-    ap.add_argument("--heights", type=float, nargs="+", default=None, help="barrier heights H (default the grid)")
-    ap.add_argument("--widths", type=float, nargs="+", default=None, help="barrier widths W (default the grid)")
-    ap.add_argument("--budget-per-dim", type=int, default=BUDGET_PER_DIM, help="evaluations per run = this x P")
-    ap.add_argument("--workers", type=int, default=cpu_count())
-    ap.add_argument("--smoke", action="store_true", help="2 x 2 grid, 2 seeds, P in {1, 3}: a pipeline check")
+    ap.add_argument("--heights", type=float, nargs="+", default=None,
+                    help=f"barrier heights H (default {_show(DEFAULTS['heights'])}; smoke {_show(SMOKE['heights'])})")
+    ap.add_argument("--widths", type=float, nargs="+", default=None,
+                    help=f"barrier widths W (default {_show(DEFAULTS['widths'])}; smoke {_show(SMOKE['widths'])})")
+    ap.add_argument("--budget-per-dim", type=int, default=None,
+                    help=f"evaluations per run = this x P (default {DEFAULTS['budget_per_dim']})")
+    ap.add_argument("--local-starts", type=int, default=None,
+                    help=f"L-BFGS-B starts per cell of the landscape check (default {DEFAULTS['local_starts']}; "
+                         f"smoke {SMOKE['local_starts']})")
     ap.add_argument("--fresh", action="store_true", help="forget the cached runs in runs.jsonl")
-    a = ap.parse_args(argv)
-    grid = (SMOKE_HEIGHTS, SMOKE_WIDTHS) if a.smoke else (HEIGHTS, WIDTHS)
-    heights, widths = sorted(a.heights or grid[0]), sorted(a.widths or grid[1])
-    if a.smoke:
-        a.seeds = min(a.seeds, 2)
-    a.dims = a.dims or list(SMOKE_DIMS if a.smoke else DIMS)
+    a = resolve(ap.parse_args(argv), DEFAULTS, SMOKE)
+    a.heights, a.widths = sorted(a.heights), sorted(a.widths)
+    heights, widths = a.heights, a.widths
     for H in heights:
         for W in widths:
             try:
@@ -693,7 +689,6 @@ def main(argv: list[str] | None = None) -> int:
             except ValueError as exc:
                 ap.error(str(exc))
     methods = choose_methods(a.methods)
-    a.out = output_folder(NAME, a.out, a.smoke)
     a.out.mkdir(parents=True, exist_ok=True)
     if a.fresh and (a.out / "runs.jsonl").exists():
         (a.out / "runs.jsonl").unlink()
@@ -707,7 +702,7 @@ def main(argv: list[str] | None = None) -> int:
                 recs += runner.run(make_jobs(dim, m, heights, widths, seeds, a.budget_per_dim * dim), run_job,
                                    label=f"P={dim} {m}")
     cells = aggregate(recs)
-    checks = landscape_checks(a.dims, heights, widths, 10 if a.smoke else LOCAL_STARTS)
+    checks = landscape_checks(a.dims, heights, widths, a.local_starts)
     meta = run_metadata(["python -m qiml.studies.tunnelling", *(sys.argv[1:] if argv is None else argv)],
                         seeds=seeds, dims=a.dims, heights=heights, widths=widths, budget_per_dim=a.budget_per_dim,
                         methods=methods, workers=a.workers, smoke=a.smoke)

@@ -14,8 +14,6 @@ holds its configuration's options, so a changed configuration is rerun).
 
 from __future__ import annotations
 
-import argparse
-import csv
 import itertools
 import shlex
 import sys
@@ -26,16 +24,13 @@ from typing import Any
 import numpy as np
 
 from ..engine import minimize
-from ..files import atomic_write_text
+from ..files import atomic_write_csv, atomic_write_text
 from ..functions import BASE, Benchmark
-from ..parallel import cpu_count
-from .folders import output_folder
+from .args import pyplot, resolve, study_parser
 from .meta import environment_line, run_metadata
 from .runner import JobRunner
 
 NAME = "update-schemes"
-SMOKE: dict[str, Any] = {"dim": 2, "seeds": 1, "budget_per_dim": 50, "configs": ["default", "nx 32"]}
-DEFAULTS = {"dim": 10, "seeds": 5, "budget_per_dim": 2000}
 CSV_FIELDS = ["config", "function", "dim", "rotated", "seed", "error", "in_basin", "nfev", "seconds"]
 
 # name -> options; "default" is whatever the engine does with no options
@@ -70,6 +65,9 @@ CONFIGS: dict[str, dict] = {
     "jacobi mixing .5": {"update": "jacobi", "mixing": 0.5},
     "jacobi mixing 1": {"update": "jacobi", "mixing": 1.0},
 }
+#: the full run's options, and those ``--smoke`` changes (options given explicitly win over both)
+DEFAULTS: dict[str, Any] = {"dim": 10, "seeds": 5, "budget_per_dim": 2000, "configs": list(CONFIGS)}
+SMOKE: dict[str, Any] = {"dim": 2, "seeds": 1, "budget_per_dim": 50, "configs": ["default", "nx 32"]}
 
 
 def run(job: dict[str, Any]) -> dict[str, Any]:
@@ -83,25 +81,17 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m qiml.studies.update_schemes", description=__doc__.split("\n\n")[0])
+    ap = study_parser(NAME, __doc__.split("\n\n")[0],
+                      smoke_help=f"{SMOKE['dim']}-D, {SMOKE['seeds']} seed, {SMOKE['budget_per_dim']} x D evaluations, "
+                                 f"configurations {', '.join(SMOKE['configs'])}")
     ap.add_argument("--dim", type=int, default=None, help=f"dimension (default {DEFAULTS['dim']})")
     ap.add_argument("--seeds", type=int, default=None, help=f"seeds 0 .. N-1 (default {DEFAULTS['seeds']})")
     ap.add_argument("--budget-per-dim", type=int, default=None,
                     help=f"evaluations per dimension (default {DEFAULTS['budget_per_dim']})")
     ap.add_argument("--configs", nargs="*", default=None, choices=list(CONFIGS), metavar="CONFIG",
                     help="configurations (default all)")
-    ap.add_argument("--workers", type=int, default=cpu_count())
-    ap.add_argument("--smoke", action="store_true",
-                    help=f"tiny run: {SMOKE['dim']}-D, {SMOKE['seeds']} seed, {SMOKE['budget_per_dim']} x D "
-                         f"evaluations, configurations {', '.join(SMOKE['configs'])} (unless given)")
-    ap.add_argument("--out", type=Path, default=None,
-                    help=f"output folder (default docs/results/{NAME}; a scratch folder with --smoke)")
-    args = ap.parse_args(argv)
-    base: dict[str, Any] = {**DEFAULTS, "configs": list(CONFIGS)} if not args.smoke else SMOKE
-    for k, v in base.items():
-        if getattr(args, k) is None:
-            setattr(args, k, v)
-    out = output_folder(NAME, args.out, args.smoke)
+    args = resolve(ap.parse_args(argv), DEFAULTS, SMOKE)
+    out = args.out
     out.mkdir(parents=True, exist_ok=True)
     jobs = [{"config": c, "options": CONFIGS[c], "function": f, "dim": args.dim, "rotated": rot, "seed": s,
              "budget": args.budget_per_dim * args.dim}
@@ -111,10 +101,7 @@ def main(argv: list[str] | None = None) -> None:
     meta = run_metadata(["python -m qiml.studies.update_schemes", *(sys.argv[1:] if argv is None else argv)],
                         dim=args.dim, seeds=args.seeds, budget_per_dim=args.budget_per_dim, configs=args.configs,
                         workers=args.workers, smoke=args.smoke)
-    with open(out / "update_schemes.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=CSV_FIELDS, extrasaction="ignore")
-        w.writeheader()
-        w.writerows(rows)
+    atomic_write_csv(out / "update_schemes.csv", [{k: r[k] for k in CSV_FIELDS} for r in rows], CSV_FIELDS)
     lines = [f"# Engine configurations on the multimodal benchmarks ({args.dim}-D)", "",
              f"Budget {args.budget_per_dim} x D evaluations, {args.seeds} seeds, functions {', '.join(BASE)}; "
              "cells: global-basin rate (median error). Command: "
@@ -148,10 +135,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def plot(rows: list[dict], configs: list[str], path: Path, title: str) -> None:
     """Global-basin rate per configuration, axis-aligned and rotated (the main table's rates)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     names = configs[::-1]                                   # first configuration on top
     ys = np.arange(len(names))
     fig, ax = plt.subplots(figsize=(7, 0.32 * len(names) + 1.5))
