@@ -46,7 +46,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
 #: the full run's options, and those ``--smoke`` changes (options given explicitly win over both)
 DEFAULTS: dict[str, Any] = {"dim": 5, "functions": list(range(1, 25)), "instances": [1, 2, 3, 4, 5],
                             "budget": 10_000, "variants": list(VARIANTS)}
-SMOKE: dict[str, Any] = {"budget": 100, "variants": list(VARIANTS)[:2]}
+SMOKE: dict[str, Any] = {"functions": [1, 10], "instances": [1], "budget": 100, "variants": list(VARIANTS)[:2]}
 GROUP_NAMES = ("separable", "low/moderate conditioning", "high conditioning, unimodal",
                "multimodal, adequate structure", "multimodal, weak structure")
 

@@ -114,7 +114,7 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
         "how the adapted directions' defaults were chosen: each lever (directions, points per slice, "
         "restarts, basis rate) on bbob 5-D, instances 1-3",
         _module("bbob_levers"), full_runs=(("--instances", "1", "2", "3"),),
-        smoke_args=("--smoke", "--functions", "1", "10", "--instances", "1", *_WORKERS2),
+        smoke_args=("--smoke", *_WORKERS2),
         seeds=(1, 2, 3), smoke_seeds=(1,), outputs=("levers.md", "levers.csv", "levers.png", "runs.jsonl")),
     Experiment(
         "optimizers",
@@ -127,7 +127,7 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
         "update-schemes",
         "how the engine defaults were chosen: update schemes, hbar schedules, windows on the multimodal benchmarks",
         _module("update_schemes"), full_runs=((),),
-        smoke_args=("--dim", "2", "--seeds", "1", "--budget-per-dim", "50", "--configs", "default", "nx 32"),
+        smoke_args=("--smoke", *_WORKERS2),
         seeds=tuple(range(5)), smoke_seeds=(0,),
         outputs=("update_schemes.md", "update_schemes.csv", "update_schemes.png")),
     Experiment(
@@ -151,7 +151,7 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
         "engine overhead per evaluation at P = 100: axis slices of NX = 64 points, adapted 3-point slices and the "
         "walker ensemble (default population and 256 walkers) against pycma's ask/tell loop at the same populations",
         _module("engine_overhead"), full_runs=(("--evals", "50000", "--repeats", "3"),),
-        smoke_args=("--dim", "10", "--nx", "16", "--evals", "2000", "--repeats", "1"),
+        smoke_args=("--smoke",),
         seeds=tuple(range(3)), smoke_seeds=(0,),
         outputs=("engine_overhead.md", "engine_overhead.csv", "engine_overhead.png")),
     Experiment(
