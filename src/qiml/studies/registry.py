@@ -260,6 +260,8 @@ def run_experiment(exp: Experiment, root: Path | None = None, smoke: bool = Fals
     # one BLAS thread: the studies' parallelism is across runs, and their timings must not depend on BLAS threads
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1",
            "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    # taken before the run: the checkout's state (commit, dirty) must not count the outputs the run writes
+    provenance = run_metadata(["python", *argvs[0][1:]])
     started = datetime.datetime.now().astimezone()
     t0 = time.perf_counter()
     rc = 0
@@ -282,7 +284,7 @@ def run_experiment(exp: Experiment, root: Path | None = None, smoke: bool = Fals
     missing = [name for name in exp.outputs if not (folder / name).is_file() or (folder / name).stat().st_size == 0]
     commands = [shlex.join(["python", *a[1:]]) for a in argvs]
     meta = {"experiment": exp.name, "claim": exp.claim, "mode": "smoke" if smoke else "full",
-            **run_metadata(["python", *argvs[0][1:]]), "commands": commands,
+            **provenance, "commands": commands,
             "started": started.isoformat(timespec="seconds"), "duration_s": round(duration, 3),
             "seeds": list(exp.smoke_seeds if smoke else exp.seeds), "returncode": rc,
             "outputs": sorted(p.name for p in folder.iterdir() if p.is_file() and p.name != "meta.json"),
