@@ -33,7 +33,12 @@ from .runner import JobRunner
 NAME = "update-schemes"
 CSV_FIELDS = ["config", "function", "dim", "rotated", "seed", "error", "in_basin", "nfev", "seconds"]
 
-# name -> options; "default" is whatever the engine does with no options
+#: what every configuration runs on top of: ``slices`` is the axis-slice engine these options tune (the
+#: default when they were chosen); ``default`` is the engine's current default search (``search="auto"``:
+#: slices, then walkers after a stall), where most of these options matter much less
+BASES: dict[str, dict[str, Any]] = {"slices": {"search": "slices", "directions": "axes"}, "default": {}}
+
+# name -> options on top of the base; "default" is the base with no options
 CONFIGS: dict[str, dict] = {
     "default": {},
     # hbar schedule (sequential sweeps, "auto" readout)
@@ -66,7 +71,7 @@ CONFIGS: dict[str, dict] = {
     "jacobi mixing 1": {"update": "jacobi", "mixing": 1.0},
 }
 #: the full run's options, and those ``--smoke`` changes (options given explicitly win over both)
-DEFAULTS: dict[str, Any] = {"dim": 10, "seeds": 5, "budget_per_dim": 2000, "configs": list(CONFIGS)}
+DEFAULTS: dict[str, Any] = {"dim": 10, "seeds": 5, "budget_per_dim": 2000, "configs": list(CONFIGS), "base": "slices"}
 SMOKE: dict[str, Any] = {"dim": 2, "seeds": 1, "budget_per_dim": 50, "configs": ["default", "nx 32"]}
 
 
@@ -75,7 +80,7 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
     bench = Benchmark(job["function"], job["dim"], job["rotated"], seed=job["seed"])
     t0 = time.perf_counter()
     res = minimize(bench, bench.bounds, vectorized=True, max_evals=job["budget"], seed=job["seed"],
-                   **CONFIGS[job["config"]])
+                   **job["options"])
     return {**job, "error": res.fun - bench.f_opt, "in_basin": bench.in_basin(res.fun), "nfev": res.nfev,
             "seconds": time.perf_counter() - t0}
 
@@ -90,23 +95,28 @@ def main(argv: list[str] | None = None) -> None:
                     help=f"evaluations per dimension (default {DEFAULTS['budget_per_dim']})")
     ap.add_argument("--configs", nargs="*", default=None, choices=list(CONFIGS), metavar="CONFIG",
                     help="configurations (default all)")
+    ap.add_argument("--base", choices=list(BASES), default=None,
+                    help="what every configuration runs on: slices (axis slices, the engine these options tune; "
+                         "default) or default (the engine's current default search)")
     args = resolve(ap.parse_args(argv), DEFAULTS, SMOKE)
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
-    jobs = [{"config": c, "options": CONFIGS[c], "function": f, "dim": args.dim, "rotated": rot, "seed": s,
-             "budget": args.budget_per_dim * args.dim}
+    # the base is spelled out in each job's options, so runs on another base are other runs
+    jobs = [{"config": c, "options": {**BASES[args.base], **CONFIGS[c]}, "function": f, "dim": args.dim,
+             "rotated": rot, "seed": s, "budget": args.budget_per_dim * args.dim}
             for c, f, rot, s in itertools.product(args.configs, BASE, (False, True), range(args.seeds))]
     with JobRunner[dict[str, Any]](out / "runs.jsonl", args.workers) as runner:
         rows = runner.run(jobs, run, label="update schemes")
     meta = run_metadata(["python -m qiml.studies.update_schemes", *(sys.argv[1:] if argv is None else argv)],
                         dim=args.dim, seeds=args.seeds, budget_per_dim=args.budget_per_dim, configs=args.configs,
-                        workers=args.workers, smoke=args.smoke)
+                        base=args.base, workers=args.workers, smoke=args.smoke)
     atomic_write_csv(out / "update_schemes.csv", [{k: r[k] for k in CSV_FIELDS} for r in rows], CSV_FIELDS)
     lines = [f"# Engine configurations on the multimodal benchmarks ({args.dim}-D)", "",
+             f"Every configuration runs on `{BASES[args.base]}` (base `{args.base}`). "
              f"Budget {args.budget_per_dim} x D evaluations, {args.seeds} seeds, functions {', '.join(BASE)}; "
              "cells: global-basin rate (median error). Command: "
              f"`python -m qiml.studies.update_schemes --dim {args.dim} --seeds {args.seeds} "
-             f"--budget-per-dim {args.budget_per_dim}"
+             f"--budget-per-dim {args.budget_per_dim}" + (f" --base {args.base}" if args.base != "slices" else "")
              + (f" --configs {shlex.join(args.configs)}"
                 if args.configs != list(CONFIGS) else "") + f"`. {environment_line(meta)}", "",
              "| configuration | options | aligned | rotated | all | median s/run |", "|---|---|---|---|---|---|"]
