@@ -6,7 +6,8 @@
 
 Every solver (``--solvers``; default: finite differences, signed particles, mesoscopic lattice and
 mesoscopic walkers, each with its default settings) runs inside the same engine with the same
-default options and seeds on
+options and seeds, on axis slices alone (``SLICES``: under the default search the walker ensemble,
+which does no solver work, takes over after the first stall and the solvers look alike), on
 
 - the black-box benchmarks of the engine issue (``qiml.functions.Benchmark``: Rastrigin, Schwefel,
   Ackley, Griewank, Styblinski–Tang, ``--functions``; 2-D and 10-D, ``--dims``; ``--budget-per-dim`` evaluations
@@ -43,18 +44,17 @@ from ..engine import minimize
 from ..files import atomic_write_csv, atomic_write_text
 from ..functions import Benchmark
 from ..nn import MLP
+from ..solvers import VARIANTS
 from ..training import AXIS_NETWORK_OPTIONS, fit_network
 from .args import pyplot, resolve, study_parser
 from .meta import environment_line, run_metadata
 from .runner import JobRunner
 
 NAME = "solvers"
-SOLVERS: dict[str, dict[str, Any]] = {
-    "fd": {"solver": "fd"},
-    "signed-particles": {"solver": "signed-particles"},
-    "mesoscopic": {"solver": "mesoscopic"},
-    "mesoscopic-walkers": {"solver": "mesoscopic", "method": "walkers"},
-}
+SOLVERS: dict[str, dict[str, Any]] = dict(VARIANTS)
+#: the solvers are compared where they act, inside axis slices alone: the default search's walker
+#: generations do no solver work, so under it every solver looks alike (the networks' options pin the same)
+SLICES: dict[str, Any] = {"search": "slices", "directions": "axes"}
 FUNCTIONS = ("rastrigin", "schwefel", "ackley", "griewank", "styblinski_tang")
 FRACTIONS = (0.1, 0.3, 1.0)
 NETS = {"teacher": ((15, 6, 1), "mse"), "spirals": ((2, 8, 8, 2), "cross_entropy")}
@@ -77,7 +77,7 @@ def _run(job: dict[str, Any]) -> dict[str, Any]:
     if job["kind"] == "function":
         prob = Benchmark(job["function"], job["dim"], seed=job["seed"])
         budget = job["budget"]
-        res = minimize(prob, prob.bounds, vectorized=True, max_evals=budget, seed=job["seed"], **settings)
+        res = minimize(prob, prob.bounds, vectorized=True, max_evals=budget, seed=job["seed"], **SLICES, **settings)
         wall = time.perf_counter() - t0
         hist = np.asarray(res.history, dtype=float).reshape(-1, 2)
         errors = []
@@ -111,7 +111,8 @@ def _run(job: dict[str, Any]) -> dict[str, Any]:
                 peaks.append(tracemalloc.get_traced_memory()[1] / 2**20)
 
         tracemalloc.start()
-        minimize(prob, prob.bounds, vectorized=True, max_iter=iters, seed=0, refine=0.0, callback=watch, **settings)
+        minimize(prob, prob.bounds, vectorized=True, max_iter=iters, seed=0, refine=0.0, callback=watch,
+                 **SLICES, **settings)
         tracemalloc.stop()
         return {"peak_mib": peaks, "seconds": time.perf_counter() - t0}
     raise KeyError(job["kind"])
@@ -183,7 +184,8 @@ def summarise(recs: list[dict[str, Any]], solvers: list[str], functions: list[st
 def write_markdown(out: Path, summary: dict[str, Any], meta: dict[str, Any]) -> None:
     pct = lambda v: f"{100 * v:.0f}%"  # noqa: E731
     md = ["# Solvers compared inside the engine", "",
-          f"Command: `{meta['command']}`. {meta['seeds']} seeds, default engine options, each solver with its "
+          f"Command: `{meta['command']}`. {meta['seeds']} seeds, axis slices alone (`{SLICES}`; the networks: "
+          f"`AXIS_NETWORK_OPTIONS`), otherwise default engine options, each solver with its "
           f"default settings; black-box budget {meta['budget_per_dim']} x D evaluations, network budget "
           f"{meta['net_budget']} s per run. {environment_line(meta)}", "",
           "## Black-box benchmarks: share of runs in the global basin after 10 % / 30 % / 100 % of the budget", "",
