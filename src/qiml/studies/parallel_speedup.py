@@ -80,7 +80,7 @@ def simulator_loss(rates: np.ndarray) -> float:
 #: both cases run axis slices of 64 points alone: their requests are large enough to spread. The default
 #: search's adapted 3-point slices and 16-walker generations are batches of a few dozen points, too small
 #: to pay for a pool call, and walker generations do no solver work at all
-SLICES = {"search": "slices", "directions": "axes"}
+SLICES: dict[str, Any] = {"search": "slices", "directions": "axes"}
 
 
 def run_case(case: str, workers: int, evals: int) -> tuple[float, Any]:
