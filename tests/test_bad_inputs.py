@@ -286,3 +286,81 @@ def test_an_option_naming_both_an_engine_option_and_a_solver_setting_is_refused(
     with pytest.raises(qiml.ConfigError, match=r"\['walkers'\] name both"):
         qiml.minimize(lambda x: float(np.sum(x**2)), [(-1, 1)] * 2, solver="mesoscopic", method="walkers",
                       walkers=50, max_evals=100)
+
+
+# -- issue 16: silent wrong answers and raw errors a new user hit --------------------------------------------
+def test_integer_spaces_need_integer_bounds():
+    with pytest.raises(BoundsError, match=r"integer bounds; lower is fractional at parameter\(s\) \[0\]"):
+        Space.integers(0.5, 3.7)
+    assert Space.integers(0, 3).step.tolist() == [1.0]
+
+
+def test_a_box_too_wide_to_represent_is_refused():
+    with pytest.raises(BoundsError, match="too wide"):
+        minimize(lambda x: float(x[0]), [(-1e308, 1e308)], seed=0, max_evals=50)
+
+
+@pytest.mark.parametrize("value, kind", [(None, "None"), (True, "bool"), ("1.0", "str"), (["1.0"], "list")])
+def test_objective_returns_that_are_not_real_numbers_are_refused(value, kind):
+    with pytest.raises(ObjectiveError, match=kind if kind == "None" else f"got {kind}"):
+        minimize(lambda x: value, [(-1, 1)] * 2, seed=0, max_evals=50)
+    # nan_policy="inf" is about NaN, not about a missing return: still an error
+    with pytest.raises(ObjectiveError):
+        minimize(lambda x: value, [(-1, 1)] * 2, seed=0, max_evals=50, nan_policy="inf")
+
+
+def test_objective_returns_that_are_real_numbers_are_accepted():
+    from decimal import Decimal
+
+    for value in (1, 1.5, np.float32(2.0), np.int64(3), np.array(4.0), np.array([5.0])):
+        assert minimize(lambda x, v=value: v, [(-1, 1)] * 2, seed=0, max_evals=40).fun == float(np.ravel(value)[0])
+    with pytest.raises(ObjectiveError, match="got Decimal"):
+        minimize(lambda x: Decimal("1.0"), [(-1, 1)] * 2, seed=0, max_evals=40)
+
+
+@pytest.mark.parametrize("values", [None, np.array([True, False]), np.array(["1", "2"]),
+                                    np.array([1.0, None], dtype=object)])
+def test_vectorized_returns_that_are_not_real_numbers_are_refused(values):
+    from qiml.requests import check_values
+
+    with pytest.raises(ObjectiveError, match="None|real numbers"):
+        check_values(values, 2)
+
+
+def test_x0_outside_the_bounds_or_not_numeric_is_an_error():
+    with pytest.raises(BoundsError, match=r"x0 lies outside the bounds at parameter\(s\) \[1\]"):
+        QiML([(-1, 1), (-1, 1)], x0=[0.0, 2.0])
+    with pytest.raises(ShapeError, match="x0 must be real numbers"):
+        QiML([(-1, 1), (-1, 1)], x0=["a", "b"])
+    # a lattice's top level may lie below the bound given: x0 at that bound is inside
+    QiML(Space([0.0], [1.0], [0.3]), x0=[1.0])
+
+
+def test_string_numbers_are_refused_like_max_evals_and_seed():
+    with pytest.raises(ConfigError, match="hbar must be a number"):
+        QiML([(-1, 1)], hbar="0.01")
+    with pytest.raises(ConfigError, match="hbar schedule ends must be numbers"):
+        QiML([(-1, 1)], hbar=("0.1", 0.01))
+    with pytest.raises(ConfigError, match="shrink must be a number"):
+        QiML([(-1, 1)], shrink="0.5")
+
+
+def test_objective_dimension_must_be_a_positive_int():
+    with pytest.raises(ConfigError, match="dim must be >= 1"):
+        qiml.Objective(lambda x: 0.0, 0)
+
+
+def test_saving_onto_a_directory_is_a_checkpoint_error(tmp_path):
+    opt = QiML([(-1, 1)], seed=0)
+    with pytest.raises(CheckpointError, match="is a directory"):
+        opt.save(tmp_path)
+
+
+@pytest.mark.parametrize("dim", ["0", "7"])
+def test_bbob_dimensions_outside_the_suite_are_a_clear_cli_error(dim, tmp_path):
+    from typer.testing import CliRunner
+
+    from qiml.cli import app
+
+    res = CliRunner().invoke(app, ["bench", "bbob", "--dim", dim, "--out", str(tmp_path / "b")])
+    assert res.exit_code == 2 and "bbob has dimensions" in res.output

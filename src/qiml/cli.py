@@ -108,6 +108,9 @@ def bench_bbob(ctx: typer.Context,
 
     folder = _output_folder("bbob", out, smoke)
     dims = dims or ([2] if smoke else [5, 20])
+    if not set(dims) <= set(bbob.DIMS):
+        raise typer.BadParameter(f"bbob has dimensions {list(bbob.DIMS)}, got {sorted(set(dims) - set(bbob.DIMS))}",
+                                 param_hint="--dim")
     functions = functions or ("1,15" if smoke else "1-24")
     instances = instances or ("1" if smoke else "1-15")
     budget = budget or (50 if smoke else 10_000)

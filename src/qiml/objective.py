@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 from .errors import ConfigError, ObjectiveError
 from .parallel import MIN_PARALLEL_SECONDS, check_workers, parallel_map
 from .requests import NAN_POLICIES, Request, SliceRequest, check_values
+from .validation import check_int, real_scalar
 
 __all__ = ["Objective"]
 
@@ -50,9 +51,9 @@ class Objective:
             raise ConfigError(f"fun must be callable, got {type(fun).__name__}")
         if nan_policy not in NAN_POLICIES:
             raise ConfigError(f"nan_policy must be one of {NAN_POLICIES}, got {nan_policy!r}")
-        if int(max_batch_bytes) < 1:
-            raise ConfigError("max_batch_bytes must be >= 1")
-        self.fun, self.dim, self.vectorized = fun, int(dim), bool(vectorized)
+        dim = check_int("dim", dim, 1)
+        max_batch_bytes = check_int("max_batch_bytes", max_batch_bytes, 1)
+        self.fun, self.dim, self.vectorized = fun, dim, bool(vectorized)
         self.nan_policy = nan_policy
         self.chunk = max(1, int(max_batch_bytes) // (8 * self.dim))
         self.workers = check_workers(workers)
@@ -105,13 +106,16 @@ def _values(fun: Callable[..., Any], vectorized: bool, X: NDArray[np.float64]) -
 
 
 def _scalar(v: Any) -> float:
-    if isinstance(v, float):
-        return v
-    try:
-        a = np.asarray(v, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise ObjectiveError(f"objective must return a real number, got {type(v).__name__}: {v!r:.60}") from exc
-    if a.size != 1:
-        raise ObjectiveError(f"objective must return a scalar for one point, got shape {a.shape} "
+    """One point's loss as a float: a real number (see :func:`qiml.validation.real_scalar`); anything else
+    (None, a bool, a string, a Decimal, a list) is an error naming what came back."""
+    f = real_scalar(v)
+    if f is not None:
+        return f
+    if v is None:
+        raise ObjectiveError("objective returned None for a point; it must return a real number "
+                             "(is a `return` missing?)")
+    size = getattr(v, "size", None)
+    if size is not None and size != 1:
+        raise ObjectiveError(f"objective must return a scalar for one point, got shape {getattr(v, 'shape', '?')} "
                              "(pass vectorized=True if it takes a batch of rows)")
-    return float(a.reshape(()))
+    raise ObjectiveError(f"objective must return a real number, got {type(v).__name__}: {v!r:.60} (an int or float)")

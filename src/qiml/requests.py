@@ -170,12 +170,18 @@ def check_values(F: Any, n: int, nan_policy: str = "raise") -> NDArray[np.float6
     ``+inf`` is allowed and means "infeasible": such points get the top of each slice's
     potential (a wall). ``-inf`` would make every other point irrelevant, so it is an error.
     """
+    if F is None:
+        raise ObjectiveError(f"objective returned None for a batch of {n} points; it must return {n} real numbers "
+                             "(is a `return` missing?)")
     try:
-        if np.iscomplexobj(F):
-            raise TypeError("got complex values")
-        arr = np.asarray(F, dtype=float)
+        raw = np.asarray(F)
     except (TypeError, ValueError) as exc:
         raise ObjectiveError(f"objective values must be real numbers: {exc}") from exc
+    if raw.dtype.kind not in "iuf":
+        # bools, strings, objects (None, Decimal) and complex numbers are not losses
+        raise ObjectiveError(f"objective values must be real numbers (ints or floats), got an array of dtype "
+                             f"{raw.dtype} ({type(F).__name__})")
+    arr = raw.astype(float)
     if arr.shape != (n,):
         if arr.size == n and arr.ndim == 2 and 1 in arr.shape:
             arr = arr.reshape(n)

@@ -44,6 +44,12 @@ class Space:
             bad = np.flatnonzero(~(np.isfinite(lo) & np.isfinite(hi)))[:5]
             raise BoundsError(f"bounds must be finite (NaN or infinite at parameter(s) {bad.tolist()}); "
                               "the packets live in a finite box")
+        with np.errstate(over="ignore"):
+            width = hi - lo
+        if not np.all(np.isfinite(width)):
+            bad = np.flatnonzero(~np.isfinite(width))[:5]
+            raise BoundsError(f"the box is too wide to represent: upper - lower overflows at parameter(s) "
+                              f"{bad.tolist()}; rescale the parameters")
         if np.any(lo >= hi):
             bad = np.flatnonzero(lo >= hi)[:5]
             raise BoundsError(f"lower must be < upper; inverted or empty bounds at parameter(s) {bad.tolist()}: "
@@ -64,9 +70,15 @@ class Space:
     # -- constructors ---------------------------------------------------------------------
     @classmethod
     def integers(cls, lower: ArrayLike, upper: ArrayLike) -> Space:
-        """Integer parameters in ``[lower, upper]`` (inclusive)."""
-        lo = _as_float_vector(lower, "lower")
-        return cls(lo, upper, np.ones_like(lo))
+        """Integer parameters in ``[lower, upper]`` (inclusive); both bounds must be integers."""
+        lo, hi = _as_float_vector(lower, "lower"), _as_float_vector(upper, "upper")
+        for name, b in (("lower", lo), ("upper", hi)):
+            frac = np.isfinite(b) & (b != np.round(b))
+            if np.any(frac):
+                bad = np.flatnonzero(frac)[:5]
+                raise BoundsError(f"Space.integers needs integer bounds; {name} is fractional at parameter(s) "
+                                  f"{bad.tolist()}: {b[bad].tolist()} (round them, or use Space(lower, upper, step))")
+        return cls(lo, hi, np.ones_like(lo))
 
     @classmethod
     def int_lattice(cls, n: int, bits: int = 8, scale: ArrayLike = 1.0) -> Space:

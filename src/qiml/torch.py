@@ -300,6 +300,8 @@ class QiMLOptimizer(Optimizer):
         x0 = layout.read()
         if not np.all(np.isfinite(x0)):
             raise ShapeError("the model's parameters hold NaN or infinite values; QiML starts from them")
+        # documented: starting values outside a group's box are clipped into it (minimize() refuses such an x0)
+        x0 = np.clip(x0, lower, upper)
         # axis slices by default: one step is one slice of nx + 1 closure calls, written element-wise
         return QiML(Space(lower, upper, step), x0, seed=seed, max_evals=self._max_evals,
                     **{"search": "slices", "directions": "axes", **self._options})

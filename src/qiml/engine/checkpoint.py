@@ -30,6 +30,9 @@ _RESERVED = (_META, "file", "allow_pickle")   # np.savez(file, *args, allow_pick
 def save(state: dict[str, Any], path: str | os.PathLike[str]) -> Path:
     """Write ``state`` atomically to ``path`` (an ``.npz`` file); return the path."""
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"cannot write a checkpoint to {path}: it is a directory (give a file name such as "
+                              f"{path / 'run.ckpt.npz'})")
     arrays = {k: np.asarray(v) for k, v in state.items() if isinstance(v, np.ndarray)}
     meta = {k: v for k, v in state.items() if not isinstance(v, np.ndarray)}
     for k, a in arrays.items():

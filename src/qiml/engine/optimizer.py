@@ -43,7 +43,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .._version import __version__
-from ..errors import CheckpointError, ConfigError, ShapeError
+from ..errors import BoundsError, CheckpointError, ConfigError, ShapeError
 from ..parallel import MIN_PARALLEL_SECONDS, check_workers, parallel_map
 from ..random import SeedLike, make_rng, rng_from_state, rng_state
 from ..requests import PopulationRequest, SliceRequest, check_values
@@ -135,12 +135,22 @@ class QiML:
         if x0 is None:
             x = self.space.sample(self.rng, 1)[0]
         else:
-            x = np.asarray(x0, dtype=float)
+            raw = np.asarray(x0)
+            if raw.dtype.kind not in "iuf":
+                raise ShapeError(f"x0 must be real numbers, got an array of dtype {raw.dtype}: {x0!r:.60}")
+            x = raw.astype(float)
             if x.shape != (P,):
                 raise ShapeError(f"x0 must have shape ({P},) to match the bounds, got {x.shape}")
             if not np.all(np.isfinite(x)):
                 raise ShapeError("x0 must be finite")
-            x = self.space.snap(x)
+            sp = self.space
+            # a lattice's top level may sit up to one step below the upper bound the user gave
+            outside = (x < sp.lower) | ((x > sp.upper) & ((sp.step == 0) | (x >= sp.upper + sp.step)))
+            if np.any(outside):
+                bad = np.flatnonzero(outside)[:5]
+                raise BoundsError(f"x0 lies outside the bounds at parameter(s) {bad.tolist()}: x0={x[bad].tolist()}, "
+                                  f"lower={self.space.lower[bad].tolist()}, upper={self.space.upper[bad].tolist()}")
+            x = self.space.snap(x)      # onto the lattice, where there is one
         self.x = x
         self.blocks = _check_blocks(blocks, P)
         if curvature is not None and not callable(curvature):

@@ -84,6 +84,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..parallel import check_workers
 from ..requests import NAN_POLICIES
+from ..validation import is_real
 from .directions import STRATEGIES
 from .readout import READOUTS
 from .schedules import Schedule, as_schedule
@@ -215,10 +216,9 @@ def _is_int(v: Any) -> bool:
 
 
 def _num(v: Any, name: str) -> float:
-    try:
-        f = float(v)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{name} must be a number, got {v!r}") from exc
+    if not is_real(v):       # no strings ('0.5'), bools or Decimals: the same rule as max_evals and seed
+        raise ConfigError(f"{name} must be a number, got {v!r}")
+    f = float(v)
     if f != f:
         raise ConfigError(f"{name} must not be NaN")
     return f

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
+from ..validation import is_real
 
 __all__ = ["Schedule", "Constant", "Geometric", "Linear", "as_schedule"]
 
@@ -86,18 +87,16 @@ def as_schedule(value: Any, name: str) -> Schedule:
     elif callable(value):
         return _Callable(value, name)
     elif isinstance(value, (tuple, list)) and len(value) == 2:
-        try:
-            start, end = float(value[0]), float(value[1])
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"{name} schedule ends must be numbers, got {value!r}") from exc
+        if not (is_real(value[0]) and is_real(value[1])):
+            raise ConfigError(f"{name} schedule ends must be numbers, got {value!r}")
+        start, end = float(value[0]), float(value[1])
         if not (np.isfinite(start) and np.isfinite(end) and start > 0 and end > 0):
             raise ConfigError(f"{name} must be finite and > 0 over the whole run, got {value!r}")
         sched = Geometric(start, end)
+    elif is_real(value):
+        sched = Constant(float(value))
     else:
-        try:
-            sched = Constant(float(value))
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"{name} must be a number, a (start, end) pair or a schedule, got {value!r}") from exc
+        raise ConfigError(f"{name} must be a number, a (start, end) pair or a schedule, got {value!r}")
     for v in (sched(0.0), sched(1.0)):
         if not np.isfinite(v) or v <= 0:
             raise ConfigError(f"{name} must be finite and > 0 over the whole run, got {v!r}")

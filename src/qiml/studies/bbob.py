@@ -63,6 +63,9 @@ NG_METHODS = {"ng_cma": "CMA", "ng_de": "DE", "ng_pso": "PSO"}
 #: the walkers), ``qiml_ensemble`` the walker ensemble alone and ``qiml_hybrid`` walkers with slices; the
 #: others pin the coordinate axes (the default before the adapted directions, with which their committed
 #: runs were made) and change the solver (``qiml_walkers``: the mesoscopic solver's 1-D walkers)
+#: the dimensions COCO's bbob suite has
+DIMS = (2, 3, 5, 10, 20, 40)
+
 QIML_SOLVERS: dict[str, dict[str, Any]] = {
                 "qiml": {}, "qiml_slices": {"search": "slices"}, "qiml_ensemble": {"search": "walkers"},
                 "qiml_hybrid": {"search": "hybrid"},
