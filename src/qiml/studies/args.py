@@ -21,6 +21,7 @@ from typing import Any
 
 from ..parallel import cpu_count
 from .folders import output_folder
+from .runner import limit_threads
 
 __all__ = ["study_parser", "resolve", "pyplot"]
 
@@ -42,16 +43,22 @@ def study_parser(name: str, doc: str | None, *, workers: bool = True, smoke_help
     return ap
 
 
-def resolve(args: argparse.Namespace, defaults: Mapping[str, Any], smoke: Mapping[str, Any]) -> argparse.Namespace:
+def resolve(args: argparse.Namespace, defaults: Mapping[str, Any], smoke: Mapping[str, Any], *,
+            pin_blas: bool = True) -> argparse.Namespace:
     """Fill the options left at ``None`` from ``smoke`` (with ``--smoke``) or ``defaults``, then set ``args.out``
     to the study's folder (:func:`qiml.studies.folders.output_folder`). Keys of ``defaults`` missing from
-    ``smoke`` keep their full-run value in a smoke run. Returns ``args``."""
+    ``smoke`` keep their full-run value in a smoke run. With ``pin_blas`` (a study that sets BLAS threads
+    itself passes False) BLAS is pinned to one thread in this process (:func:`qiml.studies.runner.limit_threads`):
+    a study's parallelism is across its runs, and wall-clock budgets and timings must not depend on BLAS
+    threads. Returns ``args``."""
     for key, value in {**defaults, **(smoke if args.smoke else {})}.items():
         if getattr(args, key, None) is None:
             setattr(args, key, value)
     if getattr(args, "workers", 1) < 1:
         raise SystemExit("--workers must be >= 1")
     args.out = output_folder(args.study_name, args.out, args.smoke)
+    if pin_blas:
+        limit_threads()
     return args
 
 

@@ -28,7 +28,6 @@ from ..files import atomic_write_csv, atomic_write_text
 from ..objective import Objective
 from .args import pyplot, resolve, study_parser
 from .meta import environment_line, run_metadata
-from .runner import limit_threads
 
 NAME = "engine-overhead"
 #: the full run's options, and those ``--smoke`` changes (options given explicitly win over both)
@@ -83,7 +82,6 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--repeats", type=int, default=None, help=f"repeats (default {DEFAULTS['repeats']})")
     args = resolve(ap.parse_args(argv), DEFAULTS, SMOKE)
     out = args.out
-    limit_threads()        # the timings must not depend on how many BLAS threads the machine offers
     rows: dict[str, list[float]] = {}
     for r in range(args.repeats):
         for name, opts in (("qiml axes (block 1)", {"directions": "axes", "nx": args.nx}),

@@ -72,7 +72,7 @@ from . import nn_tasks as nnx  # the tasks and the lr grid
 from .args import pyplot, resolve, study_parser
 from .baselines import CMA_INCPOPSIZE, CMA_RESTARTS, CMA_SIGMA_FRAC, Budgeted, adam, run_method
 from .meta import environment_line, run_metadata
-from .runner import JobRunner, limit_threads
+from .runner import JobRunner
 
 NAME = "initial-spread"
 
@@ -293,7 +293,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     meta = run_metadata(None if argv is None else ["python", "-m", "qiml.studies.initial_spread", *argv])
     # one BLAS thread, in this process too (--workers 1): with a threaded BLAS on shared cores pycma's
     # eigendecompositions run about 200x slower, and the network methods have wall-clock budgets
-    limit_threads()
     runner: JobRunner[dict[str, Any]] = JobRunner(a.out / "runs.jsonl", a.workers)
     with runner:
         recs, settings = study(a, methods, runner)

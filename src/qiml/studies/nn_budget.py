@@ -34,7 +34,7 @@ from .args import pyplot, resolve, study_parser
 from .baselines import adam
 from .meta import environment_line, run_metadata
 from .nn_tasks import LRS
-from .runner import JobRunner, limit_threads
+from .runner import JobRunner
 
 NAME = "nn-budget"
 MULTIPLES = (1, 4, 16)
@@ -100,7 +100,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     a = resolve(ap.parse_args(argv), DEFAULTS, SMOKE)
     a.out.mkdir(parents=True, exist_ok=True)
     meta = run_metadata(None if argv is None else ["python", "-m", "qiml.studies.nn_budget", *argv])
-    limit_threads()      # wall-clock budgets: one BLAS thread per run, in this process too (--workers 1)
     seeds = list(range(a.seeds))
     multiples = MULTIPLES[:2] if a.smoke else MULTIPLES
     rows, adam_rows = [], []

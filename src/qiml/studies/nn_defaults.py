@@ -26,7 +26,7 @@ from ..training import AXIS_NETWORK_OPTIONS, fit_network
 from . import nn_tasks
 from .args import pyplot, resolve, study_parser
 from .meta import environment_line, run_metadata
-from .runner import JobRunner, limit_threads
+from .runner import JobRunner
 
 NAME = "nn-defaults"
 TASKS = ("teacher", "spirals")
@@ -70,7 +70,6 @@ def main(argv: list[str] | None = None) -> str:
     out = a.out
     out.mkdir(parents=True, exist_ok=True)
     meta = run_metadata(None if argv is None else ["python", "-m", "qiml.studies.nn_defaults", *argv])
-    limit_threads()      # wall-clock budgets: one BLAS thread per run, in this process too (--workers 1)
     jobs = [{"task": t, "config": name, "seed": s, "budget": a.budget} for t in TASKS for name, _ in CONFIGS
             for s in range(a.seeds)]
     runner: JobRunner[dict[str, Any]] = JobRunner(out / "runs.jsonl", a.workers)

@@ -24,7 +24,7 @@ from ..training import NETWORK_OPTIONS, fit_network
 from . import nn_tasks
 from .args import pyplot, resolve, study_parser
 from .meta import environment_line, run_metadata
-from .runner import JobRunner, limit_threads
+from .runner import JobRunner
 
 NAME = "nn-levers"
 LEVERS: dict[str, dict[str, Any]] = {
@@ -62,7 +62,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     a = resolve(ap.parse_args(argv), DEFAULTS, SMOKE)
     a.out.mkdir(parents=True, exist_ok=True)
     meta = run_metadata(None if argv is None else ["python", "-m", "qiml.studies.nn_levers", *argv])
-    limit_threads()      # wall-clock budgets: one BLAS thread per run, in this process too (--workers 1)
     jobs = [{"task": t, "lever": lv, "seed": s, "budget": a.budget} for t in TASKS for lv in LEVERS
             for s in range(a.seeds)]
     runner: JobRunner[dict[str, Any]] = JobRunner(a.out / "runs.jsonl", a.workers)

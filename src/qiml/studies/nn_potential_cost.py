@@ -508,7 +508,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
                     help="BLAS threads while timing (0: the library's default); 1 keeps the forward passes steady "
                          f"on a shared machine (default {d['blas_threads']})")
     ap.add_argument("--seed", type=int, default=None, help=f"seed of the data and weights (default {d['seed']})")
-    args = resolve(ap.parse_args(argv), DEFAULTS, SMOKE)
+    args = resolve(ap.parse_args(argv), DEFAULTS, SMOKE, pin_blas=False)  # --blas-threads decides
     out = args.out
     info: dict[str, Any] = {"meta": run_metadata(["python", "-m", "qiml.studies.nn_potential_cost", *argv]),
                             "load_start": " ".join(f"{v:.1f}" for v in os.getloadavg())}

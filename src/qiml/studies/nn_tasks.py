@@ -39,7 +39,7 @@ from ..training import AXIS_NETWORK_OPTIONS, fit_network, network_options
 from .args import pyplot, resolve, study_parser
 from .baselines import adam
 from .meta import environment_line, run_metadata
-from .runner import JobRunner, limit_threads
+from .runner import JobRunner
 
 NAME = "nn-tasks"
 LRS = (1e-3, 3e-3, 1e-2, 3e-2)
@@ -220,7 +220,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     a = resolve(ap.parse_args(argv), DEFAULTS, SMOKE)
     a.out.mkdir(parents=True, exist_ok=True)
     a.meta = run_metadata(None if argv is None else ["python", "-m", "qiml.studies.nn_tasks", *argv])
-    limit_threads()      # wall-clock budgets: one BLAS thread per run, in this process too (--workers 1)
     runner: JobRunner[dict[str, Any]] = JobRunner(a.out / "runs.jsonl", a.workers, key=job_key)
     with runner:
         return report(a, runner)

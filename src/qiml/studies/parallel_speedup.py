@@ -38,7 +38,6 @@ from ..files import atomic_write_csv, atomic_write_text
 from ..functions import rastrigin
 from .args import pyplot, resolve, study_parser
 from .meta import environment_line, run_metadata
-from .runner import limit_threads
 
 NAME = "parallel-speedup"
 TRUE_RATES = np.array([1.0, 0.4, 0.4, 0.1])     # prey growth, predation, predator death, conversion
@@ -105,7 +104,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     help=f"evaluations per signed-particle run (default {DEFAULTS['particle_evals']})")
     a = resolve(ap.parse_args(argv), DEFAULTS, SMOKE)
     out = a.out
-    limit_threads()        # one BLAS thread here and in the engine's workers: the speed-up is the pool's alone
     evals = {"simulator": a.simulator_evals, "signed-particles": a.particle_evals}
     rows = []
     for case in ("simulator", "signed-particles"):
