@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import copy
+import io
 
+import numpy as np
 import pytest
 
-from qiml import BoundsError, CheckpointError, ConfigError, ObjectiveError
+import qiml
+from qiml import BoundsError, CheckpointError, ConfigError, ObjectiveError, ShapeError
 
 torch = pytest.importorskip("torch")
 
@@ -107,11 +110,8 @@ def test_closure_must_return_a_scalar(bad, match):
 def test_bad_parameters_and_options():
     with pytest.raises(ConfigError, match="floating-point"):
         QiMLOptimizer([torch.zeros(3, dtype=torch.long)])
-    with pytest.raises(ConfigError, match="one device"):
+    with pytest.raises(ConfigError, match="meta device"):    # refused for itself, before the one-device check
         QiMLOptimizer([torch.nn.Parameter(torch.zeros(2)), torch.nn.Parameter(torch.zeros(2, device="meta"))])
-    with pytest.raises(ConfigError, match="one device"):
-        QiMLOptimizer([{"params": [torch.nn.Parameter(torch.zeros(2))]},
-                       {"params": [torch.nn.Parameter(torch.zeros(2, device="meta"))]}])
     with pytest.raises(BoundsError):
         QiMLOptimizer(make_linear(0).parameters(), bounds=(1.0, -1.0))
     with pytest.raises(BoundsError):
@@ -261,3 +261,199 @@ def test_seed_none_follows_torch_manual_seed():
         return model.weight.detach().clone()
 
     assert torch.equal(run(), run())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a second device (CUDA)")
+def test_parameters_on_two_devices_are_refused():
+    with pytest.raises(ConfigError, match="one device"):
+        QiMLOptimizer([{"params": [torch.nn.Parameter(torch.zeros(2))]},
+                       {"params": [torch.nn.Parameter(torch.zeros(2, device="cuda"))]}])
+
+
+# ---------------------------------------------------------------------- frozen parameters (requires_grad=False)
+def frozen_net() -> torch.nn.Sequential:
+    """Linear(3, 2) -> Linear(2, 1) with the first layer frozen: 8 frozen and 3 trainable elements."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.Linear(2, 1))
+    net[0].requires_grad_(False)
+    return net
+
+
+def test_frozen_parameters_are_left_untouched():
+    X, y = linear_problem()
+    net = frozen_net()
+    frozen = [p.detach().clone() for p in net[0].parameters()]
+    trained = [p.detach().clone() for p in net[1].parameters()]
+    with torch.no_grad():
+        net[0].weight[0, 0] = 10.0          # outside the box: a frozen value is not even clipped
+    frozen[0][0, 0] = 10.0
+    opt = QiMLOptimizer(net.parameters(), bounds=(-3.0, 3.0), max_evals=20 * NX1, seed=0)
+    assert opt.engine.space.dim == 3
+    loss0 = mse(net, X, y)
+
+    def unchanged() -> bool:
+        return all(torch.equal(a, b) for a, b in zip(frozen, net[0].parameters(), strict=True))
+
+    for _ in range(10):
+        opt.step(lambda: torch.nn.functional.mse_loss(net(X), y))
+        assert unchanged()
+    assert not all(torch.equal(a, b) for a, b in zip(trained, net[1].parameters(), strict=True))
+    best = opt.load_best()
+    assert unchanged() and best == mse(net, X, y) and best < loss0
+    assert opt.best()[1].shape == (3,)
+    opt.load_state_dict(copy.deepcopy(opt.state_dict()))
+    assert unchanged()
+
+
+def _save(model, opt) -> io.BytesIO:
+    """``{"model": ..., "opt": ...}`` saved with torch.save into memory."""
+    buf = io.BytesIO()
+    torch.save({"model": model.state_dict(), "opt": opt.state_dict()}, buf)
+    buf.seek(0)
+    return buf
+
+
+def test_exact_resume_with_frozen_parameters_and_a_checkpoint_of_other_frozen_ones():
+    X, y = linear_problem()
+    budget = 12 * NX1
+    net_a = frozen_net()
+    opt_a = QiMLOptimizer(net_a.parameters(), max_evals=budget, seed=0)
+    _run(opt_a, net_a, X, y, 4)
+    ck = torch.load(_save(net_a, opt_a), weights_only=True)
+    assert ck["opt"]["qiml_trainable"] == [False, False, True, True]
+    losses_a, params_a = _run(opt_a, net_a, X, y, 12)
+
+    net_b = frozen_net()
+    with torch.no_grad():
+        net_b[1].weight.fill_(0.7)             # replaced by the checkpoint's values below
+    opt_b = QiMLOptimizer(net_b.parameters(), max_evals=budget, seed=5)
+    net_b.load_state_dict(ck["model"])
+    opt_b.load_state_dict(ck["opt"])
+    losses_b, params_b = _run(opt_b, net_b, X, y, 12)
+    assert all(torch.equal(torch.as_tensor(a), torch.as_tensor(b)) for a, b in zip(losses_a, losses_b, strict=True))
+    assert all(torch.equal(a, b) for a, b in zip(params_a, params_b, strict=True))
+
+    # same element count (3), other parameters frozen: refused, nothing changes
+    torch.manual_seed(0)
+    net_c = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.Linear(2, 1))
+    net_c[0].weight.requires_grad_(False)
+    net_c[1].weight.requires_grad_(False)
+    opt_c = QiMLOptimizer(net_c.parameters(), max_evals=budget, seed=0)
+    engine = opt_c.engine
+    with pytest.raises(CheckpointError, match="requires_grad"):
+        opt_c.load_state_dict(ck["opt"])
+    assert opt_c.engine is engine
+    # a checkpoint without the entry (made before it existed) still loads
+    opt_d = QiMLOptimizer(frozen_net().parameters(), max_evals=budget, seed=0)
+    opt_d.load_state_dict({k: v for k, v in ck["opt"].items() if k != "qiml_trainable"})
+    assert opt_d.result.nfev == 4 * NX1
+
+
+def test_requires_grad_changed_after_the_run_started_is_refused():
+    X, y = linear_problem()
+    net = frozen_net()
+    opt = QiMLOptimizer(net.parameters(), max_evals=20 * NX1, seed=0)
+    net[1].bias.requires_grad_(False)          # before the first step: fine, the run trains what is left
+    opt.step(lambda: torch.nn.functional.mse_loss(net(X), y))
+    assert opt.engine.space.dim == 2
+    before = [p.detach().clone() for p in net.parameters()]
+    nfev = opt.result.nfev
+
+    net[1].weight.requires_grad_(False)        # the number of trainable elements changes: 2 -> 0
+    with pytest.raises(ConfigError, match=r"requires_grad changed.*parameter 2 \(shape \(1, 2\)\) is now frozen"
+                                          r".*trains 2 elements.*now require grad hold 0"):
+        opt.step(lambda: torch.nn.functional.mse_loss(net(X), y))
+    with pytest.raises(ConfigError, match="requires_grad changed"):
+        opt.load_best()
+    net[1].weight.requires_grad_(True)
+    net[1].bias.requires_grad_(True)           # 2 -> 5 elements
+    net[0].bias.requires_grad_(True)
+    with pytest.raises(ConfigError, match=r"parameter 1 .*now requires grad, parameter 3 .*now requires grad"
+                                          r".*trains 2 elements.*hold 5"):
+        opt.step(lambda: torch.nn.functional.mse_loss(net(X), y))
+    net[1].bias.requires_grad_(False)
+    net[1].weight.requires_grad_(False)        # a swap with the same count (2): refused all the same
+    with pytest.raises(ConfigError, match=r"parameter 1 .*now requires grad, parameter 2 .*is now frozen"
+                                          r".*trains 2 elements.*hold 2"):
+        opt.step(lambda: torch.nn.functional.mse_loss(net(X), y))
+    assert opt.result.nfev == nfev
+    assert all(torch.equal(a, b) for a, b in zip(before, net.parameters(), strict=True))
+
+    net[0].bias.requires_grad_(False)          # restored: the run goes on
+    net[1].weight.requires_grad_(True)
+    opt.step(lambda: torch.nn.functional.mse_loss(net(X), y))
+    assert opt.result.nfev > nfev
+
+
+def test_resized_parameter_is_a_shape_error():
+    X, y = linear_problem()
+    model = make_linear(0)
+    opt = QiMLOptimizer(model.parameters(), seed=0)
+    opt.step(lambda: torch.nn.functional.mse_loss(model(X), y))
+    model.bias.data = torch.zeros(2)
+    with pytest.raises(ShapeError, match="now hold 5 elements but the run has 4"):
+        opt.step(lambda: torch.nn.functional.mse_loss(model(X), y))
+
+
+def test_every_parameter_frozen_is_a_config_error():
+    msg = "nothing to optimise: every parameter has requires_grad=False"
+    net = frozen_net()
+    net.requires_grad_(False)
+    with pytest.raises(ConfigError, match=msg):
+        QiMLOptimizer(net.parameters())
+    with pytest.raises(ConfigError, match=msg):
+        QiMLOptimizer([torch.zeros(3)])        # a plain tensor does not require grad
+    model = make_linear(0)
+    opt = QiMLOptimizer(model.parameters(), seed=0)
+    model.requires_grad_(False)                # frozen after construction, before the engine exists
+    with pytest.raises(ConfigError, match=msg):
+        opt.step(lambda: model(torch.zeros(1, 3)).sum())
+
+
+# ---------------------------------------------------------------------- meta device
+def test_meta_parameters_are_refused_with_a_clear_error():
+    with pytest.raises(ConfigError, match=r"meta device.*to_empty\(device=\"cpu\"\)"):
+        QiMLOptimizer(torch.nn.Linear(3, 1, device="meta").parameters())
+    opt = QiMLOptimizer(make_linear(0).parameters(), seed=0)
+    with pytest.raises(ConfigError, match="meta device"):
+        opt.add_param_group({"params": [torch.nn.Parameter(torch.zeros(2, device="meta"))]})
+    assert len(opt.param_groups) == 1
+    meta = torch.nn.Linear(3, 1, device="meta")   # materialised and initialised: fine
+    meta.to_empty(device="cpu")
+    meta.reset_parameters()
+    assert QiMLOptimizer(meta.parameters(), seed=0).engine.space.dim == 4
+
+
+# ---------------------------------------------------------------------- one validation layer
+@pytest.mark.parametrize("bounds", [("-1", "1"), (False, True), (0, True), "ab", (0.0,), (0.0, 1.0, 2.0), 1.0,
+                                    (None, 1.0), ("nan", 1.0)])
+def test_bounds_must_be_two_real_numbers(bounds):
+    with pytest.raises(BoundsError, match="pair"):
+        QiMLOptimizer(make_linear(0).parameters(), bounds=bounds)
+    with pytest.raises(BoundsError, match="pair"):
+        QiMLOptimizer([{"params": make_linear(0).parameters(), "bounds": bounds}])
+
+
+@pytest.mark.parametrize("lattice", ["0.1", True, None, [0.1, 0.2]])
+def test_lattice_must_be_one_real_number(lattice):
+    with pytest.raises(BoundsError, match="lattice must be a real number"):
+        QiMLOptimizer(make_linear(0).parameters(), lattice=lattice)
+    with pytest.raises(BoundsError, match="lattice must be a real number"):
+        QiMLOptimizer([{"params": make_linear(0).parameters(), "lattice": lattice}])
+
+
+def test_real_number_bounds_and_lattice_of_any_numeric_type():
+    opt = QiMLOptimizer(make_linear(0).parameters(), bounds=(np.int64(-2), torch.tensor(2.0)),
+                        lattice=np.float32(0.5))
+    assert opt.param_groups[0]["bounds"] == (-2.0, 2.0) and opt.param_groups[0]["lattice"] == 0.5
+    assert type(opt.param_groups[0]["bounds"][1]) is float
+
+
+@pytest.mark.parametrize("option, value", [("max_evals", "10"), ("max_evals", True), ("seed", "1"), ("seed", -1)])
+def test_max_evals_and_seed_use_the_engines_checks(option, value):
+    with pytest.raises(ConfigError) as engine_error:
+        qiml.QiML([(0, 1)], **{option: value})
+    with pytest.raises(ConfigError) as torch_error:        # at construction, not at the first step
+        QiMLOptimizer(make_linear(0).parameters(), **{option: value})
+    assert str(torch_error.value) == str(engine_error.value)
+    assert option in str(torch_error.value)

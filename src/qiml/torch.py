@@ -1,8 +1,9 @@
 """PyTorch integration: :class:`QiMLOptimizer`, a gradient-free ``torch.optim.Optimizer``.
 
-Every trainable scalar of the model becomes one QiML parameter. The parameters of all groups
-are flattened, in group order and within a group in the order given, into one vector of
-length P (as :func:`torch.nn.utils.parameters_to_vector` would); each group contributes its
+Every trainable scalar of the model becomes one QiML parameter: the parameters with
+``requires_grad=True`` of all groups are flattened, in group order and within a group in the
+order given, into one vector of length P (as :func:`torch.nn.utils.parameters_to_vector`
+would); frozen parameters (``requires_grad=False``) are left untouched. Each group contributes its
 own box ``bounds = (low, high)`` and optional ``lattice`` spacing. One :meth:`QiMLOptimizer.step`
 is one iteration of the :class:`qiml.QiML` ask/tell engine: the candidate points of the
 engine's request (usually ``nx + 1`` points: the current position, then one slice of ``nx``
@@ -42,6 +43,7 @@ from .errors import BoundsError, CheckpointError, ConfigError, ObjectiveError, S
 from .requests import PopulationRequest, SliceRequest
 from .result import OptimizeResult
 from .spaces import Space
+from .validation import real_scalar
 
 __all__ = ["ParameterLayout", "QiMLOptimizer", "evaluate_request", "state_from_torch", "state_to_torch"]
 
@@ -206,9 +208,13 @@ class QiMLOptimizer(Optimizer):
     Parameters
     ----------
     params : iterable of Tensor or of dicts
-        Parameters or parameter groups, as for any torch optimizer. All must be floating point
-        and on one device. Every parameter passed is optimised, whether or not it requires
-        gradients (no gradient is ever used).
+        Parameters or parameter groups, as for any torch optimizer. All must be floating point,
+        on one device and hold values (not on the ``meta`` device: materialise such a model
+        first, e.g. ``model.to_empty(device="cpu")``, then initialise or load its weights). The
+        parameters with ``requires_grad=True`` are optimised (no gradient is ever used); frozen
+        ones (``requires_grad=False``) are excluded from the search and never written: they keep
+        their values exactly through :meth:`step`, :meth:`load_best` and
+        :meth:`load_state_dict`. If every parameter is frozen, :class:`qiml.ConfigError` is raised.
     bounds : (float, float)
         Default box ``(low, high)`` of every scalar parameter; a group may set its own
         ``"bounds"``. The search never leaves the box, so choose it wide enough (e.g. a few
@@ -249,6 +255,11 @@ class QiMLOptimizer(Optimizer):
       returns the loss; parameters do not change.
     - :meth:`state_dict` holds the engine's whole state under ``"qiml"`` as CPU tensors and
       plain Python values; loading it (with the model's own state) continues a run bit for bit.
+    - The set of trained parameters is fixed when the engine is created (at the first step, or
+      the first use of :attr:`engine`): changing ``requires_grad`` afterwards makes :meth:`step`
+      and :meth:`load_best` raise :class:`qiml.ConfigError` naming the parameters that changed
+      (restore ``requires_grad``, or build a new optimizer for the new set). Before that, it may
+      change freely.
     """
 
     def __init__(self, params: Iterable[torch.Tensor] | Iterable[dict[str, Any]], *,
@@ -257,12 +268,15 @@ class QiMLOptimizer(Optimizer):
         if "x0" in qiml_options:
             raise ConfigError("QiMLOptimizer starts from the parameters' current values; it takes no x0")
         self._engine: QiML | None = None
+        self._trainable: tuple[bool, ...] = ()   # requires_grad of every parameter when the engine was made
         self._max_evals = max_evals
         self._seed = seed
         self._options = dict(qiml_options)
         defaults = {"bounds": _check_bounds(bounds, "bounds"), "lattice": _check_lattice(lattice, "lattice")}
         super().__init__(params, defaults)
-        self._new_engine(seed=0)   # validate budgets and options now, with the real P; built for good at step 1
+        # validate budgets, options and the seed now, with the real P; built for good at step 1 (a Generator
+        # is not handed over twice: the engine would use it as is)
+        self._new_engine(seed=0 if seed is None or isinstance(seed, np.random.Generator) else seed)
 
     # ------------------------------------------------------------------ torch.optim plumbing
     def add_param_group(self, param_group: dict[str, Any]) -> None:
@@ -282,18 +296,49 @@ class QiMLOptimizer(Optimizer):
 
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
-        state.update(_engine=self._engine, _max_evals=self._max_evals, _seed=self._seed, _options=self._options)
+        state.update(_engine=self._engine, _trainable=self._trainable, _max_evals=self._max_evals,
+                     _seed=self._seed, _options=self._options)
         return state
 
-    def _layout(self) -> ParameterLayout:
-        return ParameterLayout([p for g in self.param_groups for p in g["params"]])
+    def _requires_grad(self) -> tuple[bool, ...]:
+        """``requires_grad`` of every parameter, in group order."""
+        return tuple(bool(p.requires_grad) for g in self.param_groups for p in g["params"])
 
-    def _new_engine(self, seed: Any) -> QiML:
-        """A fresh engine over the groups' boxes, starting at the current parameters."""
+    def _layout(self) -> ParameterLayout:
+        """Layout of the trainable parameters (``requires_grad=True``), in group order."""
+        return ParameterLayout([p for g in self.param_groups for p in g["params"] if p.requires_grad])
+
+    def _run_layout(self, engine: QiML) -> ParameterLayout:
+        """The layout of the running engine's parameters; refuses changes of ``requires_grad`` or of sizes."""
+        now = self._requires_grad()
+        if now != self._trainable:
+            params = [p for g in self.param_groups for p in g["params"]]
+            changed = [i for i, (a, b) in enumerate(zip(now, self._trainable, strict=True)) if a != b]
+            what = ", ".join(f"parameter {i} (shape {tuple(params[i].shape)}) "
+                             f"{'now requires grad' if now[i] else 'is now frozen'}" for i in changed[:5])
+            more = f" and {len(changed) - 5} more" if len(changed) > 5 else ""
+            n_now = sum(p.numel() for p, t in zip(params, now, strict=True) if t)
+            raise ConfigError(f"requires_grad changed since the QiML run started: {what}{more} (parameters "
+                              f"counted in group order); the run trains {engine.space.dim} elements, the "
+                              f"parameters that now require grad hold {n_now}. The trained set is fixed when the "
+                              "run starts: restore requires_grad, or build a new optimizer for the new set")
+        layout = self._layout()
+        if layout.dim != engine.space.dim:
+            raise ShapeError(f"the parameters now hold {layout.dim} elements but the run has {engine.space.dim}")
+        return layout
+
+    def _new_engine(self, seed: Any) -> tuple[QiML, tuple[bool, ...]]:
+        """A fresh engine over the groups' boxes, starting at the current trainable parameters; and the
+        ``requires_grad`` of every parameter it was built with."""
+        trainable = self._requires_grad()
+        if not any(trainable):
+            raise ConfigError("nothing to optimise: every parameter has requires_grad=False (QiMLOptimizer "
+                              "leaves frozen parameters untouched)")
         layout = self._layout()
         if layout.dim == 0:
-            raise ConfigError("the parameters hold no elements; there is nothing to optimise")
-        reps = [(g["bounds"], g["lattice"], sum(p.numel() for p in g["params"])) for g in self.param_groups]
+            raise ConfigError("the parameters that require grad hold no elements; there is nothing to optimise")
+        reps = [(g["bounds"], g["lattice"], sum(p.numel() for p in g["params"] if p.requires_grad))
+                for g in self.param_groups]
         lower = np.concatenate([np.full(n, b[0], dtype=float) for b, _, n in reps])
         upper = np.concatenate([np.full(n, b[1], dtype=float) for b, _, n in reps])
         step = np.concatenate([np.full(n, s, dtype=float) for _, s, n in reps])
@@ -303,8 +348,9 @@ class QiMLOptimizer(Optimizer):
         # documented: starting values outside a group's box are clipped into it (minimize() refuses such an x0)
         x0 = np.clip(x0, lower, upper)
         # axis slices by default: one step is one slice of nx + 1 closure calls, written element-wise
-        return QiML(Space(lower, upper, step), x0, seed=seed, max_evals=self._max_evals,
-                    **{"search": "slices", "directions": "axes", **self._options})
+        engine = QiML(Space(lower, upper, step), x0, seed=seed, max_evals=self._max_evals,
+                      **{"search": "slices", "directions": "axes", **self._options})
+        return engine, trainable
 
     @property
     def engine(self) -> QiML:
@@ -313,7 +359,7 @@ class QiMLOptimizer(Optimizer):
             seed = self._seed
             if seed is None:   # as torch.utils.data.RandomSampler: draw from torch's default generator
                 seed = int(torch.empty((), dtype=torch.int64).random_().item())
-            self._engine = self._new_engine(seed)
+            self._engine, self._trainable = self._new_engine(seed)
         return self._engine
 
     def _position(self) -> NDArray[np.float64]:
@@ -338,9 +384,7 @@ class QiMLOptimizer(Optimizer):
         if not callable(closure):
             raise ConfigError(f"closure must be callable, got {type(closure).__name__}")
         engine = self.engine
-        layout = self._layout()
-        if layout.dim != engine.space.dim:
-            raise ShapeError(f"the parameters now hold {layout.dim} elements but the run has {engine.space.dim}")
+        layout = self._run_layout(engine)
         with torch.no_grad():
             if engine.stop():
                 return _call_closure(closure)
@@ -379,67 +423,87 @@ class QiMLOptimizer(Optimizer):
         return float(engine.best_f), torch.from_numpy(engine.best_x.copy())
 
     def load_best(self) -> float:
-        """Write the best parameters seen into the model; return their loss."""
+        """Write the best parameters seen into the trainable parameters; return their loss."""
+        engine = self.engine
+        layout = self._run_layout(engine)
         with torch.no_grad():
-            self._layout().write(self.engine.best_x)
+            layout.write(engine.best_x)
         return self.best_loss
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
-        """The torch optimizer state plus ``"qiml"``: the engine's state as CPU tensors and plain values."""
+        """The torch optimizer state plus ``"qiml"``: the engine's state as CPU tensors and plain values,
+        and ``"qiml_trainable"``: the ``requires_grad`` of every parameter (group order) the run trains."""
         state = super().state_dict()
         state["qiml"] = state_to_torch(self.engine.state_dict())
+        state["qiml_trainable"] = list(self._trainable)
         return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Continue from :meth:`state_dict` output (also after ``torch.save`` / ``torch.load``).
 
         The optimizer must be built over parameters of the same sizes, with the same budgets
-        and engine options; otherwise :class:`qiml.CheckpointError` is raised and nothing
-        changes. Group settings (``bounds``, ``lattice``) are taken from the state dict, as
-        torch does with learning rates. The parameters are not touched: load the model's own
+        and engine options, and the same parameters must require grad (``"qiml_trainable"``;
+        checkpoints without it are checked by size only); otherwise :class:`qiml.CheckpointError`
+        is raised and nothing changes. Group settings (``bounds``, ``lattice``) are taken from
+        the state dict, as torch does with learning rates. The parameters are not touched: load the model's own
         state dict too (the next step overwrites them in any case).
         """
         if not isinstance(state_dict, dict) or "qiml" not in state_dict:
             raise CheckpointError("state dict has no 'qiml' entry; it was not made by QiMLOptimizer.state_dict()")
-        rest = {k: v for k, v in state_dict.items() if k != "qiml"}
+        rest = {k: v for k, v in state_dict.items() if k not in ("qiml", "qiml_trainable")}
         saved = (self.param_groups, self.state, self._engine)
         try:
             super().load_state_dict(rest)
             for group in self.param_groups:
                 group["bounds"] = _check_bounds(group.get("bounds"), "bounds")
                 group["lattice"] = _check_lattice(group.get("lattice", 0.0), "lattice")
-            engine = self._new_engine(seed=0)   # the generator's state comes from the checkpoint
+            engine, trainable = self._new_engine(seed=0)   # the generator's state comes from the checkpoint
+            if "qiml_trainable" in state_dict:
+                theirs = state_dict["qiml_trainable"]
+                if not (isinstance(theirs, (list, tuple)) and all(isinstance(t, bool) for t in theirs)):
+                    raise CheckpointError(f"state dict entry 'qiml_trainable' must be a list of bools, got {theirs!r}")
+                if tuple(theirs) != trainable:
+                    raise CheckpointError(
+                        f"checkpoint trained the parameters with requires_grad {list(theirs)} (group order), but "
+                        f"here requires_grad is {list(trainable)}: freeze the same parameters as the saved run")
             engine.load_state_dict(state_from_torch(state_dict["qiml"]))
         except BaseException:
             self.param_groups, self.state, self._engine = saved
             raise
-        self._engine = engine
+        self._engine, self._trainable = engine, trainable
 
 
 # ---------------------------------------------------------------------- validation
 def _check_bounds(bounds: Any, name: str) -> tuple[float, float]:
+    """``bounds`` as ``(low, high)``: two real numbers (:func:`qiml.validation.real_scalar`: no strings or
+    bools), finite, ``low < high``."""
     try:
-        lo, hi = (float(b) for b in bounds)
-    except (TypeError, ValueError) as exc:
-        raise BoundsError(f"{name} must be a pair (low, high) of numbers, got {bounds!r}") from exc
+        pair = None if isinstance(bounds, (str, bytes)) else list(bounds)
+    except TypeError:
+        pair = None
+    lo, hi = (real_scalar(pair[0]), real_scalar(pair[1])) if pair is not None and len(pair) == 2 else (None, None)
+    if lo is None or hi is None:
+        raise BoundsError(f"{name} must be a pair (low, high) of real numbers (not strings or bools), "
+                          f"got {bounds!r}")
     if not (math.isfinite(lo) and math.isfinite(hi)) or lo >= hi:
         raise BoundsError(f"{name} must be finite with low < high, got {bounds!r}")
     return lo, hi
 
 
 def _check_lattice(lattice: Any, name: str) -> float:
-    try:
-        s = float(lattice)
-    except (TypeError, ValueError) as exc:
-        raise BoundsError(f"{name} must be a number >= 0 (0 = continuous), got {lattice!r}") from exc
+    """``lattice`` as a float: one real number (no string or bool), finite and >= 0."""
+    s = real_scalar(lattice)
+    if s is None:
+        raise BoundsError(f"{name} must be a real number >= 0 (0 = continuous; not a string or bool), "
+                          f"got {lattice!r}")
     if not math.isfinite(s) or s < 0:
         raise BoundsError(f"{name} must be a finite number >= 0 (0 = continuous), got {lattice!r}")
     return s
 
 
 def _check_group(group: dict[str, Any], others: list[torch.Tensor]) -> None:
-    """Validate a parameter group in place: float tensors on one device, no duplicates, sane box."""
+    """Validate a parameter group in place: float tensors with values on one device, no duplicates, sane box."""
     params = group["params"]
     for p in params:
         if not torch.is_floating_point(p):
@@ -447,6 +511,11 @@ def _check_group(group: dict[str, Any], others: list[torch.Tensor]) -> None:
                               f"(shape {tuple(p.shape)})")
         if p.is_sparse:
             raise ConfigError("QiMLOptimizer does not optimise sparse tensors")
+        if p.is_meta:
+            raise ConfigError(f"a parameter (shape {tuple(p.shape)}) is on the meta device: meta tensors hold no "
+                              "values, so QiML has nothing to start from or write into. Materialise the model "
+                              'first, e.g. model.to_empty(device="cpu"), then initialise its parameters (or load '
+                              "a state dict)")
     if len({id(p) for p in params}) != len(params):
         raise ConfigError("a parameter appears twice in a parameter group")
     devices = {str(p.device) for p in [*others, *params]}
