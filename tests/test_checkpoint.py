@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import errno
+import io
 import json
 import os
+import tracemalloc
+import zipfile
 
 import numpy as np
 import pytest
@@ -58,21 +62,40 @@ def test_atomic_write_leaves_no_temp_files(tmp_path):
     assert checkpoint.load(target)["i"] == 2
 
 
-def test_failed_write_keeps_old_checkpoint_and_no_temp_file(tmp_path, monkeypatch):
+def test_full_disk_keeps_old_checkpoint_and_no_temp_file(tmp_path, monkeypatch):
+    """A disk that fills up half-way through the archive: a CheckpointError saying so, the previous
+    checkpoint intact, and no temporary file left."""
     target = tmp_path / "ck.npz"
     checkpoint.save({"i": 1, "a": np.arange(3)}, target)
     before = target.read_bytes()
+    real_savez = np.savez
 
-    def crash(*args, **kwargs):
-        raise OSError("disk full")
+    def fill_up(fh, **entries):
+        class Full:   # accepts 100 bytes, then the device is full
+            written = 0
 
-    monkeypatch.setattr(np, "savez", crash)
-    with pytest.raises(OSError, match="disk full"):
-        checkpoint.save({"i": 2, "a": np.arange(4)}, target)
+            def write(self, b):
+                if self.written + len(b) > 100:
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                self.written += len(b)
+                return fh.write(b)
+
+            def __getattr__(self, name):
+                return getattr(fh, name)
+        real_savez(Full(), **entries)
+
+    monkeypatch.setattr(np, "savez", fill_up)
+    with pytest.raises(CheckpointError, match="No space left on device; the previous one is intact") as info:
+        checkpoint.save({"i": 2, "a": np.arange(4000)}, target)
+    assert isinstance(info.value.__cause__, OSError) and info.value.__cause__.errno == errno.ENOSPC
     monkeypatch.undo()
     assert os.listdir(tmp_path) == ["ck.npz"]
     assert target.read_bytes() == before
     assert checkpoint.load(target)["i"] == 1
+    with pytest.raises(CheckpointError, match="nothing was written"):
+        monkeypatch.setattr(np, "savez", fill_up)
+        checkpoint.save({"a": np.arange(4000)}, tmp_path / "new.npz")
+    assert os.listdir(tmp_path) == ["ck.npz"]
 
 
 def test_save_rejects_object_arrays_and_non_json_metadata(tmp_path):
@@ -195,3 +218,82 @@ def test_optimizer_checkpoint_is_a_plain_npz(tmp_path):
     state = checkpoint.load(path)
     assert state["nfev"] == opt.nfev and state["nit"] == 1
     np.testing.assert_array_equal(state["dir.inner.psi"], opt.strategy.inner.psi)
+
+
+# ----------------------------------------------------------------------------- bounded loading
+def _npz_member(zf: zipfile.ZipFile, name: str, shape: tuple, payload_bytes: int) -> None:
+    """Write member ``name`` with an .npy header declaring float64 ``shape`` and ``payload_bytes`` zeros."""
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False, "shape": shape})
+    with zf.open(name, "w", force_zip64=True) as fh:
+        fh.write(header.getvalue())
+        block = bytes(2**20)
+        for start in range(0, payload_bytes, len(block)):
+            fh.write(block[: min(len(block), payload_bytes - start)])
+
+
+def _peak_bytes(fn) -> int:
+    tracemalloc.start()
+    try:
+        fn()
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return peak
+
+
+def test_header_claiming_terabytes_is_refused_before_allocating(tmp_path):
+    path = tmp_path / "liar.npz"
+    with zipfile.ZipFile(path, "w") as zf:
+        _npz_member(zf, "x.npy", (2**40,), 64)          # declares 8 TiB, holds 64 bytes
+        zf.writestr("__meta__.npy", b"")
+    def load():
+        with pytest.raises(CheckpointError, match=r"member 'x.npy' declares 8796093022336 bytes but holds"):
+            checkpoint.load(path)
+    assert _peak_bytes(load) < 2**20
+
+
+def test_zip_bomb_is_refused_without_decompressing(tmp_path):
+    """A 2 MB archive of 2 GB of zeros (honest headers): refused from its declared size, with about no
+    memory spent, by checkpoint.load's default bound and by an optimizer's own, much smaller, bound."""
+    path = tmp_path / "bomb.npz"
+    n = 2**28                                             # float64s: 2 GiB
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+        _npz_member(zf, "x.npy", (n,), 8 * n)
+    assert path.stat().st_size < 16 * 2**20
+    def load():
+        with pytest.raises(CheckpointError, match=r"declares at least 2147483776 bytes of arrays, more than"):
+            checkpoint.load(path)
+    assert _peak_bytes(load) < 2**20
+    opt = qiml.QiML([(-1.0, 1.0)] * 3, seed=0, max_evals=500)
+    assert opt.checkpoint_bytes() < 64 * 2**20
+    def load_opt():
+        bound = opt.checkpoint_bytes()
+        with pytest.raises(CheckpointError, match=rf"more than this optimizer's state can hold \({bound} bytes\)"):
+            opt.load(path)
+    assert _peak_bytes(load_opt) < 2**20
+
+
+def test_optimizer_bound_admits_its_own_checkpoints(tmp_path):
+    """The bound derived from the shapes is never below what a run writes: the walkers' largest
+    ensemble and a long history fit."""
+    for search in ("slices", "walkers"):
+        opt = qiml.QiML([(-5.0, 5.0)] * 4, seed=1, max_evals=3000, search=search)
+        while not opt.stop():
+            X = opt.ask()
+            opt.tell(X, np.sum(X**2, axis=1))
+        path = opt.save(tmp_path / f"{search}.npz")
+        with zipfile.ZipFile(path) as zf:
+            assert sum(i.file_size for i in zf.infolist()) < opt.checkpoint_bytes()
+        fresh = qiml.QiML([(-5.0, 5.0)] * 4, seed=1, max_evals=3000, search=search)
+        fresh.load(path)
+        assert fresh.nfev == opt.nfev
+
+
+def test_member_that_is_not_an_array_is_refused(tmp_path):
+    path = tmp_path / "odd.npz"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("__meta__.npy", b"\x93NUMPY")
+        zf.writestr("evil.pkl", b"cos\nsystem\n")
+    with pytest.raises(CheckpointError, match="corrupt or not a qiml checkpoint"):
+        checkpoint.load(path)

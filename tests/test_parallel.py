@@ -143,5 +143,5 @@ def test_quick_work_stays_in_process(monkeypatch):
     qiml.minimize(rastrigin, [(-5.0, 5.0)] * 4, vectorized=True, seed=0, max_evals=2000, block=4, workers=2)
     objective = [w for name, w in calls if name == "objective"]
     solver = [w for name, w in calls if name == "solver"]
-    assert objective[0] == 2 and set(objective[1:]) == {1}   # the first call measures the cost
+    assert objective == [2]   # the first call measures the cost; the cheap batches after it run here
     assert set(solver) == {1}

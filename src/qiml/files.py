@@ -3,7 +3,9 @@
 Every file qiml writes that a crash must not leave half-written (checkpoints, cached datasets,
 study tables) goes through :func:`atomic_write`: the bytes go to a temporary file in the target's
 directory, are flushed and fsynced, and the temporary file is renamed over the target, so a reader
-sees the old file or the new one, never a mixture.
+sees the old file or the new one, never a mixture. A writer killed mid-write (SIGKILL, power loss)
+leaves its temporary file behind; the next write of the same target removes those of writers that
+are no longer running (:func:`remove_stale_temporaries`).
 """
 
 from __future__ import annotations
@@ -11,12 +13,13 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_write", "atomic_write_text", "atomic_write_csv", "cache_dir"]
+__all__ = ["atomic_write", "atomic_write_text", "atomic_write_csv", "cache_dir", "remove_stale_temporaries"]
 
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], Any], mode: int = 0o644) -> Path:
@@ -28,7 +31,8 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], Any]
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # the writer's pid in the name tells a later write whether the file is still being written
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
             write(fh)
@@ -39,7 +43,46 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], Any]
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    remove_stale_temporaries(path)
     return path
+
+
+def remove_stale_temporaries(path: str | os.PathLike[str]) -> list[Path]:
+    """Delete the temporary files that killed writers of ``path`` left in its folder; return them.
+
+    A temporary file is ``.<name>.<pid>.<random>.tmp``; it is stale when no process ``pid`` runs on
+    this machine (files without a pid, from older qiml versions, count as stale). Files of running
+    writers, this process's included, are kept."""
+    path = Path(path)
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.(?:(\d+)\.)?[a-z0-9_]+\.tmp")
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(path.parent))
+    except OSError:
+        return removed
+    for entry in entries:
+        m = pattern.fullmatch(entry.name)
+        if m is None or (m.group(1) is not None and _running(int(m.group(1)))):
+            continue
+        try:
+            os.unlink(entry.path)
+            removed.append(Path(entry.path))
+        except OSError:   # removed by another writer meanwhile, or not ours to remove
+            pass
+    return removed
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` exists on this machine (this process counts as running)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):   # another user's process, or not a pid we can ask about
+        return True
+    return True
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:

@@ -60,8 +60,14 @@ class Objective:
         self.seconds = 0.0   # time spent inside fun (summed over workers), for overhead measurements
         self._rows = 0       # rows evaluated so far (with seconds: the cost of one row)
 
-    def evaluate(self, request: Request) -> NDArray[np.float64]:
-        """Loss at every candidate row of ``request``, shape (n_rows,)."""
+    def evaluate(self, request: Request, deadline: float | None = None) -> NDArray[np.float64]:
+        """Loss at every candidate row of ``request``, shape (n_rows,).
+
+        With a ``deadline`` (a :func:`time.perf_counter` value; how :func:`qiml.minimize` keeps
+        ``max_time``), evaluation stops at the first row (the first batch, for a vectorized or
+        parallel objective) that ends past it, and the values so far are returned: fewer than
+        ``n_rows``, at least one.
+        """
         n = request.n_rows
         # batches expected (from the time per row so far) to be quick run here; see MIN_PARALLEL_SECONDS
         per_row = self.seconds / self._rows if self._rows else np.inf
@@ -69,11 +75,26 @@ class Objective:
         # with several workers, cut the rows into a few batches per worker to balance the load
         chunk = self.chunk if workers == 1 else max(1, min(self.chunk, -(-n // (4 * workers))))
         bounds = [(a, min(n, a + chunk)) for a in range(0, n, chunk)]
-        tasks = ((self.fun, self.vectorized, request.rows(a, b)) for a, b in bounds)  # lazy: bounded memory
+        # under a deadline, a pool gets one batch per worker at a time, so the clock is read between them
+        rounds = [bounds] if deadline is None or workers == 1 else [bounds[i:i + workers]
+                                                                     for i in range(0, len(bounds), workers)]
+        row_deadline = deadline if workers == 1 else None
         out = np.empty(n)
-        for (a, b), (F, seconds) in zip(bounds, parallel_map(_values, tasks, workers), strict=True):
-            self.seconds += seconds
-            out[a:b] = check_values(F, b - a, self.nan_policy)
+        done = 0
+        for batches in rounds:
+            tasks = ((self.fun, self.vectorized, request.rows(a, b), row_deadline) for a, b in batches)  # lazy
+            # serially one batch at a time (a generator), so nothing is evaluated past the deadline
+            results = (_values(*t) for t in tasks) if workers == 1 else parallel_map(_values, tasks, workers)
+            for (a, b), (F, seconds) in zip(batches, results, strict=False):
+                self.seconds += seconds
+                m = b - a if self.vectorized else len(F)   # a scalar loop stops early at the deadline
+                out[a:a + m] = check_values(F, m, self.nan_policy)
+                done = a + m
+                if workers == 1 and deadline is not None and time.perf_counter() > deadline:
+                    break
+            if deadline is not None and done < n and time.perf_counter() > deadline:
+                self._rows += done
+                return out[:done]
         self._rows += n
         return out
 
@@ -93,11 +114,20 @@ class Objective:
         return None
 
 
-def _values(fun: Callable[..., Any], vectorized: bool, X: NDArray[np.float64]) -> tuple[Any, float]:
-    """What ``fun`` returns for rows ``X`` and the seconds it took; runs in a worker when parallel."""
+def _values(fun: Callable[..., Any], vectorized: bool, X: NDArray[np.float64],
+            deadline: float | None = None) -> tuple[Any, float]:
+    """What ``fun`` returns for rows ``X`` and the seconds it took; runs in a worker when parallel. A scalar
+    ``fun`` stops after the first row that ends past ``deadline`` (a perf_counter value), answering fewer rows."""
     t0 = time.perf_counter()
     try:
-        F = fun(X) if vectorized else [_scalar(fun(row)) for row in X]
+        if vectorized:
+            F = fun(X)
+        else:
+            F = []
+            for row in X:
+                F.append(_scalar(fun(row)))
+                if deadline is not None and time.perf_counter() > deadline:
+                    break
     except ObjectiveError:
         raise
     except Exception as exc:  # the user's code failed: say where, keep the original chained

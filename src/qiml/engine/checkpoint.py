@@ -4,14 +4,22 @@ A state dict is a flat mapping of names to NumPy arrays plus JSON-able metadata.
 as an ``.npz`` archive (zip, CRC-checked) holding the arrays and one JSON string; it is loaded
 with ``allow_pickle=False``, so a checkpoint can never execute code. Writes go to a temporary
 file in the same directory, are flushed to disk and then renamed over the target, so a crash
-leaves either the old or the new checkpoint, never half of one.
+leaves either the old or the new checkpoint, never half of one (see :func:`qiml.files.atomic_write`,
+which also removes temporary files that killed writers left behind).
+
+Loading is bounded in memory: before any array is read, every member's declared size (the zip
+directory's and the array header's, which must agree) is checked, and their sum must stay under
+``max_bytes``; :meth:`qiml.QiML.load` derives that bound from its own shapes. A zip bomb or a header
+claiming terabytes is refused without being decompressed.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +28,11 @@ import numpy as np
 from ..errors import CheckpointError
 from ..files import atomic_write
 
-__all__ = ["save", "load", "FORMAT"]
+__all__ = ["save", "load", "FORMAT", "MAX_BYTES"]
 
 FORMAT = "qiml-checkpoint-1"
+#: default bound on the bytes :func:`load` will read (the arrays' declared sizes, summed)
+MAX_BYTES = 2**30
 _META = "__meta__"
 _RESERVED = (_META, "file", "allow_pickle")   # np.savez(file, *args, allow_pickle=True, **kwds)
 
@@ -46,16 +56,25 @@ def save(state: dict[str, Any], path: str | os.PathLike[str]) -> Path:
         raise CheckpointError(f"state metadata is not JSON-serialisable: {exc}") from exc
     # 0600: a checkpoint may hold a model's weights; it stays private to its owner like mkstemp's file
     entries: dict[str, Any] = {**arrays, _META: np.array(meta_json)}
-    atomic_write(path, lambda fh: np.savez(fh, **entries), mode=0o600)
+    try:
+        atomic_write(path, lambda fh: np.savez(fh, **entries), mode=0o600)
+    except OSError as exc:   # a full disk, a read-only folder: the previous checkpoint is untouched
+        raise CheckpointError(f"could not write the checkpoint {path}: {exc.strerror or exc}; "
+                              f"{'the previous one is intact' if path.exists() else 'nothing was written'}") from exc
     return path
 
 
-def load(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a checkpoint written by :func:`save`; raise :class:`CheckpointError` if it is not one."""
+def load(path: str | os.PathLike[str], max_bytes: int = MAX_BYTES) -> dict[str, Any]:
+    """Read a checkpoint written by :func:`save`; raise :class:`CheckpointError` if it is not one.
+
+    ``max_bytes`` bounds the memory spent: the arrays' declared sizes are checked before any is read
+    (see the module docstring), so at most about ``max_bytes`` are allocated whatever the file holds.
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}")
     try:
+        _check_sizes(path, max_bytes)
         with np.load(path, allow_pickle=False) as z:
             if _META not in z.files:
                 raise CheckpointError(f"{path} is not a qiml checkpoint (no metadata)")
@@ -63,8 +82,9 @@ def load(path: str | os.PathLike[str]) -> dict[str, Any]:
             arrays = {k: z[k] for k in z.files if k != _META}
     except CheckpointError:
         raise
-    except (OSError, ValueError, TypeError, AttributeError, EOFError, zipfile.BadZipFile, KeyError) as exc:
-        # TypeError/AttributeError: np.load gave a plain array (an .npy file), not an archive
+    except (OSError, ValueError, TypeError, AttributeError, EOFError, zipfile.BadZipFile, KeyError, zlib.error,
+            NotImplementedError, RuntimeError) as exc:
+        # NotImplementedError: an unknown zip compression; RuntimeError: an encrypted member or JSON nested too deep
         raise CheckpointError(f"{path} is corrupt or not a qiml checkpoint: {type(exc).__name__}: {exc}") from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} has format {payload.get('format') if isinstance(payload, dict) else None!r}, "
@@ -74,3 +94,36 @@ def load(path: str | os.PathLike[str]) -> dict[str, Any]:
     state: dict[str, Any] = dict(payload["meta"])
     state.update(arrays)
     return state
+
+
+def _check_sizes(path: Path, max_bytes: int) -> None:
+    """Refuse ``path`` unless it is a zip of ``.npy`` members whose headers declare plain arrays exactly
+    as large as the members, together at most ``max_bytes``; reads only the headers."""
+    if not zipfile.is_zipfile(path):
+        raise CheckpointError(f"{path} is corrupt or not a qiml checkpoint: not an .npz archive")
+    total = 0
+    with zipfile.ZipFile(path) as zf:
+        members = zf.infolist()
+        for info in members:
+            total += info.file_size
+            if not info.filename.endswith(".npy") or total > max_bytes:
+                break
+            with zf.open(info) as fh:
+                version = np.lib.format.read_magic(fh)
+                if version not in ((1, 0), (2, 0)):
+                    raise CheckpointError(f"{path} is corrupt or not a qiml checkpoint: member {info.filename!r} "
+                                          f"is .npy version {version}")
+                read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                               else np.lib.format.read_array_header_2_0)
+                shape, _, dtype = read_header(fh)
+                declared = fh.tell() + math.prod(shape) * dtype.itemsize
+            if dtype.hasobject or declared != info.file_size:
+                raise CheckpointError(f"{path} is corrupt or not a qiml checkpoint: member {info.filename!r} declares "
+                                      f"{'objects' if dtype.hasobject else f'{declared} bytes'} but holds "
+                                      f"{info.file_size} bytes")
+    bad = [m.filename for m in members if not m.filename.endswith(".npy")]
+    if bad:
+        raise CheckpointError(f"{path} is corrupt or not a qiml checkpoint: member {bad[0]!r} is not an array")
+    if total > max_bytes:
+        raise CheckpointError(f"{path} declares at least {total} bytes of arrays, more than this optimizer's state "
+                              f"can hold ({max_bytes} bytes): it is not a checkpoint of this run")

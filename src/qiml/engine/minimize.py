@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -43,8 +45,9 @@ def minimize(fun: Callable[..., Any] | Objective, bounds: Any, *, x0: ArrayLike 
         ``StopIteration`` stops the run (``status = 1``), as in SciPy.
     checkpoint : path, optional
         Where to save the optimizer's state atomically every ``checkpoint_every`` iterations
-        and at the end. With ``resume=True`` an existing checkpoint there is loaded first, so an
-        interrupted run continues exactly where it stopped.
+        and at the end, and also when the run is interrupted (Ctrl-C) or the objective raises: the
+        exception then carries a note saying so. With ``resume=True`` an existing checkpoint there
+        is loaded first, so an interrupted run continues exactly where it stopped.
     blocks : sequence of index arrays, optional
         A partition of the parameters for adapted directions: each direction then moves one block
         (e.g. one neuron's fan-in, see :meth:`qiml.nn.MLP.neuron_blocks`). With
@@ -75,28 +78,76 @@ def minimize(fun: Callable[..., Any] | Objective, bounds: Any, *, x0: ArrayLike 
                               workers=opt.options.workers)
     if resume and checkpoint is not None and Path(checkpoint).exists():
         opt.load(checkpoint)
-    with _progress_bar(progress) as bar:
-        while not opt.stop():
-            req = opt.ask_request()
-            if isinstance(req, SliceRequest):
-                opt.tell_potentials(*objective.potentials(req))
-            else:
-                opt.tell_values(objective.evaluate(req))
-            if checkpoint is not None and opt.nit % checkpoint_every == 0:
-                opt.save(checkpoint)
-            if callback is not None:
-                try:
-                    stop = callback(opt.result)
-                except StopIteration:
-                    stop = True
-                if stop is True:
-                    opt.request_stop("stopped by callback")
-            bar(opt.progress(), opt.best_f)
+    sliced = type(objective).potentials is not Objective.potentials   # a model's own, incremental slices
+    whole = True     # whether the optimizer's state is consistent (false only while a tell updates it)
+    try:
+        with _progress_bar(progress) as bar:
+            while not opt.stop():
+                req = opt.ask_request()
+                if sliced and isinstance(req, SliceRequest):
+                    answer: tuple[Any, ...] = objective.potentials(req)
+                else:
+                    answer = (objective.evaluate(req, deadline=opt.deadline()),)
+                whole = False
+                with _interrupts_deferred():   # Ctrl-C waits for the tell, so the state stays whole
+                    if len(answer) == 2:
+                        opt.tell_potentials(*answer)
+                    elif answer[0].size < req.n_rows:
+                        opt.tell_partial(answer[0])    # max_time ran out inside the request
+                    else:
+                        opt.tell_values(answer[0])
+                    whole = True
+                    if checkpoint is not None and opt.nit % checkpoint_every == 0:
+                        opt.save(checkpoint)
+                if callback is not None:
+                    try:
+                        stop = callback(opt.result)
+                    except StopIteration:
+                        stop = True
+                    if stop is True:
+                        opt.request_stop("stopped by callback")
+                bar(opt.progress(), opt.best_f)
+    except BaseException as exc:
+        # Ctrl-C, or the objective or callback failed: a pending request is part of the state, so a run
+        # resumed from this save repeats only the request that was cut short
+        if checkpoint is not None and whole:
+            _save_after(exc, opt, checkpoint)
+        raise
     if checkpoint is not None:
         opt.save(checkpoint)
     res = opt.result
     res.objective_seconds = objective.seconds
     return res
+
+
+def _save_after(exc: BaseException, opt: QiML, path: str | os.PathLike[str]) -> None:
+    """Save ``opt`` after ``exc`` stopped the run, and say so in the exception's notes (a failed save is
+    noted too, never raised in place of ``exc``)."""
+    try:
+        opt.save(path)
+    except Exception as save_exc:
+        exc.add_note(f"qiml: could not save the run's state to {path}: {save_exc}")
+    else:
+        exc.add_note(f"qiml: the run's state was saved to {path} ({opt.nfev} evaluations); "
+                     "pass resume=True to continue it")
+
+
+@contextmanager
+def _interrupts_deferred() -> Iterator[None]:
+    """Hold Ctrl-C (SIGINT) until the block ends, then raise it; a no-op outside the main thread or
+    when SIGINT does not raise KeyboardInterrupt (the caller installed its own handler)."""
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield
+        return
+    caught: list[Any] = []
+    signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if caught:
+        raise KeyboardInterrupt
 
 
 @contextmanager

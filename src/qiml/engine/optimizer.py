@@ -52,8 +52,8 @@ from ..solvers import Solver, density, get_solver, normalize, setting_names, uni
 from ..spaces import as_space
 from . import checkpoint, readout, refine
 from .directions import AUTO_MAX_DIM, Block, CurvatureFn, make_strategy
-from .options import Options, split_options
-from .walkers import Walkers, default_walkers
+from .options import MAX_NX, Options, split_options
+from .walkers import MAX_WALKERS, Walkers, default_walkers
 
 __all__ = ["QiML", "default_max_evals"]
 
@@ -241,6 +241,30 @@ class QiML:
             raise ShapeError(f"V must have shape {req.grid.shape} (slices x grid points), got {V.shape}")
         flat = check_values(np.concatenate([[fx], V.ravel()]), V.size + 1, self.options.nan_policy)
         self._tell_slices(req, float(flat[0]), flat[1:].reshape(V.shape))
+
+    def tell_partial(self, F: ArrayLike) -> None:
+        """Report the losses (m,) of the first m < n_rows rows of the pending request, when the time
+        budget ran out before the others were evaluated (see :meth:`deadline`).
+
+        They count as evaluations and their best point is kept, but the request stays pending: the
+        packets need every row. A run resumed from here asks the whole request again.
+        """
+        req = self.ask_request()
+        F = np.asarray(F, dtype=float).reshape(-1)
+        if not 0 < F.size < req.n_rows:
+            raise ShapeError(f"tell_partial() takes the losses of 1 to {req.n_rows - 1} leading rows of the pending "
+                             f"request, got {F.size}; use tell_values() for all of them")
+        F = check_values(F, F.size, self.options.nan_policy)
+        i = int(np.argmin(F))
+        self.nfev += F.size
+        if F[i] < self.best_f or self.options.noisy:
+            self.best_f, self.best_x = float(F[i]), req.rows(i, i + 1)[0].copy()
+        self.history.append((self.nfev, self.best_f))
+
+    def deadline(self) -> float | None:
+        """The :func:`time.perf_counter` value at which ``max_time`` runs out (None without one): an
+        objective evaluating a request may stop there (:meth:`qiml.objective.Objective.evaluate`)."""
+        return None if self.max_time is None else time.perf_counter() + self.max_time - self.elapsed
 
     # ------------------------------------------------------------------ stopping and results
     def request_stop(self, reason: str = "stopped on request") -> None:
@@ -600,8 +624,20 @@ class QiML:
         return checkpoint.save(self.state_dict(), path)
 
     def load(self, path: Any) -> None:
-        """Continue from a checkpoint file written by :meth:`save`."""
-        self.load_state_dict(checkpoint.load(path))
+        """Continue from a checkpoint file written by :meth:`save`.
+
+        Memory is bounded by :meth:`checkpoint_bytes`: a file declaring larger arrays is refused
+        with :class:`qiml.CheckpointError` before anything is read."""
+        self.load_state_dict(checkpoint.load(path, max_bytes=self.checkpoint_bytes()))
+
+    def checkpoint_bytes(self) -> int:
+        """The most bytes of arrays a checkpoint of this run can hold, from its shapes: P x P matrices
+        (bases, covariances), P-vectors per walker, GA member and slice grid point, and one history row
+        per iteration (at most ``max_iter`` or ``max_evals``; 2**22 rows when only time is budgeted)."""
+        P = self.space.dim
+        walkers = 0 if self.ensemble is None else MAX_WALKERS
+        rows = self.max_iter or self.max_evals or 2**22
+        return 8 * (16 * P * P + 8 * P * (walkers + self.popsize + MAX_NX) + 2 * rows) + 2**22
 
 
 # ---------------------------------------------------------------------- helpers

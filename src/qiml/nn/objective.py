@@ -257,11 +257,11 @@ class NetworkObjective(Objective):
         return loss
 
     # -- generic rows --------------------------------------------------------------------------
-    def evaluate(self, request: Request) -> NDArray[np.float64]:
+    def evaluate(self, request: Request, deadline: float | None = None) -> NDArray[np.float64]:
         key_x = request.x if hasattr(request, "x") else request.rows(0, 1)[0]
         self._rows_X, self._rows_y, _ = self.batch(np.asarray(key_x, dtype=float))
         self.chunk = max(1, self.max_batch_bytes // (8 * self._rows_X.shape[0] * self._width))
-        return super().evaluate(request)
+        return super().evaluate(request, deadline)
 
     def _row_losses(self, thetas: NDArray[np.float64]) -> NDArray[np.float64]:
         pen = self.l2 * np.sum(thetas[:, self._is_weight] ** 2, axis=1) if self.l2 else 0.0
