@@ -211,7 +211,7 @@ BAD = [
     (QiMLRegressor, {"batch_size": "auto"}, "batch_size must be a positive int or None"),
     (QiMLRegressor, {"max_iter": 0}, "max_iter must be a positive int or None"),
     (QiMLRegressor, {"max_evals": 2.5}, "max_evals must be a positive int or None"),
-    (QiMLRegressor, {"max_time": -1}, "max_time must be a number > 0 or None"),
+    (QiMLRegressor, {"max_time": -1}, "max_time must be a finite number > 0 or None"),
     (QiMLRegressor, {"bound": 0.0}, "bound must be a finite number > 0"),
     (QiMLRegressor, {"qiml_options": {"max_iter": 5}}, r"qiml_options may not set 'max_iter' \(use max_iter=\)"),
     (QiMLRegressor, {"qiml_options": {"l2": 0.1}}, r"'l2' \(use alpha=\)"),

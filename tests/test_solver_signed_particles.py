@@ -332,14 +332,14 @@ def test_settings_round_trip_and_defaults():
     ({"nk": 2}, "nk must be an even int"),
     ({"nk": -4}, "nk must be a positive int"),
     ({"steps": 0}, "steps must be a positive int"),
-    ({"dt": 0.0}, "dt must be None"),
-    ({"dt": float("nan")}, "dt must be None"),
-    ({"dt": "0.1"}, "dt must be None"),
+    ({"dt": 0.0}, "dt must be a finite number > 0 or None"),
+    ({"dt": float("nan")}, "dt must be a finite number > 0 or None"),
+    ({"dt": "0.1"}, "dt must be a finite number > 0 or None"),
     ({"annihilate_every": 0}, "annihilate_every must be a positive int"),
     ({"max_particles": -1}, "max_particles must be a positive int"),
     ({"particles": 5000, "max_particles": 4000}, "max_particles"),
-    ({"mass": 0.0}, "mass must be None"),
-    ({"mass": float("inf")}, "mass must be None"),
+    ({"mass": 0.0}, "mass must be a finite number > 0 or None"),
+    ({"mass": float("inf")}, "mass must be a finite number > 0 or None"),
 ])
 def test_bad_settings_raise_config_error(kwargs, match):
     with pytest.raises(ConfigError, match=match):

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from .errors import ConfigError
+from .validation import is_int
 
 __all__ = ["MIN_PARALLEL_SECONDS", "check_workers", "cpu_count", "parallel_map"]
 
@@ -44,9 +45,9 @@ def cpu_count() -> int:
 
 def check_workers(workers: Any) -> int:
     """Validate a ``workers`` setting: a positive int, or -1 for every available core."""
-    if isinstance(workers, bool) or not isinstance(workers, int) or not (workers >= 1 or workers == -1):
+    if not is_int(workers) or not (workers >= 1 or workers == -1):
         raise ConfigError(f"workers must be a positive int or -1 (all cores), got {workers!r}")
-    return cpu_count() if workers == -1 else workers
+    return cpu_count() if workers == -1 else int(workers)
 
 
 def parallel_map(fn: Callable[..., Any], tasks: Iterable[Sequence[Any]], workers: int = 1) -> list[Any]:

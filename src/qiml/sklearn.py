@@ -105,7 +105,6 @@ models with ``pack``/``unpack`` (an MLP), and then predictions are made from ``c
 from __future__ import annotations
 
 import copy
-import numbers
 from typing import Any
 
 import numpy as np
@@ -122,6 +121,7 @@ from .nn import MLP, Model, QuantizedModel, check_model, get_loss
 from .nn.losses import log_softmax
 from .nn.mlp import BITS
 from .training import fit_network
+from .validation import is_int, optional_positive_float, optional_positive_int, real_or_none
 
 try:
     from sklearn.utils.validation import validate_data
@@ -137,15 +137,6 @@ _RESERVED = {"loss": "loss", "bits": "bits", "bound": "bound", "batch_size": "ba
              "progress": "verbose", "x0": None}
 
 
-def _real(v: Any) -> float | None:
-    """``v`` as a float if it is a real number (not a bool), else None."""
-    return float(v) if isinstance(v, numbers.Real) and not isinstance(v, bool) else None
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
-
-
 class _QiMLBase(BaseEstimator):
     """Parameter checks and the fit shared by the regressor and the classifier."""
 
@@ -155,11 +146,11 @@ class _QiMLBase(BaseEstimator):
     def _check_params(self) -> dict[str, Any]:
         """Validate the constructor arguments (scikit-learn validates in ``fit``); returns fit_network kwargs."""
         hls = self.hidden_layer_sizes
-        sizes = [hls] if _is_int(hls) else hls
+        sizes = [hls] if is_int(hls) else hls
         if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
             raise ConfigError(f"hidden_layer_sizes must be an int or a sequence of positive ints, got {hls!r}")
         sizes = list(sizes)
-        if not all(_is_int(s) and s >= 1 for s in sizes):
+        if not all(is_int(s) and s >= 1 for s in sizes):
             raise ConfigError(f"hidden_layer_sizes must be positive ints, got {hls!r}")
         act = self.activation
         if not isinstance(act, str) and not (isinstance(act, (list, tuple)) and len(act) == len(sizes)):
@@ -170,19 +161,15 @@ class _QiMLBase(BaseEstimator):
             kind = "regression" if self._regression else "classification"
             ok = "'mse', 'mae'" if self._regression else "'cross_entropy', 'hinge', 'zero_one'"
             raise ConfigError(f"loss {self.loss!r} is not a {kind} loss; choose from {ok}")
-        alpha = _real(self.alpha)
+        alpha = real_or_none(self.alpha)
         if alpha is None or not np.isfinite(alpha) or alpha < 0:
             raise ConfigError(f"alpha must be a finite number >= 0, got {self.alpha!r}")
-        for name in ("batch_size", "max_iter", "max_evals"):
-            v = getattr(self, name)
-            if v is not None and not (_is_int(v) and v >= 1):
-                raise ConfigError(f"{name} must be a positive int or None, got {v!r}")
-        max_time = _real(self.max_time)
-        if self.max_time is not None and (max_time is None or not max_time > 0):
-            raise ConfigError(f"max_time must be a number > 0 or None, got {self.max_time!r}")
-        if self.bits is not None and not (_is_int(self.bits) and self.bits in BITS):
+        for name in ("batch_size", "max_iter", "max_evals"):   # the engine's own checks, so its messages
+            optional_positive_int(name, getattr(self, name))
+        optional_positive_float("max_time", self.max_time)
+        if self.bits is not None and not (is_int(self.bits) and self.bits in BITS):
             raise ConfigError(f"bits must be None or one of {BITS} (int4 / int8 weights), got {self.bits!r}")
-        bound = _real(self.bound)
+        bound = real_or_none(self.bound)
         if bound is None or not np.isfinite(bound) or bound <= 0:
             raise ConfigError(f"bound must be a finite number > 0, got {self.bound!r}")
         opts = {} if self.qiml_options is None else self.qiml_options
@@ -193,7 +180,7 @@ class _QiMLBase(BaseEstimator):
             uses = [f"{k!r} (use {_RESERVED[k]}=)" if _RESERVED[k] else repr(k) for k in clash]
             raise ConfigError(f"qiml_options may not set {', '.join(uses)}")
         rs = self.random_state
-        if _is_int(rs) and rs >= 0:
+        if is_int(rs) and rs >= 0:
             seed = int(rs)
         else:
             try:

@@ -1,4 +1,9 @@
-"""Checks of user-given scalars shared by every front door: each raises :class:`ConfigError` naming the input."""
+"""Checks of user-given scalars shared by every front door: each raises :class:`ConfigError` naming the input.
+
+One rule for every door (``minimize``, ``QiML``, the estimators, the torch optimizer, the CLI): an int is a
+Python or NumPy integer, a real number a Python or NumPy int or float; bools, strings (``'10'``), Decimals,
+lists and arrays are neither. The same mistake therefore gives the same error everywhere.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +13,24 @@ import numpy as np
 
 from .errors import ConfigError
 
-__all__ = ["check_int", "check_float", "is_real", "real_scalar"]
+__all__ = ["is_int", "is_real", "real_or_none", "real_scalar", "check_int", "check_float", "check_real", "positive_int",
+           "optional_positive_int", "optional_positive_float", "finite_float"]
+
+
+def is_int(value: Any) -> bool:
+    """Whether ``value`` is one integer: a Python or NumPy int, not a bool."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
 def is_real(value: Any) -> bool:
     """Whether ``value`` is one real number: a Python or NumPy int or float (not a bool, a string, a
     ``Decimal``, a list or an array of more than one value)."""
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
+def real_or_none(value: Any) -> float | None:
+    """``value`` as a float if :func:`is_real` accepts it, else None (for checks that add a range)."""
+    return float(value) if is_real(value) else None
 
 
 def real_scalar(value: Any) -> float | None:
@@ -36,7 +52,7 @@ def real_scalar(value: Any) -> float | None:
 
 def check_int(name: str, value: Any, lo: int, hi: int | None = None) -> int:
     """``value`` as an ``int`` in ``lo..hi`` (``hi=None``: no upper bound); bools and non-integers are refused."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+    if not is_int(value):
         raise ConfigError(f"{name} must be an int, got {value!r}")
     if value < lo or (hi is not None and value > hi):
         rng = f">= {lo}" if hi is None else f"in {lo}..{hi}"
@@ -50,4 +66,42 @@ def check_float(name: str, value: Any, lo: float = 0.0) -> float:
         raise ConfigError(f"{name} must be a real number, got {value!r}")
     if not np.isfinite(value) or value < lo:
         raise ConfigError(f"{name} must be finite and >= {lo}, got {value!r}")
+    return float(value)
+
+
+def check_real(name: str, value: Any) -> float:
+    """``value`` as a float if it is a real number and not NaN (infinities pass: ranges are the caller's)."""
+    if not is_real(value):
+        raise ConfigError(f"{name} must be a number, got {value!r}")
+    f = float(value)
+    if f != f:
+        raise ConfigError(f"{name} must not be NaN")
+    return f
+
+
+def positive_int(name: str, value: Any) -> int:
+    """``value`` as an int >= 1 (counts: walkers, particles, steps)."""
+    if not is_int(value) or value < 1:
+        raise ConfigError(f"{name} must be a positive int, got {value!r}")
+    return int(value)
+
+
+def optional_positive_int(name: str, value: Any) -> int | None:
+    """None, or ``value`` as an int >= 1 (budgets and batch sizes: ``max_evals``, ``max_iter``, ``batch_size``)."""
+    if value is not None and (not is_int(value) or value < 1):
+        raise ConfigError(f"{name} must be a positive int or None, got {value!r}")
+    return None if value is None else int(value)
+
+
+def optional_positive_float(name: str, value: Any) -> float | None:
+    """None, or ``value`` as a finite float > 0 (``max_time`` in seconds)."""
+    if value is not None and (not is_real(value) or not np.isfinite(value) or value <= 0):
+        raise ConfigError(f"{name} must be a finite number > 0 or None, got {value!r}")
+    return None if value is None else float(value)
+
+
+def finite_float(name: str, value: Any) -> float:
+    """``value`` as a finite float (``target``)."""
+    if not is_real(value) or not np.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number, got {value!r}")
     return float(value)

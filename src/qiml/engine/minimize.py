@@ -17,6 +17,7 @@ from ..objective import Objective
 from ..requests import SliceRequest
 from ..result import OptimizeResult
 from ..solvers import Solver
+from ..validation import positive_int
 from .optimizer import QiML
 
 __all__ = ["minimize"]
@@ -61,8 +62,7 @@ def minimize(fun: Callable[..., Any] | Objective, bounds: Any, *, x0: ArrayLike 
     OptimizeResult
         ``x``, ``fun``, ``nfev``, ``nit``, ``success``, ``status``, ``message``, ``history``.
     """
-    if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int) or checkpoint_every < 1:
-        raise ConfigError(f"checkpoint_every must be a positive int, got {checkpoint_every!r}")
+    positive_int("checkpoint_every", checkpoint_every)
     if resume and checkpoint is None:
         raise ConfigError("resume=True needs a checkpoint path")
     opt = QiML(bounds, x0, solver=solver, seed=seed, max_evals=max_evals, max_iter=max_iter,

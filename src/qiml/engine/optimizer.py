@@ -50,6 +50,7 @@ from ..requests import PopulationRequest, SliceRequest, check_values
 from ..result import OptimizeResult
 from ..solvers import Solver, density, get_solver, normalize, setting_names, unit_dx
 from ..spaces import as_space
+from ..validation import finite_float, optional_positive_float, optional_positive_int
 from . import checkpoint, readout, refine
 from .directions import AUTO_MAX_DIM, Block, CurvatureFn, make_strategy
 from .options import MAX_NX, Options, split_options
@@ -124,10 +125,10 @@ class QiML:
         self.options = Options(**engine_opts)
         self.solver = get_solver(solver, **solver_opts)
         P, nx = self.space.dim, self.options.nx or 64
-        self.max_evals = _positive_int(max_evals, "max_evals")
-        self.max_iter = _positive_int(max_iter, "max_iter")
-        self.max_time = _positive_float(max_time, "max_time")
-        self.target = None if target is None else _finite_float(target, "target")
+        self.max_evals = optional_positive_int("max_evals", max_evals)
+        self.max_iter = optional_positive_int("max_iter", max_iter)
+        self.max_time = optional_positive_float("max_time", max_time)
+        self.target = None if target is None else finite_float("target", target)
         if self.max_evals is None and self.max_iter is None and self.max_time is None:
             self.max_evals = default_max_evals(P, nx)
         self.popsize = self.options.popsize or refine.default_popsize(P)
@@ -692,30 +693,3 @@ def _check_blocks(blocks: Sequence[ArrayLike] | None, P: int) -> list[NDArray[np
     if allidx.size != P or np.any(allidx != np.arange(P)):
         raise ConfigError(f"blocks must partition the {P} parameters: every index in [0, {P}) exactly once")
     return [g.astype(np.intp) for g in out]
-
-
-def _positive_int(v: Any, name: str) -> int | None:
-    if v is None:
-        return None
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-        raise ConfigError(f"{name} must be a positive int or None, got {v!r}")
-    return int(v)
-
-
-def _positive_float(v: Any, name: str) -> float | None:
-    if v is None:
-        return None
-    f = _finite_float(v, name)
-    if f <= 0:
-        raise ConfigError(f"{name} must be > 0, got {v!r}")
-    return f
-
-
-def _finite_float(v: Any, name: str) -> float:
-    try:
-        f = float(v)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{name} must be a number, got {v!r}") from exc
-    if not np.isfinite(f):
-        raise ConfigError(f"{name} must be finite, got {v!r}")
-    return f

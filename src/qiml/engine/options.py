@@ -84,7 +84,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..parallel import check_workers
 from ..requests import NAN_POLICIES
-from ..validation import is_real
+from ..validation import check_real, is_int
 from .directions import STRATEGIES
 from .readout import READOUTS
 from .schedules import Schedule, as_schedule
@@ -133,53 +133,53 @@ class Options:
     def __post_init__(self) -> None:
         if self.search not in SEARCHES:
             raise ConfigError(f"search must be one of {SEARCHES}, got {self.search!r}")
-        if self.walkers is not None and (not _is_int(self.walkers) or self.walkers < 4):
+        if self.walkers is not None and (not is_int(self.walkers) or self.walkers < 4):
             raise ConfigError(f"walkers must be None or an int >= 4, got {self.walkers!r}")
-        if not 0.0 < _num(self.walker_sigma, "walker_sigma") <= 1.0:
+        if not 0.0 < check_real("walker_sigma", self.walker_sigma) <= 1.0:
             raise ConfigError(f"walker_sigma must be in (0, 1] (box widths), got {self.walker_sigma!r}")
-        if not 0.0 <= _num(self.walker_drift, "walker_drift") <= 1.0:
+        if not 0.0 <= check_real("walker_drift", self.walker_drift) <= 1.0:
             raise ConfigError(f"walker_drift must be in [0, 1], got {self.walker_drift!r}")
         self.walker_hbar_schedule: Schedule = as_schedule(self.walker_hbar, "walker_hbar")
-        if self.nx is not None and (not _is_int(self.nx) or not 3 <= self.nx <= MAX_NX):
+        if self.nx is not None and (not is_int(self.nx) or not 3 <= self.nx <= MAX_NX):
             raise ConfigError(f"nx must be None or an int in [3, {MAX_NX}] (grid points per slice), got {self.nx!r}")
-        if not _is_int(self.nx_min) or not 3 <= self.nx_min <= MAX_NX:
+        if not is_int(self.nx_min) or not 3 <= self.nx_min <= MAX_NX:
             raise ConfigError(f"nx_min must be an int in [3, {MAX_NX}], got {self.nx_min!r}")
         if self.directions not in STRATEGIES:
             raise ConfigError(f"directions must be one of {STRATEGIES}, got {self.directions!r}")
         if self.restart not in ("best", "ipop"):
             raise ConfigError(f"restart must be 'best' or 'ipop', got {self.restart!r}")
-        if not _num(self.grow_max, "grow_max") >= 1.0:
+        if not check_real("grow_max", self.grow_max) >= 1.0:
             raise ConfigError(f"grow_max must be >= 1, got {self.grow_max!r}")
-        if not 0.0 < _num(self.basis_rate, "basis_rate") <= 10.0:
+        if not 0.0 < check_real("basis_rate", self.basis_rate) <= 10.0:
             raise ConfigError(f"basis_rate must be in (0, 10], got {self.basis_rate!r}")
         self.hbar_schedule: Schedule = as_schedule(self.hbar, "hbar")
         self.alpha_schedule: Schedule = as_schedule(self.alpha, "alpha")
         if self.update not in UPDATES:
             raise ConfigError(f"update must be one of {UPDATES}, got {self.update!r}")
-        if not _is_int(self.block) or self.block < 1:
+        if not is_int(self.block) or self.block < 1:
             raise ConfigError(f"block must be a positive int, got {self.block!r}")
-        if not 0.0 < _num(self.mixing, "mixing") <= 1.0:
+        if not 0.0 < check_real("mixing", self.mixing) <= 1.0:
             raise ConfigError(f"mixing must be in (0, 1], got {self.mixing!r}")
         if self.readout not in READOUTS:
             raise ConfigError(f"readout must be one of {READOUTS}, got {self.readout!r}")
-        if not 0.0 < _num(self.shrink, "shrink") <= 1.0:
+        if not 0.0 < check_real("shrink", self.shrink) <= 1.0:
             raise ConfigError(f"shrink must be in (0, 1], got {self.shrink!r}")
-        if not _num(self.grow, "grow") >= 1.0:
+        if not check_real("grow", self.grow) >= 1.0:
             raise ConfigError(f"grow must be >= 1, got {self.grow!r}")
-        if not _num(self.window, "window") > 0.0:
+        if not check_real("window", self.window) > 0.0:
             raise ConfigError(f"window must be > 0, got {self.window!r}")
-        if not _is_int(self.patience) or self.patience < 1:
+        if not is_int(self.patience) or self.patience < 1:
             raise ConfigError(f"patience must be a positive int, got {self.patience!r}")
         for flag in ("reheat", "stall_lines", "sweep_lines", "normalize", "noisy"):
             if not isinstance(getattr(self, flag), (bool, np.bool_)):
                 raise ConfigError(f"{flag} must be True or False, got {getattr(self, flag)!r}")
-        if not 0.0 <= _num(self.refine, "refine") < 1.0:
+        if not 0.0 <= check_real("refine", self.refine) < 1.0:
             raise ConfigError(f"refine must be in [0, 1), got {self.refine!r}")
-        if self.popsize is not None and (not _is_int(self.popsize) or self.popsize < 4):
+        if self.popsize is not None and (not is_int(self.popsize) or self.popsize < 4):
             raise ConfigError(f"popsize must be an int >= 4 or None, got {self.popsize!r}")
         if self.nan_policy not in NAN_POLICIES:
             raise ConfigError(f"nan_policy must be one of {NAN_POLICIES}, got {self.nan_policy!r}")
-        if not _is_int(self.max_batch_bytes) or self.max_batch_bytes < 1:
+        if not is_int(self.max_batch_bytes) or self.max_batch_bytes < 1:
             raise ConfigError(f"max_batch_bytes must be a positive int, got {self.max_batch_bytes!r}")
         check_workers(self.workers)
 
@@ -209,18 +209,3 @@ def split_options(options: dict[str, Any], solver_settings: tuple[str, ...]
     engine = {k: v for k, v in options.items() if k in names}
     solver = {k: v for k, v in options.items() if k not in names}
     return engine, solver
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-
-
-def _num(v: Any, name: str) -> float:
-    if not is_real(v):       # no strings ('0.5'), bools or Decimals: the same rule as max_evals and seed
-        raise ConfigError(f"{name} must be a number, got {v!r}")
-    f = float(v)
-    if f != f:
-        raise ConfigError(f"{name} must not be NaN")
-    return f
-
-

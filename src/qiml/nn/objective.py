@@ -29,6 +29,7 @@ from numpy.typing import ArrayLike, NDArray
 from ..errors import ConfigError, ShapeError
 from ..objective import Objective
 from ..requests import Request, SliceRequest, check_values
+from ..validation import optional_positive_int
 from .losses import Loss, get_loss
 from .model import Model, ReadoutModel, SlicedModel, Slicer, check_inputs, check_model, forward_rows
 
@@ -142,9 +143,7 @@ class NetworkObjective(Objective):
         self.X = check_inputs(model, X)
         self.y = check_targets(model, self.loss, y, self.X.shape[0])
         n = self.X.shape[0]
-        if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))
-                                       or batch_size < 1):
-            raise ConfigError(f"batch_size must be a positive int or None, got {batch_size!r}")
+        optional_positive_int("batch_size", batch_size)
         self.batch_size = None if batch_size is None or batch_size >= n else int(batch_size)
         if not (np.isfinite(l2) and l2 >= 0):
             raise ConfigError(f"l2 must be >= 0, got {l2!r}")

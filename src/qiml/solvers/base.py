@@ -18,14 +18,7 @@ from numpy.typing import NDArray
 
 from ..errors import ConfigError
 
-__all__ = ["Solver", "unit_dx", "normalize", "density", "check_positive_int"]
-
-
-def check_positive_int(name: str, value: Any) -> int:
-    """A solver setting that must be a positive int (bools refused); ConfigError naming it otherwise."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ConfigError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
+__all__ = ["Solver", "unit_dx", "normalize", "density"]
 
 
 def unit_dx(n: int) -> float:

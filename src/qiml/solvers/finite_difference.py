@@ -28,7 +28,8 @@ from scipy.linalg import eigh_tridiagonal
 from scipy.linalg.lapack import zgttrf, zgttrs
 
 from ..errors import ConfigError
-from .base import Solver, check_positive_int, normalize, unit_dx
+from ..validation import positive_int
+from .base import Solver, normalize, unit_dx
 
 __all__ = ["FiniteDifference", "kinetic_coefficient", "apply_hamiltonian", "energy",
            "theta_steps", "ground_state", "max_eigenvalue_bound"]
@@ -203,7 +204,7 @@ class FiniteDifference(Solver):
         super().__init__(mass)
         if time not in ("ground", "imaginary", "real"):
             raise ConfigError(f"time must be 'ground', 'imaginary' or 'real', got {time!r}")
-        check_positive_int("steps", steps)
+        positive_int("steps", steps)
         if not np.isfinite(dt) or dt <= 0:
             raise ConfigError(f"dt must be finite and > 0, got {dt!r}")
         if theta is None:

@@ -67,7 +67,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import ConfigError
-from .base import Solver, check_positive_int, normalize, unit_dx
+from ..validation import positive_int
+from .base import Solver, normalize, unit_dx
 
 __all__ = [
     "METHODS",
@@ -407,7 +408,7 @@ class Mesoscopic(Solver):
         if steps is None:
             steps = _DEFAULT_STEPS.get(method, 1)
         for key, value in (("steps", steps), ("walkers", walkers), ("max_walkers", max_walkers)):
-            check_positive_int(key, value)
+            positive_int(key, value)
         if max_walkers < walkers:
             raise ConfigError(f"max_walkers must be >= walkers ({walkers}), got {max_walkers!r}")
         if not np.isfinite(tol) or tol < 0:

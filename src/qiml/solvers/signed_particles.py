@@ -40,7 +40,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import ConfigError
-from .base import Solver, check_positive_int, normalize, unit_dx
+from ..validation import optional_positive_float, positive_int
+from .base import Solver, normalize, unit_dx
 
 __all__ = [
     "Particles",
@@ -381,15 +382,6 @@ def run_particles(p: Particles, theta: NDArray[np.float64], v: NDArray[np.float6
 
 
 # ----------------------------------------------------------------------------- solver
-def _positive_float_or_none(name: str, value: Any) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not np.isfinite(value) or value <= 0:
-        raise ConfigError(f"{name} must be None (auto) or a finite number > 0, got {value!r}")
-    return float(value)
-
-
 class SignedParticles(Solver):
     """Real-time Wigner Monte Carlo with signed particles, all packets in one particle array.
 
@@ -439,18 +431,18 @@ class SignedParticles(Solver):
 
     def __init__(self, particles: int = 4000, nk: int = 32, steps: int | None = None, dt: float | None = None,
                  annihilate_every: int = 1, max_particles: int = 40000, mass: float | None = None) -> None:
-        self.particles = check_positive_int("particles", particles)
-        nk = check_positive_int("nk", nk)
+        self.particles = positive_int("particles", particles)
+        nk = positive_int("nk", nk)
         if nk < 4 or nk % 2:
             raise ConfigError(f"nk must be an even int >= 4, got {nk!r}")
         self.nk = nk
-        self.steps = None if steps is None else check_positive_int("steps", steps)
-        self.dt = _positive_float_or_none("dt", dt)
-        self.annihilate_every = check_positive_int("annihilate_every", annihilate_every)
-        self.max_particles = check_positive_int("max_particles", max_particles)
+        self.steps = None if steps is None else positive_int("steps", steps)
+        self.dt = optional_positive_float("dt", dt)
+        self.annihilate_every = positive_int("annihilate_every", annihilate_every)
+        self.max_particles = positive_int("max_particles", max_particles)
         if self.max_particles < self.particles:
             raise ConfigError(f"max_particles ({max_particles}) must be >= particles ({particles})")
-        self.mass = _positive_float_or_none("mass", mass)   # type: ignore[assignment]
+        self.mass = optional_positive_float("mass", mass)   # type: ignore[assignment]
 
     def resolve(self, V: NDArray[np.float64], hbar: float) -> tuple[float, float, int, NDArray[np.float64]]:
         """The mass, time step, number of steps and Wigner kernel a call under ``V`` would use."""
