@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -94,7 +95,7 @@ def bench_bbob(ctx: typer.Context,
                                                       "(--smoke: 50)."),
                methods: list[str] = typer.Option([], "--method", help="Methods (repeat); default: qiml and "
                                                  "every baseline. Choices: see `qiml.studies.bbob.METHODS`."),
-               workers: int = typer.Option(0, help="Processes (0: every core)."),
+               workers: int = typer.Option(0, min=0, help="Processes (0: every core)."),
                cocopp: bool = typer.Option(True, help="Post-process with cocopp (figures, ERT tables)."),
                smoke: bool = typer.Option(False, help="Tiny run into a scratch folder: the defaults become 2-D, "
                                           "f1 and f15, instance 1, budget 50; options given explicitly are kept."),
@@ -104,9 +105,9 @@ def bench_bbob(ctx: typer.Context,
     """Run qiml and baselines on COCO's bbob suite through cocoex; ECDFs, ERTs and cocopp's figures."""
     from .parallel import cpu_count
     from .studies import bbob
+    from .studies.args import MIN_RUN_EVALS
     from .studies.meta import run_metadata
 
-    folder = _output_folder("bbob", out, smoke)
     dims = dims or ([2] if smoke else [5, 20])
     if not set(dims) <= set(bbob.DIMS):
         raise typer.BadParameter(f"bbob has dimensions {list(bbob.DIMS)}, got {sorted(set(dims) - set(bbob.DIMS))}",
@@ -114,16 +115,18 @@ def bench_bbob(ctx: typer.Context,
     functions = functions or ("1,15" if smoke else "1-24")
     instances = instances or ("1" if smoke else "1-15")
     budget = budget or (50 if smoke else 10_000)
+    if not report_only and budget * min(dims) < MIN_RUN_EVALS:
+        raise typer.BadParameter(f"{budget} evaluations per dimension give {budget * min(dims)} per run at "
+                                 f"{min(dims)}-D; a qiml run needs at least {MIN_RUN_EVALS} (one slice of the loss: "
+                                 "nx + 1)", param_hint="--budget")
     chosen = methods or list(bbob.DEFAULT_METHODS)
     unknown = sorted(set(chosen) - set(bbob.METHODS))
     if unknown:
-        raise typer.BadParameter(f"unknown method(s) {unknown}; choose from {sorted(bbob.METHODS)}")
-    try:
-        fids, iids = bbob.parse_range(functions), bbob.parse_range(instances)
-    except ValueError as exc:
-        raise typer.BadParameter(f"bad range: {exc}") from exc
-    if not fids or min(fids) < 1 or max(fids) > 24 or not iids or min(iids) < 1:
-        raise typer.BadParameter("functions must lie in 1-24 and instances be >= 1")
+        raise typer.BadParameter(f"unknown method(s) {unknown}; choose from {sorted(bbob.METHODS)}",
+                                 param_hint="--method")
+    fids = _bbob_range(functions, "--functions", 1, 24)
+    iids = _bbob_range(instances, "--instances", 1, None)
+    folder = _output_folder("bbob", out, smoke)
     jobs = [] if report_only else [bbob.Job(m, f, d, i, budget) for d in dims for m in chosen for f in fids
                                    for i in iids]
     bbob.run_jobs(jobs, folder, workers or cpu_count())
@@ -132,7 +135,8 @@ def bench_bbob(ctx: typer.Context,
     records = [r for r in bbob.load_runs(folder / "runs.jsonl").values() if r["budget"] == budget]
     if report_only:
         if not records:
-            raise typer.BadParameter(f"no finished runs at budget {budget} in {folder / 'runs.jsonl'}")
+            raise typer.BadParameter(f"no finished runs at budget {budget} in {folder / 'runs.jsonl'}",
+                                     param_hint="--report-only")
         chosen = methods or [m for m in bbob.METHODS if any(r["method"] == m for r in records)]
     summary = bbob.summarise(records, budget)
     meta = run_metadata(_invocation(ctx), functions=functions, instances=instances, seed=0)
@@ -141,6 +145,27 @@ def bench_bbob(ctx: typer.Context,
         console.print("post-processing with cocopp ...")
         console.print(f"cocopp output: {bbob.postprocess(folder, chosen)}")
     console.print(f"Wrote {folder / 'summary.md'}, summary.csv, ert.csv, ecdf_*D.png")
+
+
+def _bbob_range(text: str, option: str, low: int, high: int | None) -> list[int]:
+    """The numbers of a COCO range (``"1-5,7"``) given to ``option``, each in ``[low, high]``; else a usage error."""
+    from .studies.bbob import parse_range
+
+    want = f"{low}-{high}" if high is not None else f">= {low}"
+    try:
+        ids = parse_range(text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a range like 1-5,7 of numbers {want}", param_hint=option) from None
+    if not ids or min(ids) < low or (high is not None and max(ids) > high):
+        raise typer.BadParameter(f"{text!r}: every number must be {want} (and a range a-b needs a <= b)",
+                                 param_hint=option)
+    return ids
+
+
+def _given(ctx: typer.Context, name: str) -> bool:
+    """Whether option ``name`` (its parameter name) was typed on the command line, not left at its default."""
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name == "COMMANDLINE"
 
 
 def _invocation(ctx: typer.Context) -> list[str]:
@@ -159,17 +184,23 @@ def _invocation(ctx: typer.Context) -> list[str]:
     return argv
 
 
+def _fail(message: str) -> NoReturn:
+    """A bad option found after parsing: ``Error: <message>`` on stderr and exit status 2, as for a usage error."""
+    typer.echo(f"Error: {message}", err=True)
+    raise typer.Exit(2)
+
+
 def _output_folder(name: str, out: Path | None, smoke: bool) -> Path:
-    """The study's folder (see :func:`qiml.studies.folders.output_folder`), as a one-line CLI error if refused."""
-    from .studies.folders import output_folder
+    """The study's folder (:func:`qiml.studies.folders.prepare_output_folder`: created and checked writable),
+    called once the other options are checked; a folder refused (a smoke run into full results, a file, a path
+    that cannot be created or written) is a one-line error with exit status 2."""
+    from .errors import QimlError
+    from .studies.folders import prepare_output_folder
 
     try:
-        folder = output_folder(name, out, smoke)
-    except Exception as exc:
-        raise typer.BadParameter(str(exc), param_hint="--out") from exc
-    if folder.exists() and not folder.is_dir():
-        raise typer.BadParameter(f"{folder} exists and is not a folder", param_hint="--out")
-    return folder
+        return prepare_output_folder(name, out, smoke)
+    except QimlError as exc:
+        _fail(str(exc))
 
 
 @app.command()
@@ -188,17 +219,16 @@ def reproduce(name: Annotated[str, typer.Argument(show_default=False,
 
     Runs the study's command with this interpreter; writes tables, plots, log.txt, meta.json to <out>/<name>/.
     """
+    from .studies.folders import OutputFolderError, make_folder
     from .studies.registry import EXPERIMENTS, ReproduceError, default_root, folder_status, run_experiment
 
     valid = ", ".join([*EXPERIMENTS, "all"])
     base = out if out is not None else default_root(smoke)
     if base.exists() and not base.is_dir():
-        typer.echo(f"Error: --out {base} exists and is not a folder.", err=True)
-        raise typer.Exit(2)
+        _fail(f"--out {base} exists and is not a folder.")
     if list_:
         if name:
-            typer.echo(f"Error: give either a study name or --list, not both (got {name!r}).", err=True)
-            raise typer.Exit(2)
+            _fail(f"give either a study name or --list, not both (got {name!r}).")
 
         def shown(path: Path) -> str:
             # paths relative to where the user stands, when they lie below it
@@ -217,11 +247,13 @@ def reproduce(name: Annotated[str, typer.Argument(show_default=False,
         console.print(table)
         return
     if not name:
-        typer.echo(f"Error: name a study ({valid}) or use --list.", err=True)
-        raise typer.Exit(2)
+        _fail(f"name a study ({valid}) or use --list.")
     if name != "all" and name not in EXPERIMENTS:
-        typer.echo(f"Error: unknown study {name!r}. Valid names: {valid}.", err=True)
-        raise typer.Exit(2)
+        _fail(f"unknown study {name!r}. Valid names: {valid}.")
+    try:    # the root once, before any study: `all` into a bad --out is one error, not one per study
+        make_folder(base, f"--out {base}" if out is not None else f"the results root {base}")
+    except OutputFolderError as exc:
+        _fail(str(exc))
     chosen = list(EXPERIMENTS.values()) if name == "all" else [EXPERIMENTS[name]]
     failed: list[tuple[str, int, str]] = []
     for exp in chosen:
@@ -261,10 +293,9 @@ def telecom_tilt(ctx: typer.Context,
                                                        "default 10, 40 and 120."),
                  target_rmse: float | None = typer.Option(None, min=0.0, help="Target test RMSE in dB; default "
                                                           "1.05 x the best median float RMSE of the study."),
-                 workers: int = typer.Option(0, help="Processes (0: every core)."),
+                 workers: int = typer.Option(0, min=0, help="Processes (0: every core)."),
                  smoke: bool = typer.Option(False, help="Tiny run into a scratch folder: 20,000 samples, sizes 2 "
-                                            "and 6, "
-                                            "one seed; sizes, seeds and sweeps given explicitly are kept.")) -> None:
+                                            "and 6, one seed; options given explicitly are kept.")) -> None:
     """Antenna tilting: test RMSE against hidden size for tuned Adam and QiML, float and int8."""
     import dataclasses
 
@@ -272,15 +303,16 @@ def telecom_tilt(ctx: typer.Context,
     from .studies import telecom_tilt as tilt
     from .studies.meta import run_metadata
 
+    if target_rmse is not None and not math.isfinite(target_rmse):
+        raise typer.BadParameter(f"must be a finite number of dB, got {target_rmse}", param_hint="--target-rmse")
+    for option, values in (("--qiml-sweeps", qiml_sweeps), ("--hidden", hidden), ("--qiml-hidden", qiml_hidden)):
+        if min(values, default=1) < 1:
+            raise typer.BadParameter(f"must be >= 1, got {min(values)}", param_hint=option)
     folder = _output_folder("telecom-tilt", out, smoke)
-    cfg = tilt.TiltConfig.smoke() if smoke else tilt.TiltConfig(n_samples=n_samples, target_rmse=target_rmse)
-    if min(qiml_sweeps, default=1) < 1:
-        raise typer.BadParameter("--qiml-sweeps must be >= 1")
-    if min([*hidden, *qiml_hidden], default=1) < 1:
-        raise typer.BadParameter("hidden sizes must be >= 1")
-    # a smoke run keeps its tiny defaults, except what was asked for explicitly
-    if not smoke or seeds != 3:
-        cfg = dataclasses.replace(cfg, seeds=tuple(range(seeds)))
+    cfg = tilt.TiltConfig(n_samples=n_samples, target_rmse=target_rmse, seeds=tuple(range(seeds)))
+    if smoke:   # a smoke run keeps its tiny defaults, except what was asked for explicitly
+        given = [p for p in ("n_samples", "target_rmse", "seeds") if _given(ctx, p)]
+        cfg = dataclasses.replace(tilt.TiltConfig.smoke(), **{p: getattr(cfg, p) for p in given})
     if qiml_sweeps:
         cfg = dataclasses.replace(cfg, qiml_sweeps=tuple(sorted(set(qiml_sweeps))))
     if hidden:

@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from ..files import atomic_write_csv, atomic_write_text
-from .args import pyplot, resolve, study_parser
+from .args import check_run_budget, int_in, pyplot, resolve, study_parser
+from .bbob import DIMS
 from .meta import environment_line, run_metadata
 from .runner import JobRunner, job_key
 
@@ -137,15 +138,17 @@ def write(out: Path, rows: list[dict[str, Any]], args: argparse.Namespace) -> No
 def main(argv: list[str] | None = None) -> int:
     ap = study_parser(NAME, __doc__.split("\n\n")[0],
                       smoke_help=f"budget {SMOKE['budget']} x D, the first {len(SMOKE['variants'])} variants")
-    ap.add_argument("--dim", type=int, default=None, help=f"dimension (default {DEFAULTS['dim']})")
-    ap.add_argument("--functions", type=int, nargs="+", default=None, help="bbob functions (default 1-24)")
-    ap.add_argument("--instances", type=int, nargs="+", default=None,
+    ap.add_argument("--dim", type=int, choices=DIMS, default=None, metavar="D",
+                    help=f"dimension, one of {', '.join(map(str, DIMS))} (default {DEFAULTS['dim']})")
+    ap.add_argument("--functions", type=int_in(1, 24), nargs="+", default=None, help="bbob functions (default 1-24)")
+    ap.add_argument("--instances", type=int_in(1), nargs="+", default=None,
                     help=f"instances (default {' '.join(map(str, DEFAULTS['instances']))})")
-    ap.add_argument("--budget", type=int, default=None,
+    ap.add_argument("--budget", type=int_in(1), default=None,
                     help=f"evaluations per dimension (default {DEFAULTS['budget']}; smoke {SMOKE['budget']})")
     ap.add_argument("--variants", nargs="+", default=None, choices=list(VARIANTS), metavar="V",
                     help="variants (default all; smoke the first two)")
     args = resolve(ap.parse_args(argv), DEFAULTS, SMOKE)
+    check_run_budget(ap, "--budget", args.budget, args.budget * args.dim, where=f" at {args.dim}-D")
     args.argv = list(sys.argv[1:] if argv is None else argv)
     out = args.out
     out.mkdir(parents=True, exist_ok=True)

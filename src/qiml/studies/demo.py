@@ -24,7 +24,7 @@ from ..files import atomic_write_csv, atomic_write_text
 from ..functions import DOUBLE_WELL_BOUNDS, Benchmark, double_well
 from ..solvers.base import density, normalize, unit_dx
 from ..solvers.finite_difference import theta_steps
-from .args import pyplot, resolve, study_parser
+from .args import check_run_budget, int_in, pyplot, resolve, study_parser
 from .baselines import run_method
 from .meta import environment_line, run_metadata
 
@@ -189,14 +189,14 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     """``python -m qiml.studies.demo``: what ``qiml demo`` runs, without its Rich table."""
     ap = study_parser(NAME, __doc__.split("\n\n")[0], workers=False,
                       smoke_help=", ".join(f"{k.replace('_', ' ')} {v}" for k, v in SMOKE.items()))
-    ap.add_argument("--seeds", type=int, default=None,
+    ap.add_argument("--seeds", type=int_in(1), default=None,
                     help=f"seeds per method and problem (default {DEFAULTS['seeds']})")
-    ap.add_argument("--budget-per-dim", type=int, default=None,
+    ap.add_argument("--budget-per-dim", type=int_in(1), default=None,
                     help=f"evaluation budget per dimension (default {DEFAULTS['budget_per_dim']})")
-    ap.add_argument("--dim", type=int, default=None, help=f"dimension of the benchmarks (default {DEFAULTS['dim']})")
+    ap.add_argument("--dim", type=int_in(2), default=None,
+                    help=f"dimension of the benchmarks (default {DEFAULTS['dim']})")
     a = resolve(ap.parse_args(argv), DEFAULTS, SMOKE)
-    if a.seeds < 1 or a.budget_per_dim < 1 or a.dim < 2:
-        ap.error("need --seeds >= 1, --budget-per-dim >= 1 and --dim >= 2")
+    check_run_budget(ap, "--budget-per-dim", a.budget_per_dim, a.budget_per_dim, where=" on the 1-D double well")
     rows = run_demo(a.out, seeds=a.seeds, budget_per_dim=a.budget_per_dim, dim=a.dim)
     print((a.out / "demo.md").read_text())
     return rows

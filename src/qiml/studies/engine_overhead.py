@@ -24,9 +24,10 @@ from typing import Any
 import numpy as np
 
 from ..engine import minimize
+from ..engine.options import MAX_NX
 from ..files import atomic_write_csv, atomic_write_text
 from ..objective import Objective
-from .args import pyplot, resolve, study_parser
+from .args import check_run_budget, int_in, pyplot, resolve, study_parser
 from .meta import environment_line, run_metadata
 
 NAME = "engine-overhead"
@@ -76,11 +77,16 @@ def time_random(dim: int, evals: int, seed: int) -> tuple[float, int]:
 def main(argv: list[str] | None = None) -> None:
     ap = study_parser(NAME, __doc__.split("\n\n")[0], workers=False,
                       smoke_help=", ".join(f"{k} {v}" for k, v in SMOKE.items()))
-    ap.add_argument("--dim", type=int, default=None, help=f"dimension P (default {DEFAULTS['dim']})")
-    ap.add_argument("--nx", type=int, default=None, help=f"points per axis slice (default {DEFAULTS['nx']})")
-    ap.add_argument("--evals", type=int, default=None, help=f"evaluations per run (default {DEFAULTS['evals']})")
-    ap.add_argument("--repeats", type=int, default=None, help=f"repeats (default {DEFAULTS['repeats']})")
+    ap.add_argument("--dim", type=int_in(1), default=None, help=f"dimension P (default {DEFAULTS['dim']})")
+    ap.add_argument("--nx", type=int_in(3, MAX_NX), default=None,
+                    help=f"points per axis slice (default {DEFAULTS['nx']})")
+    ap.add_argument("--evals", type=int_in(1), default=None, help=f"evaluations per run (default {DEFAULTS['evals']})")
+    ap.add_argument("--repeats", type=int_in(1), default=None, help=f"repeats (default {DEFAULTS['repeats']})")
     args = resolve(ap.parse_args(argv), DEFAULTS, SMOKE)
+    # the block-10 run evaluates up to 10 slices (one per parameter) of nx points, plus the current point, at once
+    block = min(10, args.dim)
+    check_run_budget(ap, "--evals", args.evals, args.evals, need=block * args.nx + 1, where=f" with --nx {args.nx}",
+                     why=f"one block of {block} slices of nx points, plus the current point")
     out = args.out
     rows: dict[str, list[float]] = {}
     for r in range(args.repeats):

@@ -69,7 +69,7 @@ from ..nn import MLP, get_loss
 from ..training import fit_network
 from . import nn_budget as nnb  # the teacher and spirals data
 from . import nn_tasks as nnx  # the tasks and the lr grid
-from .args import pyplot, resolve, study_parser
+from .args import int_in, positive_float, pyplot, resolve, study_parser
 from .baselines import CMA_INCPOPSIZE, CMA_RESTARTS, CMA_SIGMA_FRAC, Budgeted, adam, run_method
 from .meta import environment_line, run_metadata
 from .runner import JobRunner
@@ -227,7 +227,8 @@ def run_net(job: dict[str, Any], problem: Problem) -> dict[str, Any]:
             ipop(f, theta0, lambda: net.init(rng), CMA_SIGMA_NET, [-NET_BOUND, NET_BOUND], 10**12)
         except _Stop:
             pass
-        theta, nfev = f.best_x, f.nfev
+        # a budget spent before the first evaluation (pycma's set-up counts) leaves the start point
+        theta, nfev = (theta0 if f.best_x is None else f.best_x), f.nfev
     else:
         raise KeyError(job["method"])
     seconds = time.perf_counter() - t0 if seconds is None else seconds
@@ -278,13 +279,13 @@ def spread(values: list[float]) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = study_parser(NAME, __doc__, smoke_help=f"tiny data and budgets, {SMOKE['starts']} starts, 1 tuning start")
-    ap.add_argument("--starts", type=int, default=None,
+    ap.add_argument("--starts", type=int_in(1), default=None,
                     help=f"starting points per problem (default {DEFAULTS['starts']})")
     ap.add_argument("--methods", nargs="+", choices=METHODS, default=None,
                     help="default: all")
     ap.add_argument("--problems", nargs="+", choices=list(PROBLEMS), default=None,
                     help=f"default: all ({' '.join(DEFAULTS['problems'])})")
-    ap.add_argument("--budget", type=float, default=None,
+    ap.add_argument("--budget", type=positive_float, default=None,
                     help="seconds per network run for every method (default: QiML max_iter=1000, the others "
                          "QiML's median time)")
     a = resolve(ap.parse_args(argv), DEFAULTS, SMOKE)

@@ -30,7 +30,7 @@ from .. import datasets
 from ..files import atomic_write, atomic_write_csv, atomic_write_text
 from ..nn import MLP
 from ..sklearn import QiMLClassifier, QiMLRegressor
-from .args import pyplot, resolve, study_parser
+from .args import int_in, pyplot, resolve, study_parser
 from .baselines import adam
 from .meta import environment_line, run_metadata
 from .nn_tasks import LRS
@@ -96,7 +96,7 @@ def med(recs: list[dict[str, Any]], field: str = "test") -> float:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = study_parser(NAME, __doc__, smoke_help=f"tiny data, {SMOKE['seeds']} seed, 1x and 4x of a twentieth of the "
                                                 "default budget")
-    ap.add_argument("--seeds", type=int, default=None, help=f"seeds per fit (default {DEFAULTS['seeds']})")
+    ap.add_argument("--seeds", type=int_in(1), default=None, help=f"seeds per fit (default {DEFAULTS['seeds']})")
     a = resolve(ap.parse_args(argv), DEFAULTS, SMOKE)
     a.out.mkdir(parents=True, exist_ok=True)
     meta = run_metadata(None if argv is None else ["python", "-m", "qiml.studies.nn_budget", *argv])

@@ -22,7 +22,7 @@ from ..files import atomic_write, atomic_write_csv, atomic_write_text
 from ..nn import MLP
 from ..training import NETWORK_OPTIONS, fit_network
 from . import nn_tasks
-from .args import pyplot, resolve, study_parser
+from .args import int_in, positive_float, pyplot, resolve, study_parser
 from .meta import environment_line, run_metadata
 from .runner import JobRunner
 
@@ -57,8 +57,10 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = study_parser(NAME, __doc__, smoke_help=f"{SMOKE['seeds']} seed, {SMOKE['budget']:g} s per run")
-    ap.add_argument("--seeds", type=int, default=None, help=f"seeds per lever and task (default {DEFAULTS['seeds']})")
-    ap.add_argument("--budget", type=float, default=None, help=f"seconds per run (default {DEFAULTS['budget']:g})")
+    ap.add_argument("--seeds", type=int_in(1), default=None,
+                    help=f"seeds per lever and task (default {DEFAULTS['seeds']})")
+    ap.add_argument("--budget", type=positive_float, default=None,
+                    help=f"seconds per run (default {DEFAULTS['budget']:g})")
     a = resolve(ap.parse_args(argv), DEFAULTS, SMOKE)
     a.out.mkdir(parents=True, exist_ok=True)
     meta = run_metadata(None if argv is None else ["python", "-m", "qiml.studies.nn_levers", *argv])

@@ -40,12 +40,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ..engine.options import MAX_NX
 from ..files import atomic_write, atomic_write_csv, atomic_write_text
 from ..nn import MLP, NetworkObjective, get_loss
 from ..objective import Objective
 from ..requests import SliceRequest
 from ..training import NETWORK_OPTIONS
-from .args import pyplot, resolve, study_parser
+from .args import int_in, pyplot, resolve, study_parser
 from .meta import environment_line, run_metadata
 
 NAME = "nn-potential-cost"
@@ -493,21 +494,21 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     d = DEFAULTS
     ap = study_parser(NAME, (__doc__ or "").split("\n\n")[0], workers=False,
                       smoke_help=f"tiny N, NX = {SMOKE['nx']}, one repeat")
-    ap.add_argument("--nx", type=int, default=None, help=f"grid points per slice (default {d['nx']})")
-    ap.add_argument("--repeats", type=int, default=None,
+    ap.add_argument("--nx", type=int_in(3, MAX_NX), default=None, help=f"grid points per slice (default {d['nx']})")
+    ap.add_argument("--repeats", type=int_in(1), default=None,
                     help=f"repeats of the all-P update and of the naive sample (default {d['repeats']})")
-    ap.add_argument("--fwd-repeats", type=int, default=None,
+    ap.add_argument("--fwd-repeats", type=int_in(1), default=None,
                     help=f"repeats of the NX forward passes, before and after (default {d['fwd_repeats']})")
-    ap.add_argument("--batches", type=int, nargs="*", default=None,
+    ap.add_argument("--batches", type=int_in(1), nargs="*", default=None,
                     help=f"mini-batch sizes (default {' '.join(map(str, d['batches']))})")
-    ap.add_argument("--naive-slices", type=int, default=None,
+    ap.add_argument("--naive-slices", type=int_in(1), default=None,
                     help=f"slices timed for the naive extrapolation (default {d['naive_slices']})")
-    ap.add_argument("--deep-full-n", type=int, default=None,
+    ap.add_argument("--deep-full-n", type=int_in(0), default=None,
                     help=f"samples of the 196-12-8-10 full-batch row (0: all 10000; default {d['deep_full_n']})")
-    ap.add_argument("--blas-threads", type=int, default=None,
+    ap.add_argument("--blas-threads", type=int_in(0), default=None,
                     help="BLAS threads while timing (0: the library's default); 1 keeps the forward passes steady "
                          f"on a shared machine (default {d['blas_threads']})")
-    ap.add_argument("--seed", type=int, default=None, help=f"seed of the data and weights (default {d['seed']})")
+    ap.add_argument("--seed", type=int_in(0), default=None, help=f"seed of the data and weights (default {d['seed']})")
     args = resolve(ap.parse_args(argv), DEFAULTS, SMOKE, pin_blas=False)  # --blas-threads decides
     out = args.out
     info: dict[str, Any] = {"meta": run_metadata(["python", "-m", "qiml.studies.nn_potential_cost", *argv]),

@@ -36,7 +36,7 @@ from .. import datasets
 from ..files import atomic_write, atomic_write_csv, atomic_write_text
 from ..nn import MLP, get_loss, quantize
 from ..training import AXIS_NETWORK_OPTIONS, fit_network, network_options
-from .args import pyplot, resolve, study_parser
+from .args import int_in, positive_float, pyplot, resolve, study_parser
 from .baselines import adam
 from .meta import environment_line, run_metadata
 from .runner import JobRunner
@@ -206,16 +206,16 @@ def fmt(v: float, metric: str) -> str:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     d, sm = DEFAULTS, SMOKE
     ap = study_parser(NAME, __doc__, smoke_help=f"{sm['seeds']} seed, {sm['budget']:g} s per run, tiny data, no MNIST")
-    ap.add_argument("--seeds", type=int, default=None, help=f"seeds per method (default {d['seeds']})")
-    ap.add_argument("--budget", type=float, default=None,
+    ap.add_argument("--seeds", type=int_in(1), default=None, help=f"seeds per method (default {d['seeds']})")
+    ap.add_argument("--budget", type=positive_float, default=None,
                     help=f"seconds per run, small tasks (default {d['budget']:g})")
-    ap.add_argument("--mnist-budget", type=float, default=None,
+    ap.add_argument("--mnist-budget", type=positive_float, default=None,
                     help=f"seconds per MNIST run (default {d['mnist_budget']:g})")
     ap.add_argument("--skip-mnist", action=argparse.BooleanOptionalAction, default=None,
                     help="leave MNIST out (default: no; with --smoke: yes)")
-    ap.add_argument("--ladder-max", type=int, default=None,
+    ap.add_argument("--ladder-max", type=int_in(2), default=None,
                     help=f"largest Adam hidden size in the neuron ladders (default {d['ladder_max']})")
-    ap.add_argument("--ladder-seeds", type=int, default=None,
+    ap.add_argument("--ladder-seeds", type=int_in(1), default=None,
                     help=f"seeds per Adam run of the neuron ladders (default {d['ladder_seeds']})")
     a = resolve(ap.parse_args(argv), DEFAULTS, SMOKE)
     a.out.mkdir(parents=True, exist_ok=True)

@@ -45,7 +45,7 @@ from .._version import __version__
 from ..files import atomic_write_csv, atomic_write_text
 from ..functions import BASE, Benchmark
 from . import baselines
-from .args import pyplot, resolve, study_parser
+from .args import check_run_budget, int_in, pyplot, resolve, study_parser
 from .meta import environment_line, run_metadata, versions
 from .runner import JobRunner, job_key
 
@@ -432,14 +432,15 @@ def build_parser() -> argparse.ArgumentParser:
     ap = study_parser(NAME, __doc__.split("\n\n")[0], smoke_help=f"{SMOKE['budget_per_dim']} x D evaluations, "
                       f"{SMOKE['seeds']} seed, {', '.join(map(str, SMOKE['dims']))}-D only")
     ap.epilog = "\n\n".join(__doc__.split("\n\n")[1:2])
-    ap.add_argument("--dims", type=int, nargs="+", default=None,
+    ap.add_argument("--dims", type=int_in(1), nargs="+", default=None,
                     help=f"dimensions (default {' '.join(map(str, DEFAULTS['dims']))})")
     ap.add_argument("--functions", nargs="+", choices=FUNCTIONS, default=None, metavar="F",
                     help=f"functions (default all: {', '.join(FUNCTIONS)})")
-    ap.add_argument("--seeds", type=int, default=None, help=f"number of seeds, 0..N-1 (default {DEFAULTS['seeds']})")
+    ap.add_argument("--seeds", type=int_in(1), default=None,
+                    help=f"number of seeds, 0..N-1 (default {DEFAULTS['seeds']})")
     ap.add_argument("--methods", nargs="+", choices=METHODS, default=None, metavar="M",
                     help=f"methods (default all: {', '.join(METHODS)})")
-    ap.add_argument("--budget-per-dim", type=int, default=None,
+    ap.add_argument("--budget-per-dim", type=int_in(1), default=None,
                     help=f"evaluations per dimension (default {DEFAULTS['budget_per_dim']})")
     ap.add_argument("--fresh", action="store_true", help="ignore and overwrite cached results in --out")
     ap.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
@@ -447,10 +448,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = resolve(build_parser().parse_args(argv), DEFAULTS, SMOKE)
+    ap = build_parser()
+    args = resolve(ap.parse_args(argv), DEFAULTS, SMOKE)
     dims, n_seeds, bpd, out = sorted(set(args.dims)), args.seeds, args.budget_per_dim, args.out
-    if min(dims) < 1 or n_seeds < 1 or bpd < 1:
-        raise SystemExit("--dims, --seeds and --budget-per-dim must be positive")
+    check_run_budget(ap, "--budget-per-dim", bpd, bpd * dims[0], where=f" at {dims[0]}-D")
     functions = [f for f in FUNCTIONS if f in args.functions]
     methods = [m for m in METHODS if m in args.methods]
     seeds = list(range(n_seeds))

@@ -36,7 +36,7 @@ import numpy as np
 from ..engine import minimize
 from ..files import atomic_write_csv, atomic_write_text
 from ..functions import rastrigin
-from .args import pyplot, resolve, study_parser
+from .args import MIN_RUN_EVALS, int_in, pyplot, resolve, study_parser
 from .meta import environment_line, run_metadata
 
 NAME = "parallel-speedup"
@@ -96,11 +96,11 @@ def run_case(case: str, workers: int, evals: int) -> tuple[float, Any]:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = study_parser(NAME, __doc__, smoke_help=", ".join(f"{k.replace('_', ' ')} {v}" for k, v in SMOKE.items()))
-    ap.add_argument("--repeats", type=int, default=None,
+    ap.add_argument("--repeats", type=int_in(1), default=None,
                     help=f"runs per case and worker count (default {DEFAULTS['repeats']})")
-    ap.add_argument("--simulator-evals", type=int, default=None,
+    ap.add_argument("--simulator-evals", type=int_in(MIN_RUN_EVALS), default=None,
                     help=f"evaluations per simulator run (default {DEFAULTS['simulator_evals']})")
-    ap.add_argument("--particle-evals", type=int, default=None,
+    ap.add_argument("--particle-evals", type=int_in(MIN_RUN_EVALS), default=None,
                     help=f"evaluations per signed-particle run (default {DEFAULTS['particle_evals']})")
     a = resolve(ap.parse_args(argv), DEFAULTS, SMOKE)
     out = a.out

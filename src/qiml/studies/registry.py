@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..files import atomic_write_text
-from .folders import RESULTS, SmokeIntoResultsError, output_folder, scratch_dir
+from .folders import RESULTS, OutputFolderError, SmokeIntoResultsError, make_folder, output_folder, scratch_dir
 from .meta import run_metadata
 
 __all__ = ["Experiment", "EXPERIMENTS", "ReproduceError", "run_experiment", "folder_status"]
@@ -249,11 +249,10 @@ def run_experiment(exp: Experiment, root: Path | None = None, smoke: bool = Fals
     The commands' output is streamed line by line to ``echo`` (default: stdout) and kept in ``log.txt``.
     """
     echo = echo or (lambda line: print(line, end="", flush=True))
-    try:
-        folder = output_folder(exp.name, None if root is None else root / exp.name, smoke)
-    except SmokeIntoResultsError as exc:
+    try:   # a smoke run into full results, or a folder that cannot be made: a bad option (exit status 2)
+        folder = make_folder(output_folder(exp.name, None if root is None else root / exp.name, smoke))
+    except (SmokeIntoResultsError, OutputFolderError) as exc:
         raise ReproduceError(str(exc), 2) from exc
-    folder.mkdir(parents=True, exist_ok=True)
     # a smoke run without a root lets the command pick its own default folder (the same one, by construction),
     # so `reproduce --smoke` exercises every command's default; a full run always names its folder
     argvs = exp.argvs(None if smoke and root is None and exp.own_default else folder, smoke)

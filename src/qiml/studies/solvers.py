@@ -46,7 +46,7 @@ from ..functions import Benchmark
 from ..nn import MLP
 from ..solvers import VARIANTS
 from ..training import AXIS_NETWORK_OPTIONS, fit_network
-from .args import pyplot, resolve, study_parser
+from .args import check_run_budget, int_in, positive_float, pyplot, resolve, study_parser
 from .meta import environment_line, run_metadata
 from .runner import JobRunner
 
@@ -280,19 +280,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                       f"{SMOKE['net_budget']} s per network, {SMOKE['long_iters']} memory iterations, "
                       f"{', '.join(map(str, SMOKE['dims']))}-D {' and '.join(SMOKE['functions'])}")
     ap.add_argument("--solvers", nargs="+", default=None, choices=list(SOLVERS), help="solvers (default all)")
-    ap.add_argument("--seeds", type=int, default=None, help=f"seeds 0 .. N-1 (default {DEFAULTS['seeds']})")
-    ap.add_argument("--budget-per-dim", type=int, default=None,
+    ap.add_argument("--seeds", type=int_in(1), default=None, help=f"seeds 0 .. N-1 (default {DEFAULTS['seeds']})")
+    ap.add_argument("--budget-per-dim", type=int_in(1), default=None,
                     help=f"black-box evaluations per dimension (default {DEFAULTS['budget_per_dim']})")
-    ap.add_argument("--net-budget", type=float, default=None,
+    ap.add_argument("--net-budget", type=positive_float, default=None,
                     help=f"seconds per network run (default {DEFAULTS['net_budget']:g})")
-    ap.add_argument("--long-iters", type=int, default=None,
+    ap.add_argument("--long-iters", type=int_in(1), default=None,
                     help=f"iterations of the memory run (default {DEFAULTS['long_iters']})")
-    ap.add_argument("--dims", type=int, nargs="+", default=None,
+    ap.add_argument("--dims", type=int_in(1), nargs="+", default=None,
                     help=f"black-box dimensions (default {' '.join(map(str, DEFAULTS['dims']))})")
     ap.add_argument("--functions", nargs="+", default=None, choices=FUNCTIONS, metavar="F",
                     help=f"black-box functions (default all: {', '.join(FUNCTIONS)})")
     a = resolve(ap.parse_args(argv), DEFAULTS, SMOKE)
     out, dims, functions = a.out, a.dims, a.functions
+    check_run_budget(ap, "--budget-per-dim", a.budget_per_dim, a.budget_per_dim * min(dims), where=f" at {min(dims)}-D")
     out.mkdir(parents=True, exist_ok=True)
     jobs = [{"kind": "function", "solver": s, "function": f, "dim": d, "seed": seed, "budget": a.budget_per_dim * d}
             for s in a.solvers for f in functions for d in dims for seed in range(a.seeds)]

@@ -94,7 +94,7 @@ from numpy.typing import NDArray
 
 from ..files import atomic_write_csv, atomic_write_text
 from . import baselines
-from .args import pyplot, resolve, study_parser
+from .args import check_run_budget, int_in, positive_float, pyplot, resolve, study_parser
 from .meta import environment_line, run_metadata
 from .runner import JobRunner
 
@@ -664,22 +664,25 @@ def choose_methods(asked: list[str] | None) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = study_parser(NAME, __doc__, smoke_help="2 x 2 grid, 2 seeds, P in {1, 3}")
-    ap.add_argument("--seeds", type=int, default=None,
+    ap.add_argument("--seeds", type=int_in(1), default=None,
                     help=f"runs per cell, seeds 0 .. N-1 (default {DEFAULTS['seeds']}; smoke {SMOKE['seeds']})")
-    ap.add_argument("--dims", type=int, nargs="+", default=None,
+    ap.add_argument("--dims", type=int_in(1), nargs="+", default=None,
                     help=f"dimensions P (default {_show(DEFAULTS['dims'])}; smoke {_show(SMOKE['dims'])})")
-    ap.add_argument("--methods", nargs="+", default=None, help=f"subset of {list(METHODS)} (default: all)")
-    ap.add_argument("--heights", type=float, nargs="+", default=None,
+    ap.add_argument("--methods", nargs="+", default=None, choices=list(METHODS), metavar="M",
+                    help=f"subset of {list(METHODS)} (default: all)")
+    ap.add_argument("--heights", type=positive_float, nargs="+", default=None,
                     help=f"barrier heights H (default {_show(DEFAULTS['heights'])}; smoke {_show(SMOKE['heights'])})")
-    ap.add_argument("--widths", type=float, nargs="+", default=None,
+    ap.add_argument("--widths", type=positive_float, nargs="+", default=None,
                     help=f"barrier widths W (default {_show(DEFAULTS['widths'])}; smoke {_show(SMOKE['widths'])})")
-    ap.add_argument("--budget-per-dim", type=int, default=None,
+    ap.add_argument("--budget-per-dim", type=int_in(1), default=None,
                     help=f"evaluations per run = this x P (default {DEFAULTS['budget_per_dim']})")
-    ap.add_argument("--local-starts", type=int, default=None,
+    ap.add_argument("--local-starts", type=int_in(1), default=None,
                     help=f"L-BFGS-B starts per cell of the landscape check (default {DEFAULTS['local_starts']}; "
                          f"smoke {SMOKE['local_starts']})")
     ap.add_argument("--fresh", action="store_true", help="forget the cached runs in runs.jsonl")
     a = resolve(ap.parse_args(argv), DEFAULTS, SMOKE)
+    check_run_budget(ap, "--budget-per-dim", a.budget_per_dim, a.budget_per_dim * min(a.dims),
+                     where=f" at P = {min(a.dims)}")
     a.heights, a.widths = sorted(a.heights), sorted(a.widths)
     heights, widths = a.heights, a.widths
     for H in heights:

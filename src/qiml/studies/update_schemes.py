@@ -26,7 +26,7 @@ import numpy as np
 from ..engine import minimize
 from ..files import atomic_write_csv, atomic_write_text
 from ..functions import BASE, Benchmark
-from .args import pyplot, resolve, study_parser
+from .args import MIN_RUN_EVALS, check_run_budget, int_in, pyplot, resolve, study_parser
 from .meta import environment_line, run_metadata
 from .runner import JobRunner
 
@@ -89,16 +89,19 @@ def main(argv: list[str] | None = None) -> None:
     ap = study_parser(NAME, __doc__.split("\n\n")[0],
                       smoke_help=f"{SMOKE['dim']}-D, {SMOKE['seeds']} seed, {SMOKE['budget_per_dim']} x D evaluations, "
                                  f"configurations {', '.join(SMOKE['configs'])}")
-    ap.add_argument("--dim", type=int, default=None, help=f"dimension (default {DEFAULTS['dim']})")
-    ap.add_argument("--seeds", type=int, default=None, help=f"seeds 0 .. N-1 (default {DEFAULTS['seeds']})")
-    ap.add_argument("--budget-per-dim", type=int, default=None,
+    ap.add_argument("--dim", type=int_in(1), default=None, help=f"dimension (default {DEFAULTS['dim']})")
+    ap.add_argument("--seeds", type=int_in(1), default=None, help=f"seeds 0 .. N-1 (default {DEFAULTS['seeds']})")
+    ap.add_argument("--budget-per-dim", type=int_in(1), default=None,
                     help=f"evaluations per dimension (default {DEFAULTS['budget_per_dim']})")
-    ap.add_argument("--configs", nargs="*", default=None, choices=list(CONFIGS), metavar="CONFIG",
+    ap.add_argument("--configs", nargs="+", default=None, choices=list(CONFIGS), metavar="CONFIG",
                     help="configurations (default all)")
     ap.add_argument("--base", choices=list(BASES), default=None,
                     help="what every configuration runs on: slices (axis slices, the engine these options tune; "
                          "default) or default (the engine's current default search)")
     args = resolve(ap.parse_args(argv), DEFAULTS, SMOKE)
+    check_run_budget(ap, "--budget-per-dim", args.budget_per_dim, args.budget_per_dim * args.dim,
+                     need=max(CONFIGS[c].get("nx", MIN_RUN_EVALS - 1) for c in args.configs) + 1,
+                     where=f" at {args.dim}-D")
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
     # the base is spelled out in each job's options, so runs on another base are other runs
