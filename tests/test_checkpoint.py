@@ -297,3 +297,73 @@ def test_member_that_is_not_an_array_is_refused(tmp_path):
         zf.writestr("evil.pkl", b"cos\nsystem\n")
     with pytest.raises(CheckpointError, match="corrupt or not a qiml checkpoint"):
         checkpoint.load(path)
+
+
+# ----------------------------------------------------------------------------- states the loader must refuse
+# each a case the Hypothesis suites (tests/test_properties.py) found accepted, or failing with a raw error
+def _state(tmp_path, search="slices", pending=True, **kw):
+    opt = qiml.QiML([(-1.0, 1.0)] * 2, seed=0, max_evals=2000, search=search, **kw)
+    for _ in range(4):
+        X = opt.ask()
+        opt.tell(X, np.sum(X**2, axis=1))
+    if pending:
+        opt.ask()
+    return checkpoint.load(opt.save(tmp_path / "ck.npz")), opt
+
+
+LOADER_CASES = [
+    # (what, search, options, edit, message)
+    ("pending point outside the box", "slices", {}, {"req_x": np.array([5.0, 5.0])}, "'req_x' holds points"),
+    ("a slice of one point", "slices", {}, {"block.counts": np.array([1])}, r"2..3 grid points"),
+    ("a slice of no point", "slices", {}, {"block.counts": np.array([0])}, r"2..3 grid points"),
+    ("a centre off the grid", "slices", {}, {"block.centre": np.array([99])}, "centre lies outside its grid"),
+    ("no centre for adapted slices", "slices", {}, {"block.centre": np.array([-1])}, "lack the grid point"),
+    ("a NaN grid point", "slices", {}, {"block.grid": np.full((1, 3), np.nan)}, "NaN or infinite grid points"),
+    ("a direction index out of range", "slices", {}, {"block.tag": np.array([2])}, r"indices must lie in \[0, 2\)"),
+    ("another strategy's slices", "slices", {"directions": "axes"}, {"block.source": "adapted"},
+     "come from strategy 'adapted', not 'axes'"),
+    ("counts of the wrong shape", "slices", {}, {"block.counts": np.array(4)}, "do not agree in shape"),
+    ("best point outside the box", "slices", {}, {"best_x": np.array([4.0, 4.0])}, "'best_x' holds points"),
+    ("NaN in the history", "slices", {}, {"history": np.array([[10.0, np.nan]])}, "history"),
+    ("infinite count in the history", "slices", {}, {"history": np.array([[np.inf, 1.0]])}, "history"),
+    ("best loss NaN", "slices", {}, {"best_f": float("nan")}, "'best_f' must be a loss"),
+    ("best loss -inf", "slices", {}, {"best_f": float("-inf")}, "'best_f' must be a loss"),
+    ("negative evaluation count", "slices", {}, {"nfev": -5}, "'nfev' must be >= 0"),
+    ("infinite evaluation count", "slices", {}, {"nfev": float("inf")}, "OverflowError"),
+    ("config a list", "slices", {}, {"config": []}, "config is a list"),
+    ("walker phase in a slices run", "slices", {}, {"phase": "walkers"}, "not one of this run's"),
+    ("refinement without a population", "slices", {}, {"phase": "refine"}, "needs a population"),
+    ("walker path beyond 1e100", "walkers", {}, {"walk.pc": np.full(2, 3e154)}, "'pc' holds values beyond"),
+    ("walkers outside the unit cube", "walkers", {}, {"walk.walkers": np.full((16, 2), 1e153)},
+     "outside the unit cube"),
+    ("pending population with no rows", "walkers", {}, {"req_X": np.zeros((0, 2))}, "population is empty"),
+    ("pending population of infinities", "walkers", {}, {"req_X": np.full((4, 2), np.inf)}, "'req_X' holds points"),
+    ("pending population of the wrong shape", "walkers", {}, {"req_X": np.zeros(4)}, "'req_X' has shape"),
+]
+
+
+@pytest.mark.parametrize("what, search, kw, edit, match", LOADER_CASES, ids=[c[0] for c in LOADER_CASES])
+def test_loader_refuses_states_it_cannot_go_on_from(tmp_path, what, search, kw, edit, match):
+    state, opt = _state(tmp_path, search, **kw)
+    state.update(edit)
+    fresh = qiml.QiML([(-1.0, 1.0)] * 2, seed=0, max_evals=2000, search=search, **kw)
+    with pytest.raises(CheckpointError, match=match):
+        fresh.load_state_dict(state)
+    assert fresh.nfev == 0 and fresh.history == []          # nothing half-loaded
+
+
+def test_npy_header_that_is_not_a_literal_is_a_checkpoint_error(tmp_path):
+    _, opt = _state(tmp_path)
+    raw = (tmp_path / "ck.npz").read_bytes()
+    with zipfile.ZipFile(io.BytesIO(raw)) as zf:
+        members = {i.filename: zf.read(i) for i in zf.infolist()}
+    x = members["x.npy"]
+    members["x.npy"] = x.replace(b"'shape': (2,), }", b"'shape': (2,    ")   # an unclosed tuple
+    bad = tmp_path / "bad.npz"
+    with zipfile.ZipFile(bad, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    with pytest.raises(CheckpointError, match="corrupt or not a qiml checkpoint"):
+        checkpoint.load(bad)
+    with pytest.raises(CheckpointError, match="corrupt or not a qiml checkpoint"):
+        opt.load(bad)

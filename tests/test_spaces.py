@@ -214,3 +214,23 @@ def test_as_space_rejects_bad_bounds(bounds, match):
 def test_int_lattice_rejects_bad_arguments(kwargs, match):
     with pytest.raises(BoundsError, match=match):
         Space.int_lattice(**kwargs)
+
+
+def test_lattice_top_level_never_exceeds_the_given_bound():
+    """3 * 0.1 is 0.30000000000000004 in floats: the top level is kept at the bound the user gave (found by
+    the Hypothesis suite: samples, snapped and asked points lay one ulp outside the box)."""
+    sp = Space([0.0], [0.3], [0.1])
+    assert sp.upper[0] == 0.3
+    X = sp.sample(np.random.default_rng(0), 200)
+    assert X.max() <= 0.3 and 0.3 in X
+    assert sp.snap(np.array([[0.31]]))[0, 0] == 0.3
+
+
+def test_boxes_wider_than_max_width_are_refused():
+    """Wider boxes overflowed inside the engine (NaN rows from ask() at widths near 1.3e154)."""
+    from qiml.spaces import MAX_WIDTH
+    Space([0.0], [MAX_WIDTH])
+    with pytest.raises(BoundsError, match=r"too wide: upper - lower exceeds 1e\+100 at parameter\(s\) \[1\]"):
+        Space([0.0, 0.0], [1.0, 1.3407807929942597e154])
+    with pytest.raises(BoundsError, match="too wide"):
+        Space([0.0], [1e200], [1e198])

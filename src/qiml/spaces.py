@@ -18,7 +18,11 @@ from numpy.typing import ArrayLike, NDArray
 
 from .errors import BoundsError
 
-__all__ = ["Space", "as_space"]
+__all__ = ["Space", "as_space", "MAX_WIDTH"]
+
+#: the widest box a parameter may have: the engine squares widths (covariances, curvatures), and
+#: beyond about 1e154 a square overflows; far below that any problem is better rescaled
+MAX_WIDTH = 1e100
 
 
 class Space:
@@ -27,10 +31,11 @@ class Space:
     Parameters
     ----------
     lower, upper : array_like, shape (P,)
-        Finite bounds with ``lower < upper``.
+        Finite bounds with ``lower < upper`` and ``upper - lower <= MAX_WIDTH`` (1e100).
     step : array_like, shape (P,) or scalar, optional
         Lattice step per parameter; ``0`` (default) for continuous parameters. On a lattice,
-        ``upper`` is rounded down to the last lattice point.
+        ``upper`` is rounded down to the last lattice point (and kept at the given bound when
+        ``lower + k * step`` rounds just above it).
     """
 
     def __init__(self, lower: ArrayLike, upper: ArrayLike, step: ArrayLike | None = None) -> None:
@@ -46,9 +51,9 @@ class Space:
                               "the packets live in a finite box")
         with np.errstate(over="ignore"):
             width = hi - lo
-        if not np.all(np.isfinite(width)):
-            bad = np.flatnonzero(~np.isfinite(width))[:5]
-            raise BoundsError(f"the box is too wide to represent: upper - lower overflows at parameter(s) "
+        if not np.all(np.isfinite(width) & (width <= MAX_WIDTH)):
+            bad = np.flatnonzero(~(np.isfinite(width) & (width <= MAX_WIDTH)))[:5]
+            raise BoundsError(f"the box is too wide: upper - lower exceeds {MAX_WIDTH:g} at parameter(s) "
                               f"{bad.tolist()}; rescale the parameters")
         if np.any(lo >= hi):
             bad = np.flatnonzero(lo >= hi)[:5]
@@ -62,7 +67,8 @@ class Space:
             bad = np.flatnonzero(n_levels < 2)[:5]
             raise BoundsError(f"lattice step larger than the range at parameter(s) {bad.tolist()}: "
                               "a parameter needs at least two allowed values")
-        hi = np.where(lattice, lo + (n_levels - 1) * st, hi)
+        # the top level, rounded down to the lattice; never above the given bound by a rounding error
+        hi = np.where(lattice, np.minimum(lo + (n_levels - 1) * st, hi), hi)
         self.lower, self.upper, self.step = lo, hi, st
         for a in (self.lower, self.upper, self.step):
             a.setflags(write=False)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import tokenize
 import zipfile
 import zlib
 from pathlib import Path
@@ -83,8 +84,9 @@ def load(path: str | os.PathLike[str], max_bytes: int = MAX_BYTES) -> dict[str, 
     except CheckpointError:
         raise
     except (OSError, ValueError, TypeError, AttributeError, EOFError, zipfile.BadZipFile, KeyError, zlib.error,
-            NotImplementedError, RuntimeError) as exc:
-        # NotImplementedError: an unknown zip compression; RuntimeError: an encrypted member or JSON nested too deep
+            NotImplementedError, RuntimeError, SyntaxError, tokenize.TokenError) as exc:
+        # NotImplementedError: an unknown zip compression; RuntimeError: an encrypted member or JSON nested too
+        # deep; SyntaxError, TokenError: an .npy header whose text is not a Python literal
         raise CheckpointError(f"{path} is corrupt or not a qiml checkpoint: {type(exc).__name__}: {exc}") from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} has format {payload.get('format') if isinstance(payload, dict) else None!r}, "

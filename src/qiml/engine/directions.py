@@ -158,6 +158,14 @@ class Strategy(ABC):
     #: array entries whose first dimension may differ from a fresh strategy's
     _variable_length: tuple[str, ...] = ()
 
+    def check_block(self, block: Block) -> None:
+        """Refuse a checkpoint's pending block this strategy could not have proposed: another strategy's,
+        or one whose tags (parameter or basis indices) lie outside ``[0, P)``."""
+        if block.source != self.name:
+            raise CheckpointError(f"the pending slices come from strategy {block.source!r}, not {self.name!r}")
+        if np.any((block.tag < 0) | (block.tag >= self.space.dim)):
+            raise CheckpointError(f"the pending slices' direction indices must lie in [0, {self.space.dim})")
+
 
 # ---------------------------------------------------------------------- axes
 class Axes(Strategy):
@@ -346,6 +354,11 @@ class Adapted(Strategy):
     def _extent(self, support: NDArray[np.intp], coef: NDArray[np.float64]) -> NDArray[np.float64]:
         """The box's extent along each direction."""
         return np.sum(np.abs(coef) * self.space.width[support], axis=1)
+
+    def check_block(self, block: Block) -> None:
+        super().check_block(block)
+        if block.centre is None or np.any(block.centre < 0):   # every slice here holds x itself
+            raise CheckpointError("the pending slices lack the grid point at the current position")
 
     def _points(self, j: NDArray[np.intp]) -> NDArray[np.intp]:
         """Grid points of the slices along basis directions ``j``: odd, so that t = 0 is one of them."""
@@ -601,6 +614,10 @@ class Lines(Strategy):
         grid = t_lo[:, None] + (t_hi - t_lo)[:, None] * np.linspace(0.0, 1.0, nx)[None, :]
         return Block(support, D.copy(), grid,
                      np.full(k, nx, dtype=np.intp), np.full(k, -1, dtype=np.intp), self.name)
+
+    def check_block(self, block: Block) -> None:
+        if block.source != self.name:      # the inner strategy's slices; a line's tags are unused
+            self.inner.check_block(block)
 
     def tell(self, eng: QiML, block: Block, V: NDArray[np.float64], psi: NDArray[np.complex128],
              t: NDArray[np.float64], spread: NDArray[np.float64]) -> NDArray[np.float64]:

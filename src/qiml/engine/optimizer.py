@@ -568,6 +568,8 @@ class QiML:
         try:
             mine = json.loads(json.dumps(self._config()))
             theirs = state["config"]
+            if not isinstance(theirs, dict):
+                raise CheckpointError(f"checkpoint's config is a {type(theirs).__name__}, not a mapping; it is corrupt")
             if theirs != mine:
                 diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
                 raise CheckpointError(f"checkpoint was made with other settings (differs in {diff}); "
@@ -575,50 +577,112 @@ class QiML:
             vectors = {k: np.asarray(state[k], dtype=float) for k in _VECTORS}
             for k, a in vectors.items():
                 _expect(a, (P,), k)
+            self._expect_points(vectors["x"][None], "x")
+            self._expect_points(vectors["best_x"][None], "best_x")
+            if np.any(vectors["ga_sigma"] < 0):
+                raise CheckpointError("state entry 'ga_sigma' holds negative spreads")
             scalars = {k: kind(state[k]) for k, kind in _SCALARS.items()}
-            if scalars["phase"] not in ("quantum", "walkers", "refine"):
-                raise CheckpointError(f"unknown phase {scalars['phase']!r}")
+            self._check_scalars(scalars)
             history = np.asarray(state["history"], dtype=float).reshape(-1, 2)
+            if not np.all(np.isfinite(history[:, 0]) & (history[:, 0] >= 0)) or np.any(np.isnan(history[:, 1])):
+                raise CheckpointError("state entry 'history' holds invalid evaluation counts or NaN losses")
+            history_rows = [(int(n), float(f)) for n, f in history]
             ga_pop, ga_fit = np.asarray(state["ga_pop"], float), np.asarray(state["ga_fit"], float)
             if ga_pop.ndim != 2 or ga_pop.shape[1] != P:
                 raise CheckpointError(f"ga_pop has shape {ga_pop.shape}, expected (n, {P})")
+            if ga_fit.shape not in ((0,), (ga_pop.shape[0],)) or np.any(np.isnan(ga_fit)):
+                raise CheckpointError(f"ga_fit has shape {ga_fit.shape} or NaN values; expected (0,) or "
+                                      f"({ga_pop.shape[0]},) losses")
+            if scalars["phase"] == "refine":
+                if ga_pop.shape[0] < 2:
+                    raise CheckpointError("the GA refinement phase needs a population; the checkpoint has none")
+                self._expect_points(ga_pop, "ga_pop")
             rng = rng_from_state(state["rng"])
             elapsed = float(state["elapsed"])
+            if not (np.isfinite(elapsed) and elapsed >= 0):
+                raise CheckpointError(f"state entry 'elapsed' must be finite seconds >= 0, got {elapsed!r}")
             strategy = make_strategy(self.space, self.options, vectors["x"], self.blocks, self._curvature)
             strategy.load_state_dict({k[4:]: v for k, v in state.items() if k.startswith("dir.")})
             ensemble = None
             if self.ensemble is not None:
                 ensemble = self._new_ensemble()
                 ensemble.load_state_dict({k[5:]: v for k, v in state.items() if k.startswith("walk.")})
-            pending: Request | None = None
-            block: Block | None = None
-            if state["pending"] == "slices":
-                block = Block.from_arrays({k[6:]: v for k, v in state.items() if k.startswith("block.")})
-                if block.support.ndim != 2 or np.any((block.support < 0) | (block.support >= P)):
-                    raise CheckpointError(f"pending directions must index parameters in [0, {P})")
-                req_x = np.asarray(state["req_x"], float)
-                _expect(req_x, (P,), "req_x")
-                pending = SliceRequest(req_x, block.support, block.coef, block.grid, block.counts, self.space,
-                                       block.centre)
-            elif state["pending"] == "population":
-                pending = PopulationRequest(np.asarray(state["req_X"], float))
-            elif state["pending"] is not None:
-                raise CheckpointError(f"unknown pending request kind {state['pending']!r}")
+            pending, block = self._pending_from_state(state, strategy)
         except KeyError as exc:
             raise CheckpointError(f"state dict lacks entry {exc}") from exc
-        except (TypeError, ValueError) as exc:
-            if isinstance(exc, CheckpointError):
-                raise
-            raise CheckpointError(f"state dict is corrupt: {exc}") from exc
+        except CheckpointError:
+            raise
+        except (TypeError, ValueError, OverflowError, AttributeError, IndexError, ZeroDivisionError,
+                np.linalg.LinAlgError) as exc:
+            # OverflowError: an infinite count; AttributeError/IndexError: an entry of the wrong kind or shape
+            raise CheckpointError(f"state dict is corrupt: {type(exc).__name__}: {exc}") from exc
         for k, v in {**vectors, **scalars}.items():
             setattr(self, k, v)
-        self.history = [(int(n), float(f)) for n, f in history]
+        self.history = history_rows
         self.ga_pop, self.ga_fit = ga_pop, ga_fit
         self.strategy, self._block, self.ensemble = strategy, block, ensemble
         self.rng, self._pending = rng, pending
         self._elapsed_before = elapsed
         self._t_start = time.perf_counter()
         self._user_stop = None
+
+    def _expect_points(self, X: NDArray[np.float64], name: str) -> None:
+        """Refuse points (n, P) of a checkpoint that are not finite, lie outside the box or off its lattice."""
+        if X.ndim != 2 or X.shape[1] != self.space.dim:
+            raise CheckpointError(f"state entry {name!r} has shape {X.shape}, expected (n, {self.space.dim})")
+        if not np.all(np.isfinite(X)) or not np.array_equal(self.space.snap(X), X):
+            raise CheckpointError(f"state entry {name!r} holds points that are not finite, outside the bounds "
+                                  "or off the lattice; it does not belong to this run")
+
+    def _check_scalars(self, scalars: dict[str, Any]) -> None:
+        """Counts >= 0, a best loss that is a number (inf before the first evaluation) and a phase this
+        run's search has."""
+        for k in ("nfev", "walker_nfev", "nit", "since_improve", "restarts"):
+            if scalars[k] < 0:
+                raise CheckpointError(f"state entry {k!r} must be >= 0, got {scalars[k]}")
+        if np.isnan(scalars["best_f"]) or scalars["best_f"] == -np.inf:
+            raise CheckpointError(f"state entry 'best_f' must be a loss or +inf, got {scalars['best_f']}")
+        if not (np.isfinite(scalars["cycle_start"]) and np.isfinite(scalars["last_hbar"])):
+            raise CheckpointError("state entries 'cycle_start' and 'last_hbar' must be finite")
+        phases = {"quantum"} | ({"refine"} if self._refine > 0 else set()) | (
+            {"walkers"} if self.ensemble is not None else set())
+        if scalars["phase"] not in phases:
+            raise CheckpointError(f"phase {scalars['phase']!r} is not one of this run's ({sorted(phases)})")
+
+    def _pending_from_state(self, state: dict[str, Any], strategy: Any) -> tuple[Request | None, Block | None]:
+        """The pending request of a checkpoint, checked: directions inside the parameters, grids that are
+        finite with 2..nx valid points, a centre inside them, points in the box."""
+        P = self.space.dim
+        kind = state["pending"]
+        if kind is None:
+            return None, None
+        if kind == "population":
+            X = np.asarray(state["req_X"], float)
+            self._expect_points(X, "req_X")
+            if X.shape[0] < 1:
+                raise CheckpointError("the pending population is empty")
+            return PopulationRequest(X), None
+        if kind != "slices":
+            raise CheckpointError(f"unknown pending request kind {kind!r}")
+        block = Block.from_arrays({k[6:]: v for k, v in state.items() if k.startswith("block.")})
+        k = block.counts.shape[0] if block.counts.ndim == 1 else -1
+        if (k < 1 or block.support.ndim != 2 or block.support.shape[0] != k or block.coef.shape != block.support.shape
+                or block.grid.ndim != 2 or block.grid.shape[0] != k or block.tag.shape != (k,)
+                or (block.centre is not None and block.centre.shape != (k,))):
+            raise CheckpointError("the pending directions' arrays do not agree in shape")
+        if np.any((block.support < 0) | (block.support >= P)):
+            raise CheckpointError(f"pending directions must index parameters in [0, {P})")
+        if np.any((block.counts < 2) | (block.counts > block.grid.shape[1])):
+            raise CheckpointError(f"pending slices must have 2..{block.grid.shape[1]} grid points")
+        if block.centre is not None and np.any((block.centre < -1) | (block.centre >= block.counts)):
+            raise CheckpointError("a pending slice's centre lies outside its grid")
+        if not (np.all(np.isfinite(block.grid)) and np.all(np.isfinite(block.coef))):
+            raise CheckpointError("pending slices hold NaN or infinite grid points or directions")
+        req_x = np.asarray(state["req_x"], float)
+        _expect(req_x, (P,), "req_x")
+        self._expect_points(req_x[None], "req_x")
+        strategy.check_block(block)
+        return SliceRequest(req_x, block.support, block.coef, block.grid, block.counts, self.space, block.centre), block
 
     def save(self, path: Any) -> Any:
         """Write :meth:`state_dict` atomically to ``path`` (see :mod:`qiml.engine.checkpoint`)."""

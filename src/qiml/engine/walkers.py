@@ -52,6 +52,7 @@ _TOLX = 1e-12          # restart when sigma * sqrt(max eigenvalue) falls below t
 _TOLFUN = 1e-12        # ... or the children's losses span less than this (relative) for a few generations
 _FLAT_GENERATIONS = 3
 _MAX_CONDITION = 1e14
+_MAX_MAGNITUDE = 1e100   # the largest entry a loaded walker state may hold (see load_state_dict)
 
 
 def default_walkers(dim: int) -> int:
@@ -243,6 +244,16 @@ class Walkers:
             out[k] = v
         if out["children"].shape != out["steps"].shape or out["walkers"].shape[0] > MAX_WALKERS:
             raise CheckpointError("walker state is inconsistent (children, steps or walker count)")
+        # positions live in the unit cube; the diffusion's scale and spectrum are positive
+        for k in ("walkers", "children", "best_u"):
+            if np.any((out[k] < 0) | (out[k] > 1)):
+                raise CheckpointError(f"walker state {k!r} lies outside the unit cube of the box")
+        if not (0 <= out["sigma"] <= _MAX_MAGNITUDE) or np.any(out["D"] < 0) or not np.allclose(out["C"], out["C"].T):
+            raise CheckpointError("walker state has a negative or huge step or a covariance that is not symmetric")
+        # far beyond any state a run reaches; squared (outer products, covariances) it still fits in a float
+        huge = [k for k in ("B", "D", "C", "ps", "pc", "steps") if np.any(np.abs(out[k]) > _MAX_MAGNITUDE)]
+        if huge:
+            raise CheckpointError(f"walker state {huge[0]!r} holds values beyond {_MAX_MAGNITUDE:g}")
         for k, v in out.items():
             setattr(self, k, v)
 
