@@ -366,3 +366,104 @@ def test_bbob_dimensions_outside_the_suite_are_a_clear_cli_error(dim, tmp_path):
 
     res = CliRunner().invoke(app, ["bench", "bbob", "--dim", dim, "--out", str(tmp_path / "b")])
     assert res.exit_code == 2 and "bbob has dimensions" in res.output
+
+
+# ----------------------------------------------------------------------------- objective return values (regressions)
+def _scalar_run(value, **kw):
+    return minimize(lambda x: value, B, seed=0, max_evals=40, **kw)
+
+
+def _vector_run(make, **kw):
+    return minimize(make, B, seed=0, max_evals=40, vectorized=True, **kw)
+
+
+def _plain_message(info):
+    # the objective returned a value: a message blaming it for raising would mislead
+    assert not str(info.value).startswith("objective raised"), str(info.value)
+
+
+@pytest.mark.parametrize("value", [np.timedelta64(5, "ns"), np.timedelta64(6, "ms"), np.timedelta64("NaT"),
+                                   np.datetime64(5, "ns"), np.datetime64("NaT")],
+                         ids=["timedelta64 ns", "timedelta64 ms", "timedelta64 NaT", "datetime64 ns", "datetime64 NaT"])
+def test_numpy_time_values_are_not_losses(value):
+    # timedelta64 subclasses np.signedinteger and a ns datetime64's .item() is an int: once read as 5.0
+    with pytest.raises(ObjectiveError, match=rf"must return a real number, got {type(value).__name__}\b") as info:
+        _scalar_run(value)
+    _plain_message(info)
+
+
+def test_numpy_time_values_are_not_real_numbers_anywhere():
+    from qiml.validation import is_real, real_scalar
+
+    for value in (np.timedelta64(5, "ns"), np.datetime64(5, "ns"), np.array(np.timedelta64(5, "ns"))):
+        assert not is_real(value) and real_scalar(value) is None
+    with pytest.raises(ConfigError, match="max_time must be a finite number > 0"):
+        minimize(sph, B, max_time=np.timedelta64(5, "s"))
+
+
+@pytest.mark.parametrize("dtype", ["bool", "complex64"])
+def test_a_0d_bool_or_complex_tensor_is_not_a_real_number(dtype):
+    torch = pytest.importorskip("torch")
+    value = torch.tensor(True) if dtype == "bool" else torch.tensor(1 + 2j, dtype=torch.complex64)
+    with pytest.raises(ObjectiveError, match=rf"must return a real number, got Tensor of dtype torch.{dtype}") as info:
+        _scalar_run(value)
+    assert "shape" not in str(info.value)   # it is a scalar: once "must return a scalar ..., got shape torch.Size([])"
+    _plain_message(info)
+
+
+def test_one_element_tensors_are_accepted_at_any_rank():
+    torch = pytest.importorskip("torch")
+    for value in (torch.tensor(2.5), torch.tensor([2.5]), torch.tensor([[2.5]], dtype=torch.float64)):
+        assert _scalar_run(value).fun == 2.5
+    with pytest.raises(ObjectiveError, match=r"must return a scalar for one point, got shape torch.Size\(\[2\]\)"):
+        _scalar_run(torch.tensor([1.0, 2.0]))
+
+
+@pytest.mark.parametrize("value", [2**1100, -(2**1100), 10**5000], ids=["2**1100", "-2**1100", "10**5000"])
+def test_a_python_int_beyond_the_float_range_is_too_large(value):
+    with pytest.raises(ObjectiveError, match=r"int of \d+ bits, a number too large to fit in a float \(64-bit") as info:
+        _scalar_run(value)
+    _plain_message(info)
+    assert _scalar_run(2**1000).fun == float(2**1000)   # large, but a float holds it
+
+
+@pytest.mark.parametrize("item", [2**64, -(2**63) - 1, 2**1100], ids=["2**64", "-2**63-1", "2**1100"])
+def test_vectorized_python_ints_beyond_64_bits_are_refused_saying_why(item):
+    with pytest.raises(ObjectiveError, match=r"beyond the 64-bit integer range .*dtype object") as info:
+        _vector_run(lambda X: [item] * len(X))
+    _plain_message(info)
+    # up to 2**64 - 1 NumPy makes a uint64 (or int64) array: real numbers
+    assert _vector_run(lambda X: [2**63] * len(X)).fun == float(2**63)
+    assert _vector_run(lambda X: [-(2**63)] * len(X)).fun == -float(2**63)
+
+
+def test_vectorized_masked_arrays_are_refused_if_anything_is_masked():
+    def masked(X):
+        F = np.ma.array(np.sum(X**2, axis=1), mask=np.zeros(len(X), dtype=bool))
+        F[0] = np.ma.masked
+        return F
+
+    with pytest.raises(ObjectiveError, match=r"masked array with 1 of \d+ entries masked") as info:
+        _vector_run(masked)
+    _plain_message(info)
+    # nothing masked: the values are the data
+    assert _vector_run(lambda X: np.ma.array(1.0 + np.sum(X**2, axis=1))).fun >= 1.0
+
+
+@pytest.mark.parametrize("value", [np.ma.masked, np.ma.array([1.0], mask=[True])], ids=["np.ma.masked", "masked [1.0]"])
+def test_a_masked_scalar_is_refused(value):
+    with pytest.raises(ObjectiveError, match="must return a real number, got a masked value"):
+        _scalar_run(value)
+    assert _scalar_run(np.ma.array([1.5])).fun == 1.5
+
+
+def test_a_1x1_matrix_is_a_one_element_array():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        one, two = np.asmatrix([[1.5]]), np.asmatrix([[1.0, 2.0]])
+    assert _scalar_run(one).fun == 1.5   # once "objective raised TypeError: only 0-dimensional arrays ..."
+    with pytest.raises(ObjectiveError, match=r"must return a scalar for one point, got shape \(1, 2\)") as info:
+        _scalar_run(two)
+    _plain_message(info)

@@ -8,6 +8,7 @@ engine only sees this seam.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -137,15 +138,37 @@ def _values(fun: Callable[..., Any], vectorized: bool, X: NDArray[np.float64],
 
 def _scalar(v: Any) -> float:
     """One point's loss as a float: a real number (see :func:`qiml.validation.real_scalar`); anything else
-    (None, a bool, a string, a Decimal, a list) is an error naming what came back."""
-    f = real_scalar(v)
+    (None, a bool, a string, a Decimal, a list, a complex or bool tensor, a NumPy datetime64 or timedelta64,
+    a masked value, a Python int beyond the float range) is an error naming what came back. Only
+    ObjectiveErrors leave: any other exception would read as one the objective raised."""
+    try:
+        f = real_scalar(v)
+    except OverflowError:
+        what = (f"{'a negative' if v < 0 else 'an'} int of {v.bit_length()} bits" if isinstance(v, int)
+                else type(v).__name__)
+        raise ObjectiveError(f"objective returned {what}, a number too large to fit in a float (64-bit, "
+                             "magnitude at most about 1.8e308); return a float (+inf marks an infeasible "
+                             "point)") from None
     if f is not None:
         return f
     if v is None:
         raise ObjectiveError("objective returned None for a point; it must return a real number "
                              "(is a `return` missing?)")
-    size = getattr(v, "size", None)
+    shape = getattr(v, "shape", None)
+    try:   # the element count from the shape: torch's .size is a method, not a count
+        size = None if shape is None else math.prod(int(d) for d in shape)
+    except (TypeError, ValueError):
+        size = None
     if size is not None and size != 1:
-        raise ObjectiveError(f"objective must return a scalar for one point, got shape {getattr(v, 'shape', '?')} "
+        raise ObjectiveError(f"objective must return a scalar for one point, got shape {shape} "
                              "(pass vectorized=True if it takes a batch of rows)")
-    raise ObjectiveError(f"objective must return a real number, got {type(v).__name__}: {v!r:.60} (an int or float)")
+    dtype = getattr(v, "dtype", None)
+    what = type(v).__name__ if dtype is None or isinstance(v, np.generic) else f"{type(v).__name__} of dtype {dtype}"
+    if isinstance(v, np.ma.MaskedArray) and np.ma.getmaskarray(v).any():
+        raise ObjectiveError(f"objective must return a real number, got a masked value ({what}); return a float "
+                             "(+inf marks an infeasible point)")
+    try:
+        shown = f"{v!r:.60}"
+    except Exception:   # a broken or refused repr (a huge int's digits) must not hide the message
+        shown = "<unprintable>"
+    raise ObjectiveError(f"objective must return a real number, got {what}: {shown} (an int or float)")

@@ -173,12 +173,28 @@ def check_values(F: Any, n: int, nan_policy: str = "raise") -> NDArray[np.float6
     if F is None:
         raise ObjectiveError(f"objective returned None for a batch of {n} points; it must return {n} real numbers "
                              "(is a `return` missing?)")
+    if isinstance(F, np.ma.MaskedArray) and np.ma.getmaskarray(F).any():
+        # np.asarray would hand on the data under the mask, values the objective meant to withhold
+        masked = int(np.ma.getmaskarray(F).sum())
+        raise ObjectiveError(f"objective values must be real numbers, got a masked array with {masked} of "
+                             f"{np.size(F)} entries masked; return plain values (+inf marks an infeasible "
+                             "point, NaN one with nan_policy='inf')")
     try:
         raw = np.asarray(F)
     except (TypeError, ValueError) as exc:
         raise ObjectiveError(f"objective values must be real numbers: {exc}") from exc
     if raw.dtype.kind not in "iuf":
         # bools, strings, objects (None, Decimal) and complex numbers are not losses
+        big = None
+        if raw.dtype.kind == "O":   # NumPy keeps Python ints beyond int64/uint64 as objects: say so
+            items = list(raw.flat)
+            if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in items):
+                big = next((v for v in items if isinstance(v, int) and not -2**63 <= v < 2**64), None)
+        if big is not None:
+            raise ObjectiveError(f"objective values must be real numbers that fit in 64-bit ints or floats, got "
+                                 f"Python ints beyond the 64-bit integer range ({'a negative' if big < 0 else 'an'} "
+                                 f"int of {big.bit_length()} bits; NumPy made an array of dtype object); "
+                                 "return floats")
         raise ObjectiveError(f"objective values must be real numbers (ints or floats), got an array of dtype "
                              f"{raw.dtype} ({type(F).__name__})")
     arr = raw.astype(float)

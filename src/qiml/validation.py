@@ -24,8 +24,10 @@ def is_int(value: Any) -> bool:
 
 def is_real(value: Any) -> bool:
     """Whether ``value`` is one real number: a Python or NumPy int or float (not a bool, a string, a
-    ``Decimal``, a list or an array of more than one value)."""
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+    ``Decimal``, a list, an array of more than one value, or a NumPy ``timedelta64``, which NumPy makes a
+    subclass of ``np.signedinteger`` although it is a time span)."""
+    return (isinstance(value, (int, float, np.integer, np.floating))
+            and not isinstance(value, (bool, np.bool_, np.timedelta64)))
 
 
 def real_or_none(value: Any) -> float | None:
@@ -35,13 +37,23 @@ def real_or_none(value: Any) -> float | None:
 
 def real_scalar(value: Any) -> float | None:
     """``value`` as a float if it is one real number: what :func:`is_real` accepts, a one-element array of
-    a numeric dtype, or a framework scalar whose ``.item()`` is one (a 0-d torch tensor); else ``None``."""
+    a numeric (int, uint or float) dtype (an ``np.matrix`` too; a masked array only if nothing is masked),
+    or a framework tensor (anything with an int ``ndim``) whose ``.item()`` is one (a 0-d or one-element
+    torch tensor); else ``None``. Other NumPy scalars (bools, complex numbers, ``datetime64`` and
+    ``timedelta64`` values, strings) are ``None``, whatever their ``.item()`` gives.
+
+    A Python int beyond the float range (``2**1100``) raises ``OverflowError``, as ``float()`` does: the
+    caller says that the value is too large rather than that it is not a number."""
     if is_real(value):
         return float(value)
     if isinstance(value, np.ndarray):
-        return float(value.reshape(())) if value.size == 1 and value.dtype.kind in "iuf" else None
+        if value.size != 1 or value.dtype.kind not in "iuf" or np.ma.getmaskarray(value).any():
+            return None
+        return float(np.asarray(value).reshape(-1)[0])
+    if isinstance(value, np.generic):   # np.bool_, complex, datetime64, timedelta64, str_, bytes_, void
+        return None
     item = getattr(value, "item", None)
-    if callable(item) and not isinstance(value, (str, bytes)) and getattr(value, "ndim", None) in (0, 1):
+    if callable(item) and not isinstance(value, (str, bytes)) and is_int(getattr(value, "ndim", None)):
         try:
             v = item()
         except (TypeError, ValueError, RuntimeError):
