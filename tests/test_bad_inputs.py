@@ -229,7 +229,7 @@ def test_minimize_resume_from_other_configuration(tmp_path):
     ("x", np.array([np.nan, 0.0]), "'x' holds NaN"),
     ("dir.w", np.ones(5), "'w' has shape"),
     ("nfev", None, "lacks entry 'nfev'"),
-    ("phase", "bogus", "unknown phase"),
+    ("phase", "bogus", "phase .bogus. is not one of this run.s"),
     ("pending", "weird", "unknown pending request kind"),
     ("rng", {"bit_generator": "MT19937"}, "not a PCG64 state"),
     ("rng", {"bit_generator": "PCG64", "state": 3}, "random state in checkpoint is corrupt"),
@@ -467,3 +467,10 @@ def test_a_1x1_matrix_is_a_one_element_array():
     with pytest.raises(ObjectiveError, match=r"must return a scalar for one point, got shape \(1, 2\)") as info:
         _scalar_run(two)
     _plain_message(info)
+
+
+def test_timedelta_is_not_an_int_option():
+    with pytest.raises(ConfigError, match="dim must be an int"):
+        qiml.Objective(sph, np.timedelta64(3))
+    with pytest.raises(ConfigError, match="max_evals must be a positive int or None"):
+        QiML(B, max_evals=np.timedelta64(500))

@@ -18,8 +18,9 @@ __all__ = ["is_int", "is_real", "real_or_none", "real_scalar", "check_int", "che
 
 
 def is_int(value: Any) -> bool:
-    """Whether ``value`` is one integer: a Python or NumPy int, not a bool."""
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+    """Whether ``value`` is one integer: a Python or NumPy int, not a bool (nor a ``timedelta64``, which
+    NumPy makes a subclass of its signed integers)."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_, np.timedelta64))
 
 
 def is_real(value: Any) -> bool:
