@@ -367,3 +367,13 @@ def test_npy_header_that_is_not_a_literal_is_a_checkpoint_error(tmp_path):
         checkpoint.load(bad)
     with pytest.raises(CheckpointError, match="corrupt or not a qiml checkpoint"):
         opt.load(bad)
+
+
+@pytest.mark.parametrize("key, value", [("x", np.array([0.1 + 1j, 0.0])), ("history", np.array([[1, 2j]])),
+                                        ("block.counts", np.array([2.5])), ("block.grid", np.array([["a", "b", "c"]]))])
+def test_entries_of_the_wrong_kind_are_refused_not_cast(tmp_path, key, value):
+    """Complex values where reals belong and floats where ints belong were cast silently (a ComplexWarning)."""
+    state, _ = _state(tmp_path)
+    state[key] = value
+    with pytest.raises(CheckpointError, match=rf"'{key}' holds .* values where .* values belong"):
+        qiml.QiML([(-1.0, 1.0)] * 2, seed=0, max_evals=2000, search="slices").load_state_dict(state)

@@ -25,11 +25,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ..errors import CheckpointError
 from ..files import atomic_write
 
-__all__ = ["save", "load", "FORMAT", "MAX_BYTES"]
+__all__ = ["save", "load", "as_array", "FORMAT", "MAX_BYTES"]
 
 FORMAT = "qiml-checkpoint-1"
 #: default bound on the bytes :func:`load` will read (the arrays' declared sizes, summed)
@@ -96,6 +97,17 @@ def load(path: str | os.PathLike[str], max_bytes: int = MAX_BYTES) -> dict[str, 
     state: dict[str, Any] = dict(payload["meta"])
     state.update(arrays)
     return state
+
+
+def as_array(value: Any, name: str, dtype: Any = float) -> NDArray[Any]:
+    """A loaded state entry as an array of ``dtype``: reals where reals belong, ints where ints do; a complex
+    entry for reals, a float one for ints or one of strings is a :class:`CheckpointError`, never a silent cast."""
+    a = np.asarray(value)
+    target = np.dtype(dtype)
+    allowed = {"c": "biufc", "f": "biuf", "i": "biu", "u": "biu", "b": "b"}.get(target.kind, target.kind)
+    if a.dtype.kind not in allowed:
+        raise CheckpointError(f"state entry {name!r} holds {a.dtype} values where {target} values belong")
+    return a.astype(target)
 
 
 def _check_sizes(path: Path, max_bytes: int) -> None:

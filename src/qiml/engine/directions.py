@@ -37,6 +37,7 @@ from numpy.typing import NDArray
 from ..errors import CheckpointError, ConfigError
 from ..solvers import density, normalize, unit_dx
 from ..spaces import Space
+from .checkpoint import as_array
 
 if TYPE_CHECKING:
     from .optimizer import QiML
@@ -73,10 +74,11 @@ class Block:
     @classmethod
     def from_arrays(cls, d: dict[str, Any]) -> Block:
         psi, centre = d.get("psi"), d.get("centre")
-        return cls(np.asarray(d["support"], np.intp), np.asarray(d["coef"], float), np.asarray(d["grid"], float),
-                   np.asarray(d["counts"], np.intp), np.asarray(d["tag"], np.intp), str(d["source"]),
-                   None if psi is None else np.asarray(psi, np.complex128),
-                   None if centre is None else np.asarray(centre, np.intp))
+        return cls(as_array(d["support"], "block.support", np.intp), as_array(d["coef"], "block.coef"),
+                   as_array(d["grid"], "block.grid"),
+                   as_array(d["counts"], "block.counts", np.intp), as_array(d["tag"], "block.tag", np.intp),
+                   str(d["source"]), None if psi is None else as_array(psi, "block.psi", np.complex128),
+                   None if centre is None else as_array(centre, "block.centre", np.intp))
 
 
 class Strategy(ABC):
@@ -148,7 +150,7 @@ class Strategy(ABC):
                     raise CheckpointError(f"state entry {k!r} has shape {v.shape}, expected {mine.shape}")
                 if v.dtype.kind in "fc" and not np.all(np.isfinite(v)):
                     raise CheckpointError(f"state entry {k!r} holds NaN or infinite values")
-                v = v.astype(mine.dtype)
+                v = as_array(v, f"dir.{k}", mine.dtype)
                 if k == "order" and np.any((v < 0) | (v >= self.space.dim)):
                     raise CheckpointError(f"state entry 'order' must be indices in [0, {self.space.dim}), got {v!r}")
             else:

@@ -574,7 +574,7 @@ class QiML:
                 diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
                 raise CheckpointError(f"checkpoint was made with other settings (differs in {diff}); "
                                       "build the optimizer with the same bounds, solver, options and budgets")
-            vectors = {k: np.asarray(state[k], dtype=float) for k in _VECTORS}
+            vectors = {k: checkpoint.as_array(state[k], k) for k in _VECTORS}
             for k, a in vectors.items():
                 _expect(a, (P,), k)
             self._expect_points(vectors["x"][None], "x")
@@ -583,11 +583,11 @@ class QiML:
                 raise CheckpointError("state entry 'ga_sigma' holds negative spreads")
             scalars = {k: kind(state[k]) for k, kind in _SCALARS.items()}
             self._check_scalars(scalars)
-            history = np.asarray(state["history"], dtype=float).reshape(-1, 2)
+            history = checkpoint.as_array(state["history"], "history").reshape(-1, 2)
             if not np.all(np.isfinite(history[:, 0]) & (history[:, 0] >= 0)) or np.any(np.isnan(history[:, 1])):
                 raise CheckpointError("state entry 'history' holds invalid evaluation counts or NaN losses")
             history_rows = [(int(n), float(f)) for n, f in history]
-            ga_pop, ga_fit = np.asarray(state["ga_pop"], float), np.asarray(state["ga_fit"], float)
+            ga_pop, ga_fit = (checkpoint.as_array(state[k], k) for k in ("ga_pop", "ga_fit"))
             if ga_pop.ndim != 2 or ga_pop.shape[1] != P:
                 raise CheckpointError(f"ga_pop has shape {ga_pop.shape}, expected (n, {P})")
             if ga_fit.shape not in ((0,), (ga_pop.shape[0],)) or np.any(np.isnan(ga_fit)):
@@ -657,7 +657,7 @@ class QiML:
         if kind is None:
             return None, None
         if kind == "population":
-            X = np.asarray(state["req_X"], float)
+            X = checkpoint.as_array(state["req_X"], "req_X")
             self._expect_points(X, "req_X")
             if X.shape[0] < 1:
                 raise CheckpointError("the pending population is empty")
@@ -678,7 +678,7 @@ class QiML:
             raise CheckpointError("a pending slice's centre lies outside its grid")
         if not (np.all(np.isfinite(block.grid)) and np.all(np.isfinite(block.coef))):
             raise CheckpointError("pending slices hold NaN or infinite grid points or directions")
-        req_x = np.asarray(state["req_x"], float)
+        req_x = checkpoint.as_array(state["req_x"], "req_x")
         _expect(req_x, (P,), "req_x")
         self._expect_points(req_x[None], "req_x")
         strategy.check_block(block)

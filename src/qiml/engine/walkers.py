@@ -43,6 +43,7 @@ from numpy.typing import NDArray
 
 from ..errors import CheckpointError
 from ..spaces import Space
+from .checkpoint import as_array
 
 __all__ = ["Walkers", "default_walkers"]
 
@@ -234,7 +235,7 @@ class Walkers:
         for k in self.state_keys:
             mine, v = getattr(self, k), state[k]
             if isinstance(mine, np.ndarray):
-                v = np.asarray(v, dtype=float)
+                v = as_array(v, f"walk.{k}")
                 if v.ndim != mine.ndim or v.shape[1:] != mine.shape[1:] or (mine.ndim == 1 and v.shape != mine.shape):
                     raise CheckpointError(f"walker state {k!r} has shape {v.shape}, expected (*, {P})")
                 if not np.all(np.isfinite(v)) and k != "best_f":
