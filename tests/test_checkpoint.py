@@ -377,3 +377,14 @@ def test_entries_of_the_wrong_kind_are_refused_not_cast(tmp_path, key, value):
     state[key] = value
     with pytest.raises(CheckpointError, match=rf"'{key}' holds .* values where .* values belong"):
         qiml.QiML([(-1.0, 1.0)] * 2, seed=0, max_evals=2000, search="slices").load_state_dict(state)
+
+
+@pytest.mark.parametrize("key, value, match", [("dir.scale", -1, "'scale' must be finite and >= 1"),
+                                               ("dir.order_pos", -1, "'order_pos' must be finite and >= 0"),
+                                               ("dir.order_pos", 99, "lies past the sweep order")])
+def test_strategy_scalars_out_of_range_are_refused(tmp_path, key, value, match):
+    """Found by the property suite: a negative grid scale or sweep position made ask() return no rows."""
+    state, _ = _state(tmp_path)
+    state[key] = value
+    with pytest.raises(CheckpointError, match=match):
+        qiml.QiML([(-1.0, 1.0)] * 2, seed=0, max_evals=2000, search="slices").load_state_dict(state)

@@ -155,7 +155,15 @@ class Strategy(ABC):
                     raise CheckpointError(f"state entry 'order' must be indices in [0, {self.space.dim}), got {v!r}")
             else:
                 v = type(mine)(v)
+                # every scalar of a strategy is a count, a position in its order or a length: >= 0 and finite
+                # (``scale``, the multiple of nx, >= 1)
+                if isinstance(v, (int, float)) and not (np.isfinite(v) and v >= (1 if k == "scale" else 0)):
+                    raise CheckpointError(f"state entry {k!r} must be finite and >= {1 if k == 'scale' else 0}, "
+                                          f"got {v!r}")
             setattr(self, k, v)
+        pos, order = getattr(self, "order_pos", 0), getattr(self, "order", None)
+        if order is not None and pos > order.size:
+            raise CheckpointError(f"state entry 'order_pos' ({pos}) lies past the sweep order")
 
     #: array entries whose first dimension may differ from a fresh strategy's
     _variable_length: tuple[str, ...] = ()

@@ -249,8 +249,9 @@ class Walkers:
         for k in ("walkers", "children", "best_u"):
             if np.any((out[k] < 0) | (out[k] > 1)):
                 raise CheckpointError(f"walker state {k!r} lies outside the unit cube of the box")
-        if not (0 <= out["sigma"] <= _MAX_MAGNITUDE) or np.any(out["D"] < 0) or not np.allclose(out["C"], out["C"].T):
-            raise CheckpointError("walker state has a negative or huge step or a covariance that is not symmetric")
+        if not (0 <= out["sigma"] <= _MAX_MAGNITUDE) or np.any(out["D"] <= 0) or not np.allclose(out["C"], out["C"].T):
+            raise CheckpointError("walker state has a negative or huge step, a spectrum not > 0 or a covariance "
+                                  "that is not symmetric")
         # far beyond any state a run reaches; squared (outer products, covariances) it still fits in a float
         huge = [k for k in ("B", "D", "C", "ps", "pc", "steps") if np.any(np.abs(out[k]) > _MAX_MAGNITUDE)]
         if huge:
