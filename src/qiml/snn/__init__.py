@@ -1,0 +1,14 @@
+"""Spiking neural networks trained by QiML: leaky integrate-and-fire layers with trainable synaptic
+delays, thresholds and time constants, input encoders and readouts, under the model contract.
+
+Spikes are steps, so gradients do not exist; surrogate-gradient training (snnTorch, Norse) replaces
+them by a smooth stand-in and cannot move integer delays at all. QiML needs only the loss.
+"""
+
+from .encoders import ENCODERS, CurrentEncoder, DeltaEncoder, Encoder, LatencyEncoder, RateEncoder, get_encoder
+from .network import SpikingNetwork
+from .neurons import delayed_current, lif
+from .readouts import READOUTS, readout_features
+
+__all__ = ["SpikingNetwork", "Encoder", "CurrentEncoder", "RateEncoder", "LatencyEncoder", "DeltaEncoder",
+           "ENCODERS", "get_encoder", "READOUTS", "readout_features", "lif", "delayed_current"]

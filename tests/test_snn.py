@@ -1,0 +1,205 @@
+"""qiml.snn: the LIF core against a scalar reference, delays, encoders, readouts, and the model contract."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from qiml import ConfigError, ShapeError
+from qiml.nn.model import Model, ReadoutModel, check_model
+from qiml.snn import (
+    CurrentEncoder,
+    DeltaEncoder,
+    LatencyEncoder,
+    RateEncoder,
+    SpikingNetwork,
+    delayed_current,
+    get_encoder,
+    lif,
+    readout_features,
+)
+
+
+def lif_reference(current, threshold, beta, alpha, reset="subtract", refractory=0):
+    """One neuron, one sample, plain Python: the equations of qiml.snn.neurons written out."""
+    syn = mem = 0.0
+    wait = 0
+    spikes, mems = [], []
+    for i in current:
+        syn = alpha * syn + i
+        if wait == 0:
+            mem = beta * mem + syn
+            s = 1.0 if mem >= threshold else 0.0
+        else:
+            s = 0.0
+        wait = refractory if s else max(wait - 1, 0)
+        spikes.append(s)
+        mems.append(mem)
+        mem = mem - s * threshold if reset == "subtract" else (0.0 if s else mem)
+    return np.array(spikes), np.array(mems)
+
+
+@pytest.mark.parametrize("reset", ["subtract", "zero"])
+@pytest.mark.parametrize("refractory", [0, 3])
+def test_lif_matches_the_scalar_reference(reset, refractory):
+    rng = np.random.default_rng(0)
+    R, N, T, h = 2, 3, 60, 4
+    cur = rng.normal(0.3, 0.8, (R, N, T, h))
+    th = rng.uniform(0.5, 2.0, (R, h))
+    beta, alpha = rng.uniform(0.5, 0.99, (R, h)), rng.uniform(0.0, 0.9, (R, h))
+    s, m = lif(cur, th, beta, alpha, reset=reset, refractory=refractory)
+    assert s.shape == m.shape == cur.shape and set(np.unique(s)) <= {0.0, 1.0}
+    for r in range(R):
+        for n in range(N):
+            for j in range(h):
+                rs, rm = lif_reference(cur[r, n, :, j], th[r, j], beta[r, j], alpha[r, j], reset, refractory)
+                np.testing.assert_array_equal(s[r, n, :, j], rs)
+                np.testing.assert_allclose(m[r, n, :, j], rm, rtol=0, atol=1e-12)
+    assert s.sum() > 0
+
+
+def test_refractory_period_spaces_spikes():
+    cur = np.full((1, 40, 1), 5.0)              # strong enough to fire every step
+    s0, _ = lif(cur, np.ones(1), np.full(1, 0.9), np.zeros(1), refractory=0)
+    s3, _ = lif(cur, np.ones(1), np.full(1, 0.9), np.zeros(1), refractory=3)
+    assert s0.sum() == 40
+    times = np.flatnonzero(s3[0, :, 0])
+    assert np.all(np.diff(times) == 4) and times[0] == 0
+
+
+def test_recurrent_weights_feed_last_steps_spikes():
+    """Neuron 1 gets no input, only neuron 0's spikes one step later through the recurrent weight."""
+    cur = np.zeros((1, 10, 2))
+    cur[0, 2, 0] = 2.0
+    v = np.array([[0.0, 2.0], [0.0, 0.0]])      # from neuron 0 to neuron 1
+    s, _ = lif(cur, np.ones(2), np.zeros(2), np.zeros(2), recurrent=v)
+    assert np.flatnonzero(s[0, :, 0]).tolist() == [2] and np.flatnonzero(s[0, :, 1]).tolist() == [3]
+
+
+def test_delayed_current_matches_a_loop():
+    rng = np.random.default_rng(1)
+    N, m, T, h = 3, 5, 30, 4
+    x = rng.normal(size=(N, m, T))
+    w, b = rng.normal(size=(h, m)), rng.normal(size=h)
+    d = rng.integers(0, 7, (h, m))
+    got = delayed_current(x, w, d, b)
+    want = np.zeros((N, T, h))
+    for n in range(N):
+        for t in range(T):
+            for j in range(h):
+                want[n, t, j] = b[j] + sum(w[j, i] * x[n, i, t - d[j, i]] for i in range(m) if t - d[j, i] >= 0)
+    np.testing.assert_allclose(got, want, atol=1e-12)
+    np.testing.assert_allclose(delayed_current(x, w, None, b), delayed_current(x, w, np.zeros_like(d), b))
+
+
+# ----------------------------------------------------------------------------- encoders
+def test_rate_code_is_deterministic_per_sample_and_follows_the_value():
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(6, 2, 400))
+    enc = RateEncoder(gain=0.25, seed=5)
+    a, b = enc(X), enc(X[::-1])[::-1]          # the same sample gives the same spikes in any batch order
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, RateEncoder(gain=0.25, seed=6)(X))
+    hi, lo = enc(np.full((1, 1, 4000), 1.0)), enc(np.full((1, 1, 4000), -1.0))
+    assert hi.mean() == pytest.approx(0.75, abs=0.03) and lo.mean() == pytest.approx(0.25, abs=0.03)
+
+
+def test_delta_code_spikes_at_each_level_crossing():
+    ramp = np.linspace(0.0, 1.0, 101)[None, None, :]       # rises by 0.01 per step
+    out = DeltaEncoder(threshold=0.095)(np.concatenate([ramp, ramp[..., ::-1]], axis=-1))
+    assert out.shape == (1, 2, 202)
+    up, down = np.flatnonzero(out[0, 0]), np.flatnonzero(out[0, 1])
+    assert len(up) == 10 and len(down) == 10 and up.max() < 101 <= down.min()
+
+
+def test_latency_code_fires_once_per_window_earlier_for_larger_values():
+    X = np.array([[[3.0] * 8 + [-3.0] * 8]])
+    out = LatencyEncoder(window=8)(X)
+    assert out.sum() == 2
+    first, second = np.flatnonzero(out[0, 0, :8])[0], np.flatnonzero(out[0, 0, 8:])[0]
+    assert first < second
+
+
+def test_current_encoder_and_names():
+    X = np.ones((1, 1, 3))
+    np.testing.assert_array_equal(CurrentEncoder(2.0)(X), 2 * X)
+    assert get_encoder("delta") == DeltaEncoder() and get_encoder("delta").channels(3) == 6
+    with pytest.raises(ConfigError, match="encoder must be one of"):
+        get_encoder("poisson")
+    with pytest.raises(ConfigError, match="threshold must be > 0"):
+        DeltaEncoder(0.0)
+
+
+# ----------------------------------------------------------------------------- readouts
+def test_readouts_on_a_hand_made_raster():
+    s = np.zeros((1, 8, 2))
+    s[0, [1, 5], 0] = 1.0                  # neuron 0 fires at steps 1 and 5; neuron 1 never
+    m = np.zeros((1, 8, 2))
+    m[0, 3, 1] = 0.5
+    th = np.array([1.0, 2.0])
+    f = readout_features(("counts", "bins", "first", "max_mem"), s, m, th, bins=2)
+    np.testing.assert_allclose(f[0], [2 / 8, 0, 1 / 4, 0, 1 / 4, 0, 1 / 8, 1.0, 0.0, 0.25])
+
+
+# ----------------------------------------------------------------------------- the model
+def small_net(**kw):
+    return SpikingNetwork(2, 40, (5, 3), 3, **{"taps": 2, "max_delay": 6, "readout": ("counts", "bins"), **kw})
+
+
+def test_the_model_contract():
+    net = small_net(recurrent=True)
+    check_model(net)
+    assert isinstance(net, Model) and isinstance(net, ReadoutModel)
+    rng = np.random.default_rng(3)
+    theta, sp = net.init(rng), net.space()
+    assert theta.shape == (net.n_params,) and np.array_equal(sp.snap(theta), theta)   # inside, delays on the lattice
+    X = rng.normal(size=(7, 2 * 40))
+    out = net.forward(X, theta)
+    assert out.shape == (7, 3) and np.all(np.isfinite(out))
+    np.testing.assert_array_equal(net.forward(X.reshape(7, 2, 40), theta), out)       # (N, C, T) accepted
+    thetas = np.stack([theta, net.init(rng)])
+    rows = net.forward_rows(X, thetas)
+    np.testing.assert_allclose(rows[1], net.forward(X, thetas[1]), atol=1e-12)
+    # ReadoutModel: forward = features @ W + b
+    F, O = net.n_features, net.n_outputs
+    feats = net.readout_features(X, theta[None, :net.readout_offset])[0]
+    W = theta[net.readout_offset:net.readout_offset + F * O].reshape(F, O)
+    np.testing.assert_allclose(out, feats @ W + theta[-O:], atol=1e-12)
+    blocks = np.sort(np.concatenate(net.neuron_blocks()))
+    np.testing.assert_array_equal(blocks, np.arange(net.n_params))
+    assert net.weight_mask.sum() == 5 * 2 * 2 + 5 * 5 + 3 * 5 + 3 * 3 + F * O
+
+
+def test_a_delay_shifts_the_spikes_by_as_many_steps():
+    net = SpikingNetwork(1, 30, (1,), 1, max_delay=10, learn_leak=False, beta=0.0, alpha=0.0)
+    theta = np.zeros(net.n_params)
+    f = net.layers[0].field
+    theta[f("w")], theta[f("threshold")] = 1.0, 0.5
+    X = np.zeros((1, 30))
+    X[0, 4] = 1.0                           # one pulse of current at step 4
+    for delay in (0, 3, 10):
+        theta[f("d")] = delay
+        s = net.simulate(X, theta[None]).spikes[0][0, 0, :, 0]
+        assert np.flatnonzero(s).tolist() == [4 + delay]
+
+
+@pytest.mark.parametrize("kw, match", [
+    ({"hidden": ()}, "at least one hidden layer"), ({"hidden": (0,)}, "hidden must be positive ints"),
+    ({"max_delay": 40}, r"max_delay must be in 0..39"), ({"reset": "hard"}, "reset must be one of"),
+    ({"readout": ("counts", "rates")}, "readout must name"), ({"beta": 1.5}, "beta must lie in"),
+    ({"taps": 0}, "taps must be a positive int"), ({"encoder": "poisson"}, "encoder must be one of"),
+])
+def test_bad_architectures_are_config_errors(kw, match):
+    with pytest.raises(ConfigError, match=match):
+        SpikingNetwork(1, 40, **{"hidden": (4,), **kw})
+
+
+def test_bad_inputs_are_shape_errors():
+    net = small_net()
+    theta = net.init(np.random.default_rng(0))
+    with pytest.raises(ShapeError, match=r"X must be \(n_samples, 2 x 40\) series"):
+        net.forward(np.zeros((3, 40)), theta)
+    with pytest.raises(ShapeError, match="NaN or infinite"):
+        net.forward(np.full((3, 80), np.nan), theta)
+    with pytest.raises(ShapeError, match="theta must have shape"):
+        net.forward(np.zeros((3, 80)), theta[:-1])
