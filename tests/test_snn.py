@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from qiml import ConfigError, ShapeError
+from qiml import ConfigError, ShapeError, Space
 from qiml.nn.model import Model, ReadoutModel, check_model
 from qiml.snn import (
     CurrentEncoder,
@@ -203,3 +203,83 @@ def test_bad_inputs_are_shape_errors():
         net.forward(np.full((3, 80), np.nan), theta)
     with pytest.raises(ShapeError, match="theta must have shape"):
         net.forward(np.zeros((3, 80)), theta[:-1])
+
+
+# ----------------------------------------------------------------------------- incremental slices
+def _rows_answer(obj, req):
+    """The same request answered by rows (every candidate simulated in full), bypassing the slicer."""
+    from qiml.objective import Objective
+    return Objective.potentials(obj, req)
+
+
+@pytest.mark.parametrize("output, loss, kw", [
+    ("params", "cross_entropy", {"max_delay": 5, "taps": 2, "readout": ("counts", "bins", "first")}),
+    ("params", "mse", {"hidden": (4, 3), "readout": ("max_mem", "mean_mem")}),
+    ("solve", "mse", {"max_delay": 4, "refractory": 2, "reset": "zero", "learn_leak": False}),
+    ("params", "cross_entropy", {"recurrent": True}),            # recurrent: every slice goes by rows
+])
+def test_slices_equal_the_rows_path(output, loss, kw):
+    """Axis slices of every parameter and random directions inside one neuron: the slicer's answer equals
+    the full simulation of every candidate (what the objective answers without a slicer)."""
+    from qiml.nn import NetworkObjective
+    from qiml.requests import SliceRequest
+
+    rng = np.random.default_rng(7)
+    net = SpikingNetwork(2, 25, **{"hidden": (4,), "n_outputs": 2 if loss == "cross_entropy" else 1, **kw})
+    X = rng.normal(size=(9, 50))
+    y = rng.integers(0, 2, 9) if loss == "cross_entropy" else rng.normal(size=9)
+    obj = NetworkObjective(net, X, y, loss, l2=1e-3, output=output)
+    space = net.space()
+    P = obj.n_free
+    sp = Space(space.lower[:P], space.upper[:P], space.step[:P])
+    x = sp.snap(net.init(rng)[:P])
+    nx = 7
+    idx = np.arange(P)
+    values = np.linspace(sp.lower, sp.upper, nx).T                     # (P, nx): the whole box per parameter
+    req = SliceRequest.along_axes(x, idx, values, np.full(P, nx), sp)
+    fx, V = obj.potentials(req)
+    fx_rows, V_rows = _rows_answer(obj, req)
+    assert fx == pytest.approx(fx_rows, abs=1e-12)
+    np.testing.assert_allclose(V, V_rows, atol=1e-10)
+    # a direction inside one last-layer neuron (its continuous parameters), and one inside the readout
+    last = net.layers[-1]
+    block = last.start + last.per + np.arange(last.per)                 # neuron 1 of the last layer
+    cont = block[sp.step[block] == 0]
+    d = rng.normal(size=cont.size)
+    d /= np.linalg.norm(d)
+    grid = np.linspace(-0.05, 0.05, nx)[None, :]
+    req = SliceRequest(x, cont[None, :], d[None, :], grid, np.array([nx]), sp)
+    np.testing.assert_allclose(obj.potentials(req)[1], _rows_answer(obj, req)[1], atol=1e-10)
+    assert net.slicer(obj) is not None
+
+
+def test_a_slice_costs_one_neuron_not_the_network():
+    """The slicer re-simulates the sliced neuron only: its answer for one axis slice is computed with far
+    fewer neuron-steps than nx full simulations (counted through lif calls)."""
+    import qiml.snn.network as network_module
+    import qiml.snn.slices as slices_module
+    from qiml.nn import NetworkObjective
+    from qiml.requests import SliceRequest
+
+    rng = np.random.default_rng(8)
+    net = SpikingNetwork(1, 40, (12,), 2, max_delay=3)
+    X, y = rng.normal(size=(10, 40)), rng.integers(0, 2, 10)
+    obj = NetworkObjective(net, X, y, "cross_entropy")
+    sp = net.space()
+    x = net.init(rng)
+    counted = []
+    real = slices_module.lif
+
+    def counting(cur, *args, **kw):
+        counted.append(cur.shape[0] * cur.shape[-1])     # candidates x neurons simulated
+        return real(cur, *args, **kw)
+
+    p = net.layers[0].start + 3 * net.layers[0].per      # the first weight of neuron 3
+    req = SliceRequest.along_axes(x, np.array([p]), np.linspace(sp.lower[p], sp.upper[p], 64)[None], np.array([64]), sp)
+    obj.potentials(req)                                  # fills the base simulation's cache
+    slices_module.lif, network_module.lif = counting, counting
+    try:
+        obj.potentials(req)
+    finally:
+        slices_module.lif, network_module.lif = real, real
+    assert counted == [64 * 1]                           # 64 candidates of one neuron; the full path: 64 x 12

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -34,6 +34,10 @@ from ..validation import check_int, check_real, is_int, positive_int
 from .encoders import Encoder, get_encoder
 from .neurons import RESETS, delayed_current, lif
 from .readouts import READOUTS, readout_features, readout_width
+from .slices import SpikingSlicer
+
+if TYPE_CHECKING:
+    from ..nn.objective import NetworkObjective
 
 __all__ = ["SpikingNetwork", "Simulation"]
 
@@ -266,6 +270,11 @@ class SpikingNetwork:
     def readout_features(self, X: NDArray[np.float64], thetas: NDArray[np.float64]) -> NDArray[np.float64]:
         """Readout features (R, N, F) of the last layer for spiking-layer parameters ``thetas`` (R, readout_offset)."""
         return self.simulate(X, thetas).features
+
+    def slicer(self, objective: NetworkObjective) -> SpikingSlicer:
+        """Incremental slices for ``objective`` (:class:`qiml.snn.slices.SpikingSlicer`): a slice inside one
+        last-layer neuron re-simulates that neuron only."""
+        return SpikingSlicer(self, objective)
 
     # ------------------------------------------------------------------ simulation
     def check_inputs(self, X: ArrayLike) -> NDArray[np.float64]:
