@@ -687,8 +687,8 @@ def test_full_appends_the_least_squares_output_layer():
 def test_solved_output_needs_mse_and_a_hidden_layer():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(10, 3))
-    with pytest.raises(ConfigError, match="loss='mse'"):
-        NetworkObjective(MLP((3, 4, 2)), X, rng.integers(0, 2, 10), "cross_entropy", output="solve")
+    with pytest.raises(ConfigError, match="loss='mse' or a classification loss"):
+        NetworkObjective(MLP((3, 4, 1)), X, rng.normal(size=10), "mae", output="solve")
     with pytest.raises(ConfigError, match="hidden layer"):
         NetworkObjective(MLP((3, 1)), X, rng.normal(size=10), "mse", output="solve")
     with pytest.raises(ConfigError, match="output must be one of"):
@@ -770,3 +770,28 @@ def test_activation_derivatives_match_finite_differences():
     for name, d in DERIVATIVES.items():
         f = ACTIVATIONS[name]
         np.testing.assert_allclose(d(z), (f(z + 1e-6) - f(z - 1e-6)) / 2e-6, atol=1e-6, err_msg=name)
+
+
+def test_solved_logistic_readout_fits_and_descends():
+    """output='solve' with a classification loss: the readout is a ridge logistic regression of the labels on
+    the (standardised) features; more steps lower the penalised loss, and the fit separates separable data."""
+    import qiml.nn.objective as objective_module
+
+    rng = np.random.default_rng(4)
+    H = rng.normal(size=(200, 3)) * [1.0, 50.0, 0.01]          # scales the standardisation must undo
+    y = (H[:, 0] + H[:, 1] / 50 - 30 * H[:, 2] > 0).astype(int)
+    obj = NetworkObjective(MLP((3, 3, 2)), rng.normal(size=(200, 3)), y, "cross_entropy", output="solve")
+    losses = []
+    for steps in (1, 4, 16):
+        objective_module.LOGISTIC_STEPS = steps
+        try:
+            W, out, loss = obj._solve(H, y)
+        finally:
+            objective_module.LOGISTIC_STEPS = 8
+        losses.append(float(loss))
+    assert losses[0] > losses[1] > losses[2]
+    assert (out.argmax(axis=1) == y).mean() > 0.95
+    np.testing.assert_allclose(out, np.concatenate([H, np.ones((200, 1))], axis=1) @ W, atol=1e-10)
+    Ws, outs, ls = obj._solve(np.stack([H, H[:, ::-1]]), y)    # stacked fits equal separate ones
+    np.testing.assert_allclose(Ws[0], obj._solve(H, y)[0], atol=1e-12)
+    np.testing.assert_allclose(ls[1], obj._solve(H[:, ::-1], y)[2], atol=1e-12)

@@ -216,6 +216,7 @@ def _rows_answer(obj, req):
     ("params", "cross_entropy", {"max_delay": 5, "taps": 2, "readout": ("counts", "bins", "first")}),
     ("params", "mse", {"hidden": (4, 3), "readout": ("max_mem", "mean_mem")}),
     ("solve", "mse", {"max_delay": 4, "refractory": 2, "reset": "zero", "learn_leak": False}),
+    ("solve", "cross_entropy", {"max_delay": 3, "readout": ("counts", "first")}),
     ("params", "cross_entropy", {"recurrent": True}),            # recurrent: every slice goes by rows
 ])
 def test_slices_equal_the_rows_path(output, loss, kw):

@@ -94,6 +94,8 @@ class MLPSlicer:
         layer, col = net.param_layer[p0], net.param_col[p0]
         same_neuron = (net.param_layer[support] == layer[:, None]) & (net.param_col[support] == col[:, None])
         local = np.all(~live | same_neuron, axis=1) & live.any(axis=1) & request.inside()
+        if obj.solve and obj.loss.classification:   # the Gram-matrix update is least squares': go by rows
+            local[:] = False
         for l in np.unique(layer[local]):
             js = np.flatnonzero(local & (layer == l))
             # slices per pass: keep one (k, nx, N, width) temporary near the cache size, not at the memory cap

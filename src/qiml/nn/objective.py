@@ -127,12 +127,13 @@ class NetworkObjective(Objective):
                 raise ConfigError(f"output='solve' (least squares for the output layer) needs a model with a linear "
                                   "readout (readout_offset and readout_features(X, thetas), see qiml.nn.ReadoutModel); "
                                   f"{type(model).__name__} has none: use output='params'")
-            if loss_.name != "mse" or model.readout_offset < 1:
+            if not (loss_.name == "mse" or loss_.classification) or model.readout_offset < 1:
                 n_layers = getattr(model, "n_layers", None)   # an MLP says it in layers
                 got = (f"{n_layers - 1} hidden layer(s)" if n_layers is not None
                        else f"{model.readout_offset} parameter(s) before the readout")
-                raise ConfigError("output='solve' (least squares for the output layer) needs loss='mse' and at "
-                                  f"least one hidden layer; got loss {loss_.name!r} and {got}")
+                raise ConfigError("output='solve' (the output layer fitted wherever the loss is asked for) needs "
+                                  "loss='mse' or a classification loss, and at least one hidden layer; got loss "
+                                  f"{loss_.name!r} and {got}")
             self._readout = model
         # the parameters the engine moves
         self.n_free = int(self._readout.readout_offset) if self._readout is not None else int(model.n_params)
@@ -230,14 +231,52 @@ class NetworkObjective(Objective):
 
     def _solve(self, H: NDArray[np.float64], y: NDArray[np.float64]
                ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
-        """The readout by ridge least squares on features ``H`` (..., N, h):
-        ``(W (..., h + 1, O) with the bias as last row, outputs (..., N, O), mean loss (...) with the
-        readout weights' penalty)``. A jitter of 1e-12 of the Gram matrix's mean diagonal keeps
-        collinear features solvable."""
+        """The readout fitted on features ``H`` (..., N, h): by ridge least squares (MSE) or by ridge
+        logistic regression (classification, :meth:`_solve_logistic`). Returns ``(W (..., h + 1, O) with
+        the bias as last row, outputs (..., N, O), mean loss (...) with the readout weights' penalty)``.
+        A jitter of 1e-12 of the Gram matrix's mean diagonal keeps collinear features solvable."""
+        if self.loss.classification:
+            return self._solve_logistic(H, y)
         Ha = np.concatenate([H, np.ones(H.shape[:-1] + (1,))], axis=-1)
         G = np.matmul(np.swapaxes(Ha, -1, -2), Ha)
         W = np.asarray(np.linalg.solve(self._ridge(G, H.shape[-2]), np.matmul(np.swapaxes(Ha, -1, -2), y)), float)
         out = np.matmul(Ha, W)
+        return W, out, self._solved_loss(out, W, y)
+
+    def _solve_logistic(self, H: NDArray[np.float64], y: NDArray[np.float64]
+                        ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+        """Multinomial ridge logistic regression of labels ``y`` (N,) on standardised features ``H`` (..., N, h),
+        by :data:`LOGISTIC_STEPS` bound-optimisation Newton steps from zero (Böhning's bound ``[H, 1]^T [H, 1]
+        / 2`` on the Hessian: one factorisation per fit, and every step lowers the penalised loss), so the
+        fit is a function of ``H`` and ``y`` alone. The ridge is ``N * max(l2, LOGISTIC_RIDGE)`` on the
+        standardised weights; the weights returned act on the raw features."""
+        n, h = H.shape[-2], H.shape[-1]
+        O = self.model.out_features
+        mean = H.mean(axis=-2, keepdims=True)
+        std = H.std(axis=-2, keepdims=True)
+        std = np.where(std > 1e-12, std, 1.0)
+        Ha = np.concatenate([(H - mean) / std, np.ones(H.shape[:-1] + (1,))], axis=-1)     # (..., N, h + 1)
+        HaT = np.swapaxes(Ha, -1, -2)
+        G = 0.5 * np.matmul(HaT, Ha)
+        diag = np.arange(h + 1)
+        ridge = n * max(self.l2, LOGISTIC_RIDGE)
+        G[..., diag[:-1], diag[:-1]] += ridge
+        G[..., h, h] += 1e-9 * n
+        L = np.linalg.cholesky(G)
+        Y = np.zeros((n, O))
+        Y[np.arange(n), np.asarray(y, dtype=np.intp)] = 1.0
+        W = np.zeros(H.shape[:-2] + (h + 1, O))
+        for _ in range(LOGISTIC_STEPS):
+            Z = np.matmul(Ha, W)
+            P = np.exp(Z - Z.max(axis=-1, keepdims=True))
+            P /= P.sum(axis=-1, keepdims=True)
+            grad = np.matmul(HaT, Y - P)
+            grad[..., :h, :] -= ridge * W[..., :h, :]
+            W = W + _cho_solve(L, grad)
+        Wr = W[..., :h, :] / np.swapaxes(std, -1, -2)                                      # raw-feature weights
+        br = W[..., h:, :] - np.matmul(mean, Wr)
+        W = np.concatenate([Wr, br], axis=-2)
+        out = np.matmul(np.concatenate([H, np.ones(H.shape[:-1] + (1,))], axis=-1), W)
         return W, out, self._solved_loss(out, W, y)
 
     def _ridge(self, G: NDArray[np.float64], n: int) -> NDArray[np.float64]:
@@ -300,3 +339,14 @@ class NetworkObjective(Objective):
         :meth:`qiml.nn.mlp_slices.MLPSlicer.curvature`); None where it knows none."""
         fn = getattr(self._slicer, "curvature", None)
         return None if fn is None else fn(x, params)
+
+
+#: ``output="solve"`` with a classification loss: bound-optimisation Newton steps of the logistic readout,
+#: and the smallest ridge (times N) on its standardised weights (separable features need one)
+LOGISTIC_STEPS = 8
+LOGISTIC_RIDGE = 1e-3
+
+
+def _cho_solve(L: NDArray[np.float64], B: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``(L L^T)^-1 B`` for stacked lower Cholesky factors ``L`` (..., m, m) and right-hand sides ``B`` (..., m, O)."""
+    return np.asarray(np.linalg.solve(np.swapaxes(L, -1, -2), np.linalg.solve(L, B)), dtype=float)
