@@ -795,3 +795,16 @@ def test_solved_logistic_readout_fits_and_descends():
     Ws, outs, ls = obj._solve(np.stack([H, H[:, ::-1]]), y)    # stacked fits equal separate ones
     np.testing.assert_allclose(Ws[0], obj._solve(H, y)[0], atol=1e-12)
     np.testing.assert_allclose(ls[1], obj._solve(H[:, ::-1], y)[2], atol=1e-12)
+
+
+def test_solved_logistic_readout_with_one_logit():
+    """Two classes on one logit (the estimators' binary form): the same fit as two softmax logits, to the
+    separation it reaches."""
+    rng = np.random.default_rng(5)
+    H = rng.normal(size=(300, 2))
+    y = (H[:, 0] - H[:, 1] + 0.3 * rng.normal(size=300) > 0).astype(int)
+    one = NetworkObjective(MLP((2, 2, 1)), H, y, "cross_entropy", output="solve")
+    W, out, loss = one._solve(H, y)
+    assert W.shape == (3, 1) and (((out[:, 0] > 0).astype(int)) == y).mean() > 0.9
+    two = NetworkObjective(MLP((2, 2, 2)), H, y, "cross_entropy", output="solve")
+    assert abs(float(loss) - float(two._solve(H, y)[2])) < 0.05

@@ -284,3 +284,68 @@ def test_a_slice_costs_one_neuron_not_the_network():
     finally:
         slices_module.lif, network_module.lif = real, real
     assert counted == [64 * 1]                           # 64 candidates of one neuron; the full path: 64 x 12
+
+
+# ----------------------------------------------------------------------------- estimators
+from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
+
+from qiml.snn import SpikingClassifier, SpikingRegressor  # noqa: E402
+
+
+# scikit-learn's checks feed tabular data: its features become the steps of a one-channel series (the
+# regressor declares poor_score there, see SpikingRegressor.__sklearn_tags__; its fit on a real series is
+# tested below). The third variant trains the readout as parameters, with delays and two taps per input.
+@parametrize_with_checks([SpikingClassifier(hidden=3, max_iter=10),
+                          SpikingRegressor(hidden=3, max_iter=20, readout=("counts", "max_mem")),
+                          SpikingClassifier(hidden=3, max_iter=60, max_delay=3, taps=2, readout=("counts", "max_mem"),
+                                            output="params")])
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+def test_estimators_take_channels_and_standardise_them():
+    rng = np.random.default_rng(9)
+    X = rng.normal(size=(50, 2, 16)) * [[10.0], [0.1]] + [[100.0], [-5.0]]     # wildly scaled channels
+    y = (X[:, 0, :8].mean(axis=1) > 100).astype(int)
+    clf = SpikingClassifier(hidden=4, random_state=0, max_iter=60).fit(X, y)
+    assert clf.n_channels_ == 2 and clf.n_steps_ == 16 and clf.n_features_in_ == 2
+    np.testing.assert_allclose(clf.channel_mean_, X.mean(axis=(0, 2)))
+    assert clf.score(X, y) > 0.8
+    sim = clf.simulate(X[:3])
+    assert sim.spikes[0].shape == (1, 3, 16, 4)
+    with pytest.raises(ValueError, match="fitted on 2 of 16"):
+        clf.predict(np.zeros((2, 2, 15)))
+    same = SpikingClassifier(hidden=4, random_state=0, max_iter=60).fit(X, y)
+    np.testing.assert_array_equal(same.params_, clf.params_)                     # an int random_state repeats
+
+
+@pytest.mark.parametrize("kw, match", [({"output": "lstsq"}, "output must be one of"),
+                                       ({"loss": "mse"}, "not a classification loss"),
+                                       ({"max_iter": 0}, "max_iter must be a positive int or None"),
+                                       ({"alpha": -1}, "alpha must be a finite number >= 0"),
+                                       ({"encoder": "poisson"}, "encoder must be one of")])
+def test_estimator_parameters_fail_clearly(kw, match):
+    X, y = np.random.default_rng(0).normal(size=(10, 8)), np.arange(10) % 2
+    with pytest.raises(ConfigError, match=match):
+        SpikingClassifier(**kw).fit(X, y)
+
+
+def test_a_spike_encoder_through_the_estimator():
+    """The delta (level-crossing) encoder: rising and falling series are told apart by which channel fires."""
+    rng = np.random.default_rng(10)
+    t = np.linspace(0, 1, 30)
+    y = rng.integers(0, 2, 40)
+    X = np.where(y[:, None] == 1, t, 1 - t) * 3 + 0.05 * rng.normal(size=(40, 30))
+    clf = SpikingClassifier(hidden=2, encoder="delta", random_state=0, max_iter=40).fit(X, y)
+    assert clf.model_.n_inputs == 2 and clf.score(X, y) == 1.0
+
+
+def test_regressor_forecasts_a_sine_from_a_window():
+    """One-step-ahead forecast of a noisy sine from windows of 12 steps: far better than predicting the mean."""
+    rng = np.random.default_rng(11)
+    series = np.sin(np.arange(400) * 2 * np.pi / 25) + 0.05 * rng.normal(size=400)
+    X = np.lib.stride_tricks.sliding_window_view(series[:-1], 12)
+    y = series[12:]
+    reg = SpikingRegressor(hidden=6, readout=("counts", "max_mem", "mean_mem"), random_state=0, max_iter=40)
+    reg.fit(X[:300], y[:300])
+    assert reg.score(X[300:], y[300:]) > 0.95          # 0.993 when written

@@ -105,6 +105,7 @@ models with ``pack``/``unpack`` (an MLP), and then predictions are made from ``c
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -129,7 +130,8 @@ except ImportError as exc:  # pragma: no cover - depends on the installed scikit
     raise ImportError(f"qiml.sklearn needs scikit-learn >= 1.6 (found {sklearn.__version__}); "
                       "pip install -U 'scikit-learn>=1.6'") from exc
 
-__all__ = ["QiMLClassifier", "QiMLRegressor"]
+__all__ = ["QiMLClassifier", "QiMLRegressor", "LogitClassifierMixin", "encode_labels", "standardise_targets",
+           "unstandardise"]
 
 #: fit_network arguments that the estimators set from their own parameters
 _RESERVED = {"loss": "loss", "bits": "bits", "bound": "bound", "batch_size": "batch_size", "l2": "alpha",
@@ -254,6 +256,70 @@ class _QiMLBase(BaseEstimator):
         return np.asarray(self.model_.forward(Xv, theta), dtype=float)
 
 
+class LogitClassifierMixin:
+    """``decision_function``, ``predict``, ``predict_proba`` and ``predict_log_proba`` of a classifier whose
+    ``_scores(X)`` gives one logit (n, 1) for two classes or K logits (n, K), labels in ``classes_``
+    (shared by :class:`QiMLClassifier` and :class:`qiml.snn.SpikingClassifier`)."""
+
+    classes_: NDArray[Any]
+    _scores: Callable[[ArrayLike], NDArray[np.float64]]    # the estimator's own (an annotation: nothing shadowed)
+
+    def decision_function(self, X: ArrayLike) -> NDArray[np.float64]:
+        """Scores: the logit (n,) for two classes (> 0 means ``classes_[1]``), else logits (n, K)."""
+        z = self._scores(X)
+        return z[:, 0] if z.shape[1] == 1 else z
+
+    def predict(self, X: ArrayLike) -> NDArray[Any]:
+        """Predicted labels (n,), of the type of the training labels."""
+        z = self._scores(X)
+        idx = (z[:, 0] > 0).astype(np.intp) if z.shape[1] == 1 else z.argmax(axis=1)
+        return self.classes_[idx]
+
+    def predict_proba(self, X: ArrayLike) -> NDArray[np.float64]:
+        """Class probabilities (n, K) in the order of ``classes_``: sigmoid / softmax of the scores."""
+        z = self._scores(X)
+        if z.shape[1] == 1:
+            return np.column_stack([expit(-z[:, 0]), expit(z[:, 0])])
+        return np.exp(log_softmax(z))
+
+    def predict_log_proba(self, X: ArrayLike) -> NDArray[np.float64]:
+        """Log of :meth:`predict_proba`, computed stably."""
+        z = self._scores(X)
+        if z.shape[1] == 1:
+            return np.column_stack([log_expit(-z[:, 0]), log_expit(z[:, 0])])
+        return log_softmax(z)
+
+
+def encode_labels(estimator: Any, y: ArrayLike) -> tuple[NDArray[np.intp], int]:
+    """Set ``estimator.classes_`` from labels ``y``; return their codes ``0..K-1`` and the logits needed (1 for
+    two classes, else K). Fewer than two classes is a ValueError, as scikit-learn's classifiers raise."""
+    check_classification_targets(y)
+    estimator.classes_, codes = np.unique(y, return_inverse=True)
+    if estimator.classes_.size < 2:
+        raise ValueError(f"{type(estimator).__name__} needs samples of at least 2 classes; the data holds only one "
+                         f"class ({estimator.classes_[0]!r})")
+    k = estimator.classes_.size
+    return codes.astype(np.intp), 1 if k == 2 else k
+
+
+def standardise_targets(estimator: Any, y: ArrayLike) -> NDArray[np.float64]:
+    """Set ``estimator.y_mean_``, ``y_scale_`` (1 for a constant output) and ``_y_1d`` from targets ``y`` (n,)
+    or (n, k); return them standardised, (n, k)."""
+    y = np.asarray(y, dtype=np.float64)
+    estimator._y_1d = y.ndim == 1
+    Y = y[:, None] if y.ndim == 1 else y
+    estimator.y_mean_ = Y.mean(axis=0)
+    std = Y.std(axis=0)
+    estimator.y_scale_ = np.where(std > 0, std, 1.0)
+    return np.asarray((Y - estimator.y_mean_) / estimator.y_scale_, dtype=np.float64)
+
+
+def unstandardise(estimator: Any, out: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Predictions in the targets' units: (n,) for a 1-D training ``y``, else (n, k)."""
+    out = out * estimator.y_scale_ + estimator.y_mean_
+    return out[:, 0] if estimator._y_1d else out
+
+
 class QiMLRegressor(RegressorMixin, _QiMLBase):
     """Multilayer perceptron (or any :class:`qiml.nn.Model`, ``model=``) regressor trained by QiML
     (gradient-free); see :mod:`qiml.sklearn`.
@@ -296,20 +362,14 @@ class QiMLRegressor(RegressorMixin, _QiMLBase):
         params = self._check_params()
         Xv, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=np.float64)
         X = np.asarray(Xv, dtype=np.float64)           # validate_data returns an ndarray; this tells the type checker
-        y = np.asarray(y, dtype=np.float64)
-        self._y_1d = y.ndim == 1
-        Y = y[:, None] if y.ndim == 1 else y
-        self.y_mean_ = Y.mean(axis=0)
-        std = Y.std(axis=0)
-        self.y_scale_ = np.where(std > 0, std, 1.0)
-        self._fit_net(params, X, (Y - self.y_mean_) / self.y_scale_, Y.shape[1])
+        Y = standardise_targets(self, y)
+        self._fit_net(params, X, Y, Y.shape[1])
         self.out_activation_ = "identity"
         return self
 
     def predict(self, X: ArrayLike) -> NDArray[np.float64]:
         """Predictions (n,) for a 1-D training ``y``, else (n, k)."""
-        out = self._scores(X) * self.y_scale_ + self.y_mean_
-        return out[:, 0] if self._y_1d else out
+        return unstandardise(self, self._scores(X))
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -317,7 +377,7 @@ class QiMLRegressor(RegressorMixin, _QiMLBase):
         return tags
 
 
-class QiMLClassifier(ClassifierMixin, _QiMLBase):
+class QiMLClassifier(LogitClassifierMixin, ClassifierMixin, _QiMLBase):
     """Multilayer perceptron (or any :class:`qiml.nn.Model`, ``model=``) classifier trained by QiML
     (gradient-free); see :mod:`qiml.sklearn`.
 
@@ -352,37 +412,7 @@ class QiMLClassifier(ClassifierMixin, _QiMLBase):
         params = self._check_params()
         Xv, y = validate_data(self, X, y, dtype=np.float64)
         X = np.asarray(Xv, dtype=np.float64)
-        check_classification_targets(y)
-        self.classes_, codes = np.unique(y, return_inverse=True)
-        if self.classes_.size < 2:
-            raise ValueError(f"QiMLClassifier needs samples of at least 2 classes; the data holds only one class "
-                             f"({self.classes_[0]!r})")
-        k = self.classes_.size
-        self._fit_net(params, X, codes.astype(np.intp), 1 if k == 2 else k)
-        self.out_activation_ = "logistic" if k == 2 else "softmax"
+        codes, n_out = encode_labels(self, y)
+        self._fit_net(params, X, codes, n_out)
+        self.out_activation_ = "logistic" if n_out == 1 else "softmax"
         return self
-
-    def decision_function(self, X: ArrayLike) -> NDArray[np.float64]:
-        """Scores: the logit (n,) for two classes (> 0 means ``classes_[1]``), else logits (n, K)."""
-        z = self._scores(X)
-        return z[:, 0] if z.shape[1] == 1 else z
-
-    def predict(self, X: ArrayLike) -> NDArray[Any]:
-        """Predicted labels (n,), of the type of the training labels."""
-        z = self._scores(X)
-        idx = (z[:, 0] > 0).astype(np.intp) if z.shape[1] == 1 else z.argmax(axis=1)
-        return self.classes_[idx]
-
-    def predict_proba(self, X: ArrayLike) -> NDArray[np.float64]:
-        """Class probabilities (n, K) in the order of ``classes_``: sigmoid / softmax of the scores."""
-        z = self._scores(X)
-        if z.shape[1] == 1:
-            return np.column_stack([expit(-z[:, 0]), expit(z[:, 0])])
-        return np.exp(log_softmax(z))
-
-    def predict_log_proba(self, X: ArrayLike) -> NDArray[np.float64]:
-        """Log of :meth:`predict_proba`, computed stably."""
-        z = self._scores(X)
-        if z.shape[1] == 1:
-            return np.column_stack([log_expit(-z[:, 0]), log_expit(z[:, 0])])
-        return log_softmax(z)

@@ -245,9 +245,10 @@ class NetworkObjective(Objective):
 
     def _solve_logistic(self, H: NDArray[np.float64], y: NDArray[np.float64]
                         ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
-        """Multinomial ridge logistic regression of labels ``y`` (N,) on standardised features ``H`` (..., N, h),
-        by :data:`LOGISTIC_STEPS` bound-optimisation Newton steps from zero (Böhning's bound ``[H, 1]^T [H, 1]
-        / 2`` on the Hessian: one factorisation per fit, and every step lowers the penalised loss), so the
+        """Ridge logistic regression of labels ``y`` (N,) on standardised features ``H`` (..., N, h): binary for one
+        logit, multinomial for K, by :data:`LOGISTIC_STEPS` bound-optimisation Newton steps from zero (Böhning's
+        bound ``[H, 1]^T [H, 1] / 2`` on the Hessian, ``/ 4`` for one logit: one factorisation per fit, and every
+        step lowers the penalised loss), so the
         fit is a function of ``H`` and ``y`` alone. The ridge is ``N * max(l2, LOGISTIC_RIDGE)`` on the
         standardised weights; the weights returned act on the raw features."""
         n, h = H.shape[-2], H.shape[-1]
@@ -257,19 +258,26 @@ class NetworkObjective(Objective):
         std = np.where(std > 1e-12, std, 1.0)
         Ha = np.concatenate([(H - mean) / std, np.ones(H.shape[:-1] + (1,))], axis=-1)     # (..., N, h + 1)
         HaT = np.swapaxes(Ha, -1, -2)
-        G = 0.5 * np.matmul(HaT, Ha)
+        G = (0.25 if O == 1 else 0.5) * np.matmul(HaT, Ha)      # one logit: the sigmoid's curvature is <= 1/4
         diag = np.arange(h + 1)
         ridge = n * max(self.l2, LOGISTIC_RIDGE)
         G[..., diag[:-1], diag[:-1]] += ridge
         G[..., h, h] += 1e-9 * n
         L = np.linalg.cholesky(G)
-        Y = np.zeros((n, O))
-        Y[np.arange(n), np.asarray(y, dtype=np.intp)] = 1.0
+        labels = np.asarray(y, dtype=np.intp)
+        if O == 1:                     # one logit (binary losses): P(class 1) = sigmoid(z)
+            Y = labels[:, None].astype(float)
+        else:
+            Y = np.zeros((n, O))
+            Y[np.arange(n), labels] = 1.0
         W = np.zeros(H.shape[:-2] + (h + 1, O))
         for _ in range(LOGISTIC_STEPS):
             Z = np.matmul(Ha, W)
-            P = np.exp(Z - Z.max(axis=-1, keepdims=True))
-            P /= P.sum(axis=-1, keepdims=True)
+            if O == 1:
+                P = 0.5 * (1.0 + np.tanh(0.5 * Z))     # sigmoid, without overflow
+            else:
+                P = np.exp(Z - Z.max(axis=-1, keepdims=True))
+                P /= P.sum(axis=-1, keepdims=True)
             grad = np.matmul(HaT, Y - P)
             grad[..., :h, :] -= ridge * W[..., :h, :]
             W = W + _cho_solve(L, grad)

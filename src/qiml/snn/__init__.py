@@ -10,5 +10,14 @@ from .network import SpikingNetwork
 from .neurons import delayed_current, lif
 from .readouts import READOUTS, readout_features
 
-__all__ = ["SpikingNetwork", "Encoder", "CurrentEncoder", "RateEncoder", "LatencyEncoder", "DeltaEncoder",
-           "ENCODERS", "get_encoder", "READOUTS", "readout_features", "lif", "delayed_current"]
+__all__ = ["SpikingNetwork", "SpikingClassifier", "SpikingRegressor", "Encoder", "CurrentEncoder", "RateEncoder",
+           "LatencyEncoder", "DeltaEncoder", "ENCODERS", "get_encoder", "READOUTS", "readout_features", "lif",
+           "delayed_current"]
+
+
+def __getattr__(name: str) -> object:
+    """The scikit-learn estimators, imported on first use (scikit-learn is the ``sklearn`` extra)."""
+    if name in ("SpikingClassifier", "SpikingRegressor"):
+        from . import estimators
+        return getattr(estimators, name)
+    raise AttributeError(f"module 'qiml.snn' has no attribute {name!r}")
