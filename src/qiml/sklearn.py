@@ -131,7 +131,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installed scikit
                       "pip install -U 'scikit-learn>=1.6'") from exc
 
 __all__ = ["QiMLClassifier", "QiMLRegressor", "LogitClassifierMixin", "encode_labels", "standardise_targets",
-           "unstandardise"]
+           "StandardisedRegressorMixin"]
 
 #: fit_network arguments that the estimators set from their own parameters
 _RESERVED = {"loss": "loss", "bits": "bits", "bound": "bound", "batch_size": "batch_size", "l2": "alpha",
@@ -314,13 +314,28 @@ def standardise_targets(estimator: Any, y: ArrayLike) -> NDArray[np.float64]:
     return np.asarray((Y - estimator.y_mean_) / estimator.y_scale_, dtype=np.float64)
 
 
-def unstandardise(estimator: Any, out: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Predictions in the targets' units: (n,) for a 1-D training ``y``, else (n, k)."""
-    out = out * estimator.y_scale_ + estimator.y_mean_
-    return out[:, 0] if estimator._y_1d else out
+class StandardisedRegressorMixin:
+    """``predict`` of a regressor trained on targets standardised by :func:`standardise_targets`: its
+    ``_scores(X)`` (n, k) mapped back to the targets' units; multi-output (shared by :class:`QiMLRegressor`
+    and :class:`qiml.snn.SpikingRegressor`)."""
+
+    _scores: Callable[[ArrayLike], NDArray[np.float64]]
+    y_mean_: NDArray[np.float64]
+    y_scale_: NDArray[np.float64]
+    _y_1d: bool
+
+    def predict(self, X: ArrayLike) -> NDArray[np.float64]:
+        """Predictions (n,) for a 1-D training ``y``, else (n, k)."""
+        out = self._scores(X) * self.y_scale_ + self.y_mean_
+        return out[:, 0] if self._y_1d else out
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()   # type: ignore[misc]
+        tags.target_tags.multi_output = True
+        return tags
 
 
-class QiMLRegressor(RegressorMixin, _QiMLBase):
+class QiMLRegressor(StandardisedRegressorMixin, RegressorMixin, _QiMLBase):
     """Multilayer perceptron (or any :class:`qiml.nn.Model`, ``model=``) regressor trained by QiML
     (gradient-free); see :mod:`qiml.sklearn`.
 
@@ -367,14 +382,6 @@ class QiMLRegressor(RegressorMixin, _QiMLBase):
         self.out_activation_ = "identity"
         return self
 
-    def predict(self, X: ArrayLike) -> NDArray[np.float64]:
-        """Predictions (n,) for a 1-D training ``y``, else (n, k)."""
-        return unstandardise(self, self._scores(X))
-
-    def __sklearn_tags__(self) -> Any:
-        tags = super().__sklearn_tags__()
-        tags.target_tags.multi_output = True
-        return tags
 
 
 class QiMLClassifier(LogitClassifierMixin, ClassifierMixin, _QiMLBase):
