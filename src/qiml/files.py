@@ -11,6 +11,7 @@ are no longer running (:func:`remove_stale_temporaries`).
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import os
 import re
@@ -19,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_write", "atomic_write_text", "atomic_write_csv", "cache_dir", "remove_stale_temporaries"]
+__all__ = ["atomic_write", "atomic_write_text", "atomic_write_csv", "cache_dir", "remove_stale_temporaries", "sha256"]
 
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], Any], mode: int = 0o644) -> Path:
@@ -100,6 +101,15 @@ def atomic_write_csv(path: str | os.PathLike[str], rows: Sequence[Mapping[str, A
     writer.writeheader()
     writer.writerows(rows)
     return atomic_write_text(path, buf.getvalue())
+
+
+def sha256(path: str | os.PathLike[str]) -> str:
+    """Hex sha256 of a file's bytes, read in 1 MiB chunks (checks of downloaded wheels)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def cache_dir(override: str | os.PathLike[str] | None = None) -> Path:
