@@ -46,6 +46,7 @@ __all__ = [
     "load_digits",
     "load_mnist",
     "make_parity",
+    "make_spike_timing",
     "make_spirals",
     "make_teacher_student",
     "mnist_wheel_to_npz",
@@ -196,6 +197,40 @@ def make_spirals(
     y[1::2] = 1
     if noise > 0:
         X += noise * rng.standard_normal(X.shape)
+    return X, y
+
+
+def make_spike_timing(n_samples: int = 200, n_steps: int = 60, gaps: tuple[int, int] = (3, 9), distractors: int = 2,
+                      seed: SeedLike = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A two-class task whose class lives only in spike timing: rate codes cannot solve it.
+
+    ``X`` (n_samples, 2, n_steps) float64 spike trains (0/1) and ``y`` (n_samples,) int64 in {0, 1}.
+    Each sample has one "cue" spike on channel 0 at a random step and one on channel 1 ``gaps[y]``
+    steps later, plus ``distractors`` spikes at random steps on each channel. Every sample of either
+    class thus has exactly ``1 + distractors`` spikes per channel (equal counts, equal rates), at
+    uniformly random positions apart from the cue pair: only the interval between the two cue spikes,
+    a coincidence an integer synaptic delay can line up, tells the classes apart. Balanced classes
+    (alternating rows), drawn from ``seed``.
+    """
+    n_samples = check_int("n_samples", n_samples, 2)
+    n_steps = check_int("n_steps", n_steps, 4)
+    distractors = check_int("distractors", distractors, 0)
+    if (len(gaps) != 2 or not all(isinstance(g, (int, np.integer)) and not isinstance(g, bool) for g in gaps)
+            or not 0 < gaps[0] != gaps[1] > 0 or max(gaps) >= n_steps):
+        raise ConfigError(f"gaps must be two different positive ints below n_steps ({n_steps}), got {gaps!r}")
+    rng = make_rng(seed)
+    y = np.zeros(n_samples, dtype=np.int64)
+    y[1::2] = 1
+    X = np.zeros((n_samples, 2, n_steps))
+    gap = np.asarray(gaps)[y]
+    start = rng.integers(0, n_steps - gap)
+    rows = np.arange(n_samples)
+    X[rows, 0, start] = 1.0
+    X[rows, 1, start + gap] = 1.0
+    for n in range(n_samples):          # distractors on the free steps of each channel
+        for c in range(2):
+            free = np.flatnonzero(X[n, c] == 0)
+            X[n, c, rng.choice(free, distractors, replace=False)] = 1.0
     return X, y
 
 
