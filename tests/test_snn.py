@@ -366,3 +366,19 @@ def test_the_timing_task_has_equal_rates_and_needs_timing():
     X, y = make_spike_timing(240, 30, gaps=(3, 9), distractors=1, seed=0)
     clf = SpikingClassifier(hidden=3, max_delay=10, random_state=0, max_iter=80).fit(X[:160], y[:160])
     assert clf.score(X[160:], y[160:]) >= 0.9        # 0.96 when written (without delays: 0.76)
+
+
+def test_snn_cost_study_smoke(tmp_path):
+    """``python -m qiml.studies.snn_cost --smoke`` writes its outputs, and the slicer's losses equal the full
+    simulations' for both network sizes."""
+    import csv
+
+    from qiml.studies import snn_cost
+    from qiml.studies.registry import EXPERIMENTS
+
+    snn_cost.main(["--smoke", "--out", str(tmp_path)])
+    for name in EXPERIMENTS[snn_cost.NAME].outputs:
+        assert (tmp_path / name).stat().st_size > 0, name
+    with (tmp_path / "cost.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 2 and all(float(r["max_abs_diff"]) < 1e-10 and float(r["slice_ms"]) > 0 for r in rows)

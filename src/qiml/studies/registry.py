@@ -155,6 +155,12 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
         seeds=tuple(range(3)), smoke_seeds=(0,),
         outputs=("engine_overhead.md", "engine_overhead.csv", "engine_overhead.png")),
     Experiment(
+        "snn-cost",
+        "one potential update of a spiking network (NX losses along one weight) by the incremental slice "
+        "against NX full simulations, for two network sizes",
+        _module("snn_cost"), full_runs=((),), smoke_args=("--smoke",),
+        seeds=(0,), smoke_seeds=(0,), outputs=("cost.md", "cost.csv", "cost.png")),
+    Experiment(
         "solvers",
         "which solver to choose: every solver inside the engine, quality against evaluations and wall time, "
         "tiny networks, memory over long runs",
