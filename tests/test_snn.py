@@ -382,3 +382,24 @@ def test_snn_cost_study_smoke(tmp_path):
     with (tmp_path / "cost.csv").open() as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == 2 and all(float(r["max_abs_diff"]) < 1e-10 and float(r["slice_ms"]) > 0 for r in rows)
+
+
+def test_models_never_import_the_engine_or_a_solver():
+    """The layer rule of docs/design.md, read from the sources: nn/ and snn/ (but the estimators, a front
+    door) import neither the engine, the solvers nor the front doors."""
+    import ast
+    from pathlib import Path
+
+    import qiml
+
+    root = Path(qiml.__file__).parent
+    for path in [*sorted((root / "nn").glob("*.py")), *sorted((root / "snn").glob("*.py"))]:
+        if path.name == "estimators.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                parts = (node.module or "").split(".")
+                top = parts[0] if node.level == 2 else parts[1] if node.level == 0 and parts[0] == "qiml" and \
+                    len(parts) > 1 else ""
+                assert top not in ("engine", "solvers", "training", "sklearn", "torch"), \
+                    f"{path.name} imports {'.' * node.level}{node.module}"
