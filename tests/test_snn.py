@@ -403,3 +403,34 @@ def test_models_never_import_the_engine_or_a_solver():
                     len(parts) > 1 else ""
                 assert top not in ("engine", "solvers", "training", "sklearn", "torch"), \
                     f"{path.name} imports {'.' * node.level}{node.module}"
+
+
+def test_snn_tasks_study_smoke(tmp_path):
+    """``python -m qiml.studies.snn_tasks --smoke`` (the generated timing task only: no download) writes its
+    outputs; a rerun reads every fit back from runs.jsonl."""
+    from qiml.studies import snn_tasks
+    from qiml.studies.registry import EXPERIMENTS
+
+    snn_tasks.main(["--smoke", "--workers", "1", "--out", str(tmp_path)])
+    for name in EXPERIMENTS[snn_tasks.NAME].outputs:
+        assert (tmp_path / name).stat().st_size > 0, name
+    md = (tmp_path / "summary.md").read_text()
+    assert "| timing | qiml | 2 | 1 |" in md and "| timing | 1nn-ed |" in md
+    lines = (tmp_path / "runs.jsonl").read_text().splitlines()
+    assert len(lines) == 3
+    snn_tasks.main(["--smoke", "--workers", "1", "--out", str(tmp_path)])
+    assert (tmp_path / "runs.jsonl").read_text().splitlines() == lines
+
+
+def test_activity_plot_of_a_trained_network(tmp_path):
+    """Rasters and membrane traces of one sample: a PNG with one panel per layer plus input and traces."""
+    import matplotlib
+    matplotlib.use("Agg")
+    from qiml.datasets import make_spike_timing
+
+    X, y = make_spike_timing(40, 20, gaps=(2, 5), distractors=0, seed=0)
+    clf = SpikingClassifier(hidden=(3, 2), max_delay=5, random_state=0, max_iter=5).fit(X, y)
+    fig = clf.plot_activity(X, sample=1, path=tmp_path / "activity.png")
+    assert (tmp_path / "activity.png").stat().st_size > 0 and len(fig.axes) == 4
+    with pytest.raises(ConfigError, match="sample must index one of the 40 samples"):
+        clf.plot_activity(X, sample=40)

@@ -12,6 +12,7 @@ one logit, targets standardised inside ``fit``, ``max_iter`` engine iterations, 
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -160,6 +161,14 @@ class _SpikingBase(BaseEstimator):
         check_is_fitted(self)
         Z = self._standardised(self._series(X, reset=False))
         return self.model_.simulate(Z, self.params_[None])
+
+    def plot_activity(self, X: ArrayLike, sample: int = 0, path: str | os.PathLike[str] | None = None) -> Any:
+        """Input, spike rasters and membrane traces of the trained network on ``X[sample]``
+        (:func:`qiml.snn.plots.plot_activity`); the matplotlib figure, also written to ``path`` if given."""
+        from .plots import plot_activity
+        check_is_fitted(self)
+        return plot_activity(self.model_, self.params_, self._standardised(self._series(X, reset=False)), sample,
+                             path)
 
 
 class SpikingClassifier(LogitClassifierMixin, ClassifierMixin, _SpikingBase):

@@ -155,6 +155,13 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
         seeds=tuple(range(3)), smoke_seeds=(0,),
         outputs=("engine_overhead.md", "engine_overhead.csv", "engine_overhead.png")),
     Experiment(
+        "snn-tasks",
+        "spiking networks trained by QiML (with and without trainable delays) on GunPoint, ItalyPowerDemand, "
+        "ArrowHead, BasicMotions and a spike-timing task, at two equal wall budgets, against 1-NN Euclidean",
+        _module("snn_tasks"), full_runs=(("--budgets", "10", "30"),), smoke_args=("--smoke",),
+        seeds=tuple(range(5)), smoke_seeds=(0,), outputs=("summary.md", "summary.csv", "accuracy.png", "runs.jsonl"),
+        needs="the aeon wheel (./dev data)"),
+    Experiment(
         "snn-cost",
         "one potential update of a spiking network (NX losses along one weight) by the incremental slice "
         "against NX full simulations, for two network sizes",

@@ -1,0 +1,168 @@
+"""Spiking networks trained by QiML on temporal pattern recognition, at two equal wall-clock budgets.
+
+    python -m qiml.studies.snn_tasks [--tasks GunPoint ItalyPowerDemand ArrowHead BasicMotions timing]
+                                     [--seeds 5] [--budgets 30 120] [--workers N]
+    python -m qiml.studies.snn_tasks --smoke     # the timing task only, small, 1 seed, 2 s, into a scratch folder
+    qiml reproduce snn-tasks                     # needs the aeon wheel: ./dev data
+
+Tasks: the UCR/UEA problems aeon bundles (:func:`qiml.series.load_ucr`, the archive's own train/test
+split) and the generated timing task (:func:`qiml.datasets.make_spike_timing`: the class is only the
+interval between two spikes). Methods, each given the same wall seconds per fit on one core:
+
+* ``qiml``: :class:`qiml.snn.SpikingClassifier`, ``hidden`` LIF neurons reading ``taps`` delayed taps
+  of the standardised input current, trainable delays up to ``max_delay`` steps, spike-count readout
+  solved by ridge logistic regression at every grid point;
+* ``qiml-no-delays``: the same network with every delay fixed at 0;
+* ``1nn-ed``: 1-nearest-neighbour with Euclidean distance, the archive's reference (no budget).
+
+The surrogate-gradient baseline (snnTorch) is not part of this version of the study. Writes
+``summary.md``, ``summary.csv``, ``accuracy.png`` and the resumable ``runs.jsonl`` to ``--out``.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..datasets import make_spike_timing
+from ..files import atomic_write_csv, atomic_write_text
+from .args import int_in, positive_float, pyplot, resolve, study_parser
+from .meta import environment_line, run_metadata
+from .runner import JobRunner
+
+NAME = "snn-tasks"
+TASKS = ("GunPoint", "ItalyPowerDemand", "ArrowHead", "BasicMotions", "timing")
+METHODS = ("qiml", "qiml-no-delays", "1nn-ed")
+DEFAULTS: dict[str, Any] = {"tasks": list(TASKS), "seeds": 5, "budgets": [30.0, 120.0], "hidden": 16, "taps": 8,
+                            "max_delay": 30}
+SMOKE: dict[str, Any] = {"tasks": ["timing"], "seeds": 1, "budgets": [2.0], "hidden": 3, "taps": 1, "max_delay": 10}
+#: the timing task's size (train, test, steps) in a full run and in a smoke run
+TIMING = {"full": (200, 400, 60), "smoke": (60, 60, 30)}
+
+
+def load_task(task: str, smoke: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(X_train, y_train, X_test, y_test)``; series (N, C, T)."""
+    if task == "timing":
+        n_train, n_test, steps = TIMING["smoke" if smoke else "full"]
+        X, y = make_spike_timing(n_train + n_test, steps, gaps=(3, 9), distractors=1, seed=12345)
+        return X[:n_train], y[:n_train], X[n_train:], y[n_train:]
+    from ..series import load_ucr
+    X, y = load_ucr(task)
+    Xt, yt = load_ucr(task, "test")
+    return X, y, Xt, yt
+
+
+def one_nn(X: np.ndarray, y: np.ndarray, Xt: np.ndarray) -> np.ndarray:
+    """1-NN Euclidean predictions for ``Xt`` from the training series."""
+    A, B = X.reshape(len(X), -1), Xt.reshape(len(Xt), -1)
+    d = (B**2).sum(1)[:, None] - 2 * B @ A.T + (A**2).sum(1)[None, :]
+    return np.asarray(y)[np.argmin(d, axis=1)]
+
+
+def run_job(job: dict[str, Any]) -> dict[str, Any]:
+    """One fit: the test and training accuracy, wall seconds and evaluations."""
+    X, y, Xt, yt = load_task(job["task"], job["smoke"])
+    t0 = time.perf_counter()
+    if job["method"] == "1nn-ed":
+        test, train, nfev = float(np.mean(one_nn(X, y, Xt) == yt)), 1.0, 0
+    else:
+        from ..snn.estimators import SpikingClassifier
+        T = X.shape[-1]
+        clf = SpikingClassifier(hidden=job["hidden"], taps=job["taps"],
+                                max_delay=0 if job["method"] == "qiml-no-delays" else min(job["max_delay"], T - 1),
+                                random_state=job["seed"], max_iter=None, max_time=job["budget"])
+        clf.fit(X, y)
+        test, train, nfev = float(clf.score(Xt, yt)), float(clf.score(X, y)), int(clf.result_.nfev)
+    return {**job, "test": test, "train": train, "nfev": nfev, "seconds": time.perf_counter() - t0}
+
+
+def jobs_of(args: Any) -> list[dict[str, Any]]:
+    common = {"smoke": bool(args.smoke), "hidden": args.hidden, "taps": args.taps, "max_delay": args.max_delay}
+    jobs = []
+    for task in args.tasks:
+        jobs.append({"task": task, "method": "1nn-ed", "seed": 0, "budget": 0.0, **common})
+        for method in ("qiml", "qiml-no-delays"):
+            for budget in args.budgets:
+                for seed in range(args.seeds):
+                    jobs.append({"task": task, "method": method, "seed": seed, "budget": float(budget), **common})
+    return jobs
+
+
+def summarise(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Median test accuracy (and spread, wall time) per task, method and budget."""
+    groups: dict[tuple[str, str, float], list[dict[str, Any]]] = {}
+    for r in records:
+        groups.setdefault((r["task"], r["method"], r["budget"]), []).append(r)
+    rows = []
+    for (task, method, budget), rs in groups.items():
+        acc = np.array([r["test"] for r in rs])
+        rows.append({"task": task, "method": method, "budget_s": budget, "runs": len(rs),
+                     "median_test": float(np.median(acc)), "min_test": float(acc.min()), "max_test": float(acc.max()),
+                     "median_train": float(np.median([r["train"] for r in rs])),
+                     "median_seconds": float(np.median([r["seconds"] for r in rs])),
+                     "median_nfev": float(np.median([r["nfev"] for r in rs]))})
+    return sorted(rows, key=lambda r: (TASKS.index(r["task"]) if r["task"] in TASKS else 99,
+                                       METHODS.index(r["method"]), r["budget_s"]))
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = study_parser(NAME, __doc__.split("\n\n")[0], smoke_help="the timing task, 1 seed, 2 s, 3 neurons")
+    ap.add_argument("--tasks", nargs="+", choices=TASKS, default=None, help="tasks (default: all)")
+    ap.add_argument("--seeds", type=int_in(1), default=None, help=f"seeds per fit (default {DEFAULTS['seeds']})")
+    ap.add_argument("--budgets", type=positive_float, nargs="+", default=None,
+                    help=f"wall seconds per fit (default {DEFAULTS['budgets']})")
+    ap.add_argument("--hidden", type=int_in(1), default=None, help=f"neurons (default {DEFAULTS['hidden']})")
+    ap.add_argument("--taps", type=int_in(1), default=None, help=f"taps per input (default {DEFAULTS['taps']})")
+    ap.add_argument("--max-delay", type=int_in(0), default=None,
+                    help=f"largest delay in steps (default {DEFAULTS['max_delay']})")
+    args = resolve(ap.parse_args(argv), DEFAULTS, SMOKE)
+    out: Path = args.out
+    meta = run_metadata(["python -m qiml.studies.snn_tasks", *(sys.argv[1:] if argv is None else argv)],
+                        seeds=args.seeds, budgets=args.budgets, smoke=args.smoke)
+    runner: JobRunner[dict[str, Any]] = JobRunner(out / "runs.jsonl", args.workers)
+    jobs = sorted(jobs_of(args), key=lambda j: -j["budget"])           # the costliest first
+    with runner:
+        records = runner.run(jobs, run_job, label="fits")
+    rows = summarise(records)
+    lines = [f"# Spiking networks trained by QiML: median test accuracy over {args.seeds} seed(s)", "",
+             f"Each fit gets the wall seconds in the budget column on one core. {environment_line(meta)}", "",
+             "| task | method | budget (s) | runs | median test | min - max | median train | median s | "
+             "median evaluations |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['task']} | {r['method']} | {r['budget_s']:g} | {r['runs']} | {r['median_test']:.3f} | "
+                     f"{r['min_test']:.3f} - {r['max_test']:.3f} | {r['median_train']:.3f} | "
+                     f"{r['median_seconds']:.1f} | {r['median_nfev']:.0f} |")
+    atomic_write_text(out / "summary.md", "\n".join(lines) + "\n")
+    atomic_write_csv(out / "summary.csv", [{k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()}
+                                           for r in rows])
+    plot(rows, out / "accuracy.png")
+    print("\n".join(lines))
+
+
+def plot(rows: list[dict[str, Any]], path: Path) -> None:
+    """Median test accuracy per task: one bar per method and budget."""
+    plt = pyplot()
+    tasks = list(dict.fromkeys(r["task"] for r in rows))
+    series = list(dict.fromkeys((r["method"], r["budget_s"]) for r in rows))
+    fig, ax = plt.subplots(figsize=(max(5, 1.6 * len(tasks)), 3.2))
+    width = 0.8 / len(series)
+    for i, (method, budget) in enumerate(series):
+        vals = [next((r["median_test"] for r in rows if r["task"] == t and r["method"] == method
+                      and r["budget_s"] == budget), np.nan) for t in tasks]
+        ax.bar(np.arange(len(tasks)) + (i - (len(series) - 1) / 2) * width, vals, width,
+               label=method if method == "1nn-ed" else f"{method}, {budget:g} s")
+    ax.set_xticks(range(len(tasks)), tasks, fontsize=8)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("median test accuracy")
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    main()
