@@ -156,9 +156,14 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
         outputs=("engine_overhead.md", "engine_overhead.csv", "engine_overhead.png")),
     Experiment(
         "snn-tasks",
-        "spiking networks trained by QiML (with and without trainable delays) on GunPoint, ItalyPowerDemand, "
-        "ArrowHead, BasicMotions and a spike-timing task, at two equal wall budgets, against 1-NN Euclidean",
-        _module("snn_tasks"), full_runs=(("--budgets", "10", "30"),), smoke_args=("--smoke",),
+        "spiking networks trained by QiML (with and without trainable delays) and the same networks trained by "
+        "snnTorch surrogate gradients, on GunPoint, ItalyPowerDemand, ArrowHead, BasicMotions and a spike-timing "
+        "task, at equal short (10 s) and long (90 s) wall budgets, against 1-NN Euclidean",
+        _module("snn_tasks"),
+        full_runs=(("--budgets", "10", "30", "--methods", "qiml", "qiml-no-delays"),
+                   ("--budgets", "10", "90", "--methods", "qiml", "snntorch"),
+                   ("--budgets", "90", "--methods", "qiml-no-delays", "--tasks", "timing")),
+        smoke_args=("--smoke",),
         seeds=tuple(range(5)), smoke_seeds=(0,), outputs=("summary.md", "summary.csv", "accuracy.png", "runs.jsonl"),
         needs="the aeon wheel (./dev data)"),
     Experiment(
