@@ -434,3 +434,20 @@ def test_activity_plot_of_a_trained_network(tmp_path):
     assert (tmp_path / "activity.png").stat().st_size > 0 and len(fig.axes) == 4
     with pytest.raises(ConfigError, match="sample must index one of the 40 samples"):
         clf.plot_activity(X, sample=40)
+
+
+def test_validation_fraction_keeps_the_best_held_out_snapshot():
+    """``validation_fraction`` trains on a stratified part and returns the snapshot best on the rest: its
+    recorded score is the held-out accuracy of the returned parameters."""
+    from qiml.sklearn import validation_split
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1], 30)
+    X = rng.normal(size=(60, 12)) + 0.8 * y[:, None]
+    clf = SpikingClassifier(hidden=3, random_state=0, max_iter=30, validation_fraction=0.25).fit(X, y)
+    v = clf.result_.validation
+    assert 1 <= v["checks"] and 0 <= v["nit"] <= clf.n_iter_
+    tr, va = validation_split(y, 0.25, np.random.default_rng(clf._fit_kwargs()["seed"]), stratify=True)
+    assert len(va) == 16 and set(y[va]) == {0, 1} and len(np.intersect1d(tr, va)) == 0
+    assert clf.validation_score_ == pytest.approx(clf.score(X[va], y[va]))
+    with pytest.raises(ConfigError, match="validation_fraction"):
+        SpikingClassifier(validation_fraction=1.5).fit(X, y)

@@ -86,15 +86,6 @@ def test_regressor_fits_a_level() -> None:
     assert reg.score(X, 10 * level) > 0.5
 
 
-def test_validation_split_keeps_every_class_on_both_sides() -> None:
-    clf = SurrogateSpikingClassifier(validation_fraction=0.25)
-    clf._regression = False
-    targets = np.array([0] * 10 + [1] * 3 + [2] * 2)
-    tr, va = clf._split(targets, np.random.default_rng(0))
-    assert set(targets[tr]) == set(targets[va]) == {0, 1, 2}
-    assert len(np.intersect1d(tr, va)) == 0 and len(tr) + len(va) == 15
-
-
 @pytest.mark.parametrize("kwargs, match", [
     ({"readout": "first"}, "gradient flows"),
     ({"max_time": None, "max_epochs": None}, "budget"),

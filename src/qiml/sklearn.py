@@ -302,6 +302,33 @@ def encode_labels(estimator: Any, y: ArrayLike) -> tuple[NDArray[np.intp], int]:
     return codes.astype(np.intp), 1 if k == 2 else k
 
 
+def validation_split(targets: ArrayLike, fraction: float, rng: np.random.Generator, *, stratify: bool
+                     ) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    """Training and validation indices (sorted) holding out about ``fraction`` of the samples: per class with
+    ``stratify`` (each class of two or more samples keeps at least one on each side), else at random. Too few
+    samples for a split is a :class:`ConfigError`.
+
+    >>> tr, va = validation_split([0, 0, 0, 0, 1, 1, 1, 1], 0.25, np.random.default_rng(0), stratify=True)
+    >>> len(tr), len(va)
+    (6, 2)
+    """
+    t = np.asarray(targets)
+    n = len(t)
+    frac = float(fraction)
+    if not 0 < frac < 1:
+        raise ConfigError(f"validation_fraction must lie in (0, 1), got {fraction!r}")
+    groups = [np.flatnonzero(t == c) for c in np.unique(t)] if stratify else [np.arange(n)]
+    held = []
+    for g in groups:
+        k = min(len(g) - 1, max(1, round(frac * len(g)))) if len(g) > 1 else 0
+        held.append(rng.permutation(g)[:k])
+    val = np.sort(np.concatenate(held)).astype(np.intp)
+    train = np.setdiff1d(np.arange(n), val).astype(np.intp)
+    if len(val) < 2 or len(train) < 2:
+        raise ConfigError(f"{n} samples are too few for a validation split of {frac}")
+    return train, val
+
+
 def standardise_targets(estimator: Any, y: ArrayLike) -> NDArray[np.float64]:
     """Set ``estimator.y_mean_``, ``y_scale_`` (1 for a constant output) and ``_y_1d`` from targets ``y`` (n,)
     or (n, k); return them standardised, (n, k)."""

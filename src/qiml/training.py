@@ -22,8 +22,8 @@ from .engine import minimize
 from .errors import ConfigError, ShapeError
 from .nn import Model, NetworkObjective, QuantizedModel, ReadoutModel, check_model
 from .nn.losses import Loss, get_loss
-from .nn.model import check_theta
-from .nn.objective import CURVATURE_LOSSES
+from .nn.model import check_inputs, check_theta
+from .nn.objective import CURVATURE_LOSSES, check_targets
 from .random import SeedLike, make_rng
 from .result import OptimizeResult
 from .spaces import Space
@@ -56,7 +56,7 @@ def fit_network(model: Model, X: ArrayLike, y: ArrayLike, loss: str | Loss = "ms
                 seed: SeedLike = None, max_evals: int | None = None, max_iter: int | None = None,
                 max_time: float | None = None, target: float | None = None,
                 callback: Callable[[OptimizeResult], Any] | None = None, progress: bool = False,
-                **options: Any) -> OptimizeResult:
+                validation: tuple[ArrayLike, ArrayLike] | None = None, **options: Any) -> OptimizeResult:
     """Train ``model`` on ``(X, y)`` without gradients; returns the result with ``x`` = the parameters (P,).
 
     Parameters
@@ -86,6 +86,12 @@ def fit_network(model: Model, X: ArrayLike, y: ArrayLike, loss: str | Loss = "ms
         request's best point, not the lowest mini-batch score ever seen. ``callback`` sees the
         engine's intermediate results, whose ``x`` are the parameters it moves (the hidden layers
         only under ``output="solve"``); the returned result holds the whole network.
+    validation : (X_val, y_val), optional
+        Held-out data. After every iteration whose best point moved, that point (its readout solved
+        on the training data) is scored on it: accuracy, then loss, for a classification loss; the
+        loss otherwise. The result's ``x`` is then the best-scoring snapshot, not the last best on
+        the training loss (early stopping's selection, without stopping: the budget still runs out),
+        ``fun`` its training loss, and ``validation`` = ``{"score", "loss", "nit", "checks"}`` of it.
     """
     check_model(model)
     if bits is not None and output == "solve":
@@ -119,13 +125,58 @@ def fit_network(model: Model, X: ArrayLike, y: ArrayLike, loss: str | Loss = "ms
     if opts["directions"] != "axes" and "blocks" not in opts and hasattr(model, "neuron_blocks"):
         # adapted or curvature directions inside each neuron's fan-in
         opts["blocks"] = [b for b in model.neuron_blocks() if b[0] < P]
+    watch = None if validation is None else _ValidationWatch(objective, *validation)
+    if watch is not None:
+        user_callback = callback
+
+        def callback(r: OptimizeResult) -> Any:
+            watch(r)
+            return None if user_callback is None else user_callback(r)
+
     res = minimize(objective, space, x0=start, seed=int(rng.integers(2**31)), max_evals=max_evals, max_iter=max_iter,
                    max_time=max_time, target=target, callback=callback, progress=progress, **opts)
-    if objective.batch_size is not None:
+    if watch is not None:
+        watch(res)                                    # the final best point is a candidate too
+        res.x, res.validation = watch.best_x, watch.summary()
+        res.fun = objective.loss_at(res.x)
+    elif objective.batch_size is not None:
         # the best seen was scored on one mini-batch: report the loss on all the data
         res.fun = objective.loss_at(res.x)
     res.x = objective.full(res.x)
     return res
+
+
+class _ValidationWatch:
+    """Scores the engine's best point on held-out data whenever it moves and keeps the best snapshot."""
+
+    def __init__(self, objective: NetworkObjective, X: ArrayLike, y: ArrayLike) -> None:
+        self.objective = objective
+        self.model = objective.model
+        self.X = check_inputs(self.model, X)
+        self.y = check_targets(self.model, objective.loss, y, self.X.shape[0])
+        self.last: np.ndarray | None = None
+        self.best_x: np.ndarray | None = None
+        self.best_key: tuple[float, ...] = (-np.inf, -np.inf)
+        self.best_loss, self.best_nit, self.checks = np.inf, 0, 0
+
+    def __call__(self, r: OptimizeResult) -> None:
+        x = np.asarray(r.x, dtype=float)
+        if self.last is not None and np.array_equal(x, self.last):
+            return
+        self.last = x.copy()
+        self.checks += 1
+        out = np.asarray(self.model.forward(self.X, self.objective.full(x)), dtype=float)
+        loss = float(self.objective.loss(out, self.y).mean())
+        if self.objective.loss.classification:
+            pred = (out[:, 0] > 0).astype(np.intp) if out.shape[1] == 1 else out.argmax(axis=1)
+            key = (float(np.mean(pred == self.y)), -loss)
+        else:
+            key = (-loss, 0.0)
+        if key > self.best_key:
+            self.best_key, self.best_loss, self.best_nit, self.best_x = key, loss, int(r.nit), x.copy()
+
+    def summary(self) -> dict[str, float]:
+        return {"score": self.best_key[0], "loss": self.best_loss, "nit": self.best_nit, "checks": self.checks}
 
 
 def network_options(model: Model, loss: str | Loss = "mse", bits: int | None = None) -> dict[str, Any]:

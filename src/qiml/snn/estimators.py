@@ -8,6 +8,10 @@ fitted wherever the loss is asked for (ridge least squares for regression, ridge
 for classification), as an echo-state or liquid-state readout would be, but with the network itself
 trained too. Labels, targets and the budget follow :mod:`qiml.sklearn`'s conventions (two classes on
 one logit, targets standardised inside ``fit``, ``max_iter`` engine iterations, ``random_state``).
+With ``validation_fraction`` a stratified split of the training data is held out and the parameters
+are the snapshot that scores best on it (accuracy, then loss, for the classifier; the loss for the
+regressor; :func:`qiml.training.fit_network`'s ``validation``), as early stopping selects, while the
+budget still runs to its end; ``validation_score_`` is that snapshot's score.
 """
 
 from __future__ import annotations
@@ -23,7 +27,13 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..errors import ConfigError
 from ..nn import get_loss
-from ..sklearn import LogitClassifierMixin, StandardisedRegressorMixin, encode_labels, standardise_targets
+from ..sklearn import (
+    LogitClassifierMixin,
+    StandardisedRegressorMixin,
+    encode_labels,
+    standardise_targets,
+    validation_split,
+)
 from ..training import fit_network
 from ..validation import is_int, optional_positive_float, optional_positive_int, real_or_none
 from .encoders import Encoder, get_encoder
@@ -45,7 +55,7 @@ class _SpikingBase(BaseEstimator):
                  loss: str | None = None, alpha: float = 0.0, batch_size: int | None = None,
                  max_iter: int | None = 200, max_evals: int | None = None, max_time: float | None = None,
                  random_state: Any = None, verbose: bool = False, bound: float = 3.0,
-                 qiml_options: dict[str, Any] | None = None) -> None:
+                 validation_fraction: float | None = None, qiml_options: dict[str, Any] | None = None) -> None:
         self.hidden = hidden
         self.encoder = encoder
         self.taps = taps
@@ -67,6 +77,7 @@ class _SpikingBase(BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
         self.bound = bound
+        self.validation_fraction = validation_fraction
         self.qiml_options = qiml_options
 
     # -- parameters ----------------------------------------------------------------------------
@@ -76,6 +87,9 @@ class _SpikingBase(BaseEstimator):
         for name in ("batch_size", "max_iter", "max_evals"):
             optional_positive_int(name, getattr(self, name))
         optional_positive_float("max_time", self.max_time)
+        vf = self.validation_fraction
+        if vf is not None and not (real_or_none(vf) is not None and 0 < float(vf) < 1):
+            raise ConfigError(f"validation_fraction must be None or a number in (0, 1), got {vf!r}")
         alpha, bound = real_or_none(self.alpha), real_or_none(self.bound)
         if alpha is None or not np.isfinite(alpha) or alpha < 0:
             raise ConfigError(f"alpha must be a finite number >= 0, got {self.alpha!r}")
@@ -142,13 +156,21 @@ class _SpikingBase(BaseEstimator):
                              readout=self.readout, bins=min(self.bins, T) if is_int(self.bins) else self.bins,
                              learn_threshold=self.learn_threshold, learn_leak=self.learn_leak)
         loss = kwargs.pop("loss")
-        res = fit_network(net, self._standardised(X), targets, loss, **kwargs)
+        Z = self._standardised(X)
+        if self.validation_fraction is not None:
+            # hold out a (stratified) split and keep the snapshot that scores best on it
+            tr, va = validation_split(targets, self.validation_fraction, np.random.default_rng(kwargs["seed"]),
+                                      stratify=not self._regression)
+            kwargs["validation"] = (Z[va], targets[va])
+            Z, targets = Z[tr], targets[tr]
+        res = fit_network(net, Z, targets, loss, **kwargs)
         self.params_ = np.array(res.x, dtype=float)
         self.n_outputs_ = n_out
         self.loss_ = float(res.fun)
         self.loss_curve_ = np.asarray(res.history, dtype=float).reshape(-1, 2)[:, 1].copy()
         self.n_iter_ = int(res.nit)
         self.result_ = res
+        self.validation_score_ = res.validation["score"] if self.validation_fraction is not None else None
         self.model_ = net
 
     def _scores(self, X: ArrayLike) -> NDArray[np.float64]:

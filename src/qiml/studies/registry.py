@@ -162,10 +162,30 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
         _module("snn_tasks"),
         full_runs=(("--budgets", "10", "30", "--methods", "qiml", "qiml-no-delays"),
                    ("--budgets", "10", "90", "--methods", "qiml", "snntorch"),
-                   ("--budgets", "90", "--methods", "qiml-no-delays", "--tasks", "timing")),
+                   ("--budgets", "90", "--methods", "qiml-no-delays", "--tasks", "timing"),
+                   ("--budgets", "10", "90", "--methods", "qiml-val")),
         smoke_args=("--smoke",),
         seeds=tuple(range(5)), smoke_seeds=(0,), outputs=("summary.md", "summary.csv", "accuracy.png", "runs.jsonl"),
         needs="the aeon wheel (./dev data)"),
+    Experiment(
+        "snn-anomaly",
+        "anomaly detection by the forecast error of a spiking network trained by QiML against the same network "
+        "trained by snnTorch surrogate gradients, a rolling z-score and an isolation forest, on a generated "
+        "NAB-style series, Yahoo, MIT-BIH, UCR KDD-TSAD 135 and GutenTAG ECG, event-level F1 at equal short (5 s) "
+        "and long (20 s) wall budgets",
+        _module("snn_anomaly"), full_runs=(("--budgets", "5", "20"),), smoke_args=("--smoke",),
+        seeds=tuple(range(5)), smoke_seeds=(0,),
+        outputs=("summary.md", "summary.csv", "f1.png", "example.png", "runs.jsonl"),
+        needs="the aeon and sktime wheels (./dev data)"),
+    Experiment(
+        "snn-forecast",
+        "spiking networks as direct multi-output forecasters trained by QiML and by snnTorch surrogate gradients "
+        "(same network), on airline, sunspots and taylor electricity demand, at equal short (5 s) and long (20 s) "
+        "wall budgets per fit, against persistence, seasonal naive, ETS and ARIMA, by MASE at rolling origins",
+        _module("snn_forecast"), full_runs=(("--budgets", "5", "20"),), smoke_args=("--smoke",),
+        seeds=tuple(range(5)), smoke_seeds=(0,),
+        outputs=("summary.md", "summary.csv", "mase.png", "example.png", "runs.jsonl"),
+        needs="the aeon and pmdarima wheels (./dev data)"),
     Experiment(
         "snn-cost",
         "one potential update of a spiking network (NX losses along one weight) by the incremental slice "

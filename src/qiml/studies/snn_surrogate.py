@@ -40,7 +40,13 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ..errors import ConfigError
-from ..sklearn import LogitClassifierMixin, StandardisedRegressorMixin, encode_labels, standardise_targets
+from ..sklearn import (
+    LogitClassifierMixin,
+    StandardisedRegressorMixin,
+    encode_labels,
+    standardise_targets,
+    validation_split,
+)
 from ..snn.encoders import Encoder, get_encoder
 from ..snn.network import DECAY_BOX, THRESHOLD_BOX
 from ..snn.neurons import RESETS
@@ -226,8 +232,6 @@ class _SurrogateBase(BaseEstimator):
         lrs = tuple(float(lr) for lr in self.lrs)
         if not lrs or not all(np.isfinite(lr) and lr > 0 for lr in lrs):
             raise ConfigError(f"lrs must be positive learning rates, got {self.lrs!r}")
-        if not 0 < float(self.validation_fraction) < 1:
-            raise ConfigError(f"validation_fraction must lie in (0, 1), got {self.validation_fraction!r}")
         positive_int("batch_size", self.batch_size)
         positive_int("bins", self.bins)
         positive_int("taps", self.taps)
@@ -277,7 +281,7 @@ class _SurrogateBase(BaseEstimator):
         self.channel_scale_ = np.where(std > 0, std, 1.0)
         self.encoder_ = get_encoder(self.encoder)
         rng = np.random.default_rng(int(self.random_state))
-        tr, va = self._split(targets, rng)
+        tr, va = validation_split(targets, self.validation_fraction, rng, stratify=not self._regression)
         signals = self._signals(X)
         y = torch.from_numpy(np.asarray(targets, dtype=np.float32 if self._regression else np.int64))
         threads = torch.get_num_threads()
@@ -345,23 +349,6 @@ class _SurrogateBase(BaseEstimator):
             if run.best_state is None or key > run.best_key:
                 run.best_key, run.best_epoch = key, run.epoch
                 run.best_state = copy.deepcopy(net.state_dict())
-
-    def _split(self, targets: NDArray[Any], rng: np.random.Generator) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
-        """Training and validation indices: stratified by class for the classifier (each class keeps at least
-        one sample on each side when it has two), at random for the regressor."""
-        n = len(targets)
-        frac = float(self.validation_fraction)
-        groups = [np.arange(n)] if self._regression else [np.flatnonzero(targets == c) for c in np.unique(targets)]
-        va = []
-        for g in groups:
-            g = rng.permutation(g)
-            k = min(len(g) - 1, max(1, round(frac * len(g)))) if len(g) > 1 else 0
-            va.append(g[:k])
-        val = np.sort(np.concatenate(va)).astype(np.intp)
-        train = np.setdiff1d(np.arange(n), val).astype(np.intp)
-        if len(val) < 2 or len(train) < 2:
-            raise ConfigError(f"{n} samples are too few for a validation split of {frac}")
-        return train, val
 
     def _scores(self, X: ArrayLike) -> NDArray[np.float64]:
         check_is_fitted(self)
