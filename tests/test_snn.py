@@ -415,9 +415,10 @@ def test_snn_tasks_study_smoke(tmp_path):
     for name in EXPERIMENTS[snn_tasks.NAME].outputs:
         assert (tmp_path / name).stat().st_size > 0, name
     md = (tmp_path / "summary.md").read_text()
-    assert "| timing | qiml | 2 | 1 |" in md and "| timing | 1nn-ed |" in md
+    assert "| timing | qiml | 2 | 1 |" in md and "| timing | 1nn-ed |" in md and "| timing | snntorch | 2 | 1 |" in md
+    assert "| timing | 2 |" in md.split("## The goal")[1]          # the goal table has the row
     lines = (tmp_path / "runs.jsonl").read_text().splitlines()
-    assert len(lines) == 3
+    assert len(lines) == 5                    # qiml, qiml-val, qiml-no-delays, snntorch, 1-NN
     snn_tasks.main(["--smoke", "--workers", "1", "--out", str(tmp_path)])
     assert (tmp_path / "runs.jsonl").read_text().splitlines() == lines
 

@@ -60,7 +60,7 @@ SURROGATE_READOUTS = ("counts", "bins", "max_mem", "mean_mem")
 
 def _torch() -> Any:
     try:
-        import snntorch  # noqa: F401  (the surrogate comes from it)
+        import snntorch.surrogate  # noqa: F401  (imported here, before any clock starts)
         import torch
     except ImportError as exc:   # pragma: no cover - the test extra installs both
         raise ConfigError("the surrogate-gradient baseline needs the 'snn' extra: pip install 'qiml[snn]'") from exc
@@ -287,7 +287,6 @@ class _SurrogateBase(BaseEstimator):
         threads = torch.get_num_threads()
         torch.set_num_threads(int(self.n_threads))
         self._epochs_done = 0
-        t0 = time.perf_counter()
         runs = []
         try:
             for k, lr in enumerate(self.lrs):
@@ -299,6 +298,7 @@ class _SurrogateBase(BaseEstimator):
                                        seed=int(self.random_state) * 1000 + k)
                 runs.append(_Run(net, torch.optim.Adam([p for p in net.parameters() if p.requires_grad],
                                                        lr=float(lr)), float(lr)))
+            t0 = time.perf_counter()      # the clock starts with training (imports and set-up are not the budget)
             # successive halving: every learning rate gets an equal share of half the budget, then the best
             # one (by its best validation epoch) goes on for the other half
             L = len(runs)
@@ -332,7 +332,9 @@ class _SurrogateBase(BaseEstimator):
         deadline = None if self.max_time is None else t0 + self.max_time * time_share
         last = None if self.max_epochs is None else max(1, round(self.max_epochs * epoch_share))
         net, opt = run.net, run.opt
-        while (last is None or self._epochs_done < last) and (deadline is None or time.perf_counter() < deadline):
+        # at least one epoch in all, so that a tiny budget still returns a model (and overruns a little)
+        while self._epochs_done == 0 or ((last is None or self._epochs_done < last)
+                                         and (deadline is None or time.perf_counter() < deadline)):
             net.train()
             for idx in np.array_split(rng.permutation(tr), max(1, len(tr) // int(self.batch_size))):
                 if len(idx) < 2:         # BatchNorm needs two samples in a batch

@@ -194,22 +194,29 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def plot(rows: list[dict[str, Any]], path: Path) -> None:
-    """Median test accuracy per task: one bar per method and budget."""
+    """Median test accuracy per task, one panel per budget: a bar per trained method, 1-NN ED as a black tick."""
     plt = pyplot()
     tasks = list(dict.fromkeys(r["task"] for r in rows))
-    series = list(dict.fromkeys((r["method"], r["budget_s"]) for r in rows))
-    fig, ax = plt.subplots(figsize=(max(5, 1.6 * len(tasks)), 3.2))
-    width = 0.8 / len(series)
-    for i, (method, budget) in enumerate(series):
-        vals = [next((r["median_test"] for r in rows if r["task"] == t and r["method"] == method
-                      and r["budget_s"] == budget), np.nan) for t in tasks]
-        ax.bar(np.arange(len(tasks)) + (i - (len(series) - 1) / 2) * width, vals, width,
-               label=method if method == "1nn-ed" else f"{method}, {budget:g} s")
-    ax.set_xticks(range(len(tasks)), tasks, fontsize=8)
-    ax.set_ylim(0, 1)
-    ax.set_ylabel("median test accuracy")
-    ax.legend(fontsize=7, ncol=2)
-    fig.tight_layout()
+    budgets = sorted({r["budget_s"] for r in rows if r["method"] != "1nn-ed"})
+    med = {(r["task"], r["method"], r["budget_s"]): r["median_test"] for r in rows}
+    colours = dict(zip(TRAINED, ("tab:blue", "tab:cyan", "tab:green", "tab:orange"), strict=True))
+    fig, axes = plt.subplots(1, len(budgets), figsize=(max(5.0, 1.3 * len(tasks)) * len(budgets) / 1.4, 3.4),
+                             sharey=True, squeeze=False)
+    width = 0.8 / len(TRAINED)
+    for ax, budget in zip(axes[0], budgets, strict=True):
+        for i, method in enumerate(TRAINED):
+            vals = [med.get((t, method, budget), np.nan) for t in tasks]
+            ax.bar(np.arange(len(tasks)) + (i - (len(TRAINED) - 1) / 2) * width, vals, width, color=colours[method],
+                   label=method)
+        ref = [med.get((t, "1nn-ed", 0.0), np.nan) for t in tasks]
+        ax.scatter(np.arange(len(tasks)), ref, marker="_", s=900, color="k", label="1-NN ED", zorder=3)
+        ax.set_xticks(range(len(tasks)), tasks, fontsize=7, rotation=15)
+        ax.set_ylim(0, 1.02)
+        ax.set_title(f"{budget:g} s per fit", fontsize=9)
+    axes[0][0].set_ylabel("median test accuracy")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=7, frameon=False)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
