@@ -25,29 +25,17 @@ from qiml.anomaly import (
     make_nab_series,
     window_view,
 )
-from qiml.datasets import DataNotFoundError
 from qiml.errors import ConfigError, ShapeError
-from qiml.series import WHEELS, fetch_wheel
+from qiml.series import WHEELS
 
 #: name -> (T, channels, labelled steps, events, train_end)
 EXPECTED = {"kdd-135": (7501, 1, 12, 1, 1200), "gutentag-ecg": (20000, 1, 300, 3, 10000),
             "yahoo": (1000, 1, 7, 7, 400), "mitdb": (7500, 1, 352, 1, 3000), "daphnet": (7040, 9, 0, 0, 2816)}
 
 
-def _cached(package: str) -> bool:
-    try:
-        fetch_wheel(package, download=False)
-    except DataNotFoundError:
-        return False
-    return True
-
-
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_loaders_read_the_wheels(name):
-    package = "sktime" if name in ("yahoo", "mitdb") else "aeon"
-    if not _cached(package):
-        pytest.skip(f"the {package} wheel is not cached (./dev data)")
-    s = load_anomaly(name, download=False)
+    s = load_anomaly(name)          # the wheel is fetched once from the registry if it is not cached
     T, C, n_lab, n_events, train_end = EXPECTED[name]
     assert s.values.shape == ((T,) if C == 1 else (T, C)) and s.labels.shape == (T,) and s.labels.dtype == bool
     assert int(s.labels.sum()) == n_lab and len(s.events) == n_events and s.train_end == train_end
@@ -221,10 +209,6 @@ def test_study_smoke_run_writes_its_files(tmp_path):
 
 def test_study_runs_the_surrogate_baseline_through_the_same_detector():
     pytest.importorskip("snntorch")
-    try:
-        from qiml.studies import snn_surrogate  # noqa: F401
-    except ImportError:
-        pytest.skip("the surrogate-gradient baseline is not in this checkout")
     from qiml.studies.snn_anomaly import SMOKE, run_job
     rec = run_job({"series": "nab", "method": "snntorch", "seed": 0, "budget": 3.0, "smoke": True,
                    "hidden": SMOKE["hidden"], "taps": SMOKE["taps"], "window": SMOKE["window"]})

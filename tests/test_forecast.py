@@ -23,18 +23,16 @@ from qiml.forecast import (  # noqa: E402
 )
 
 
-def _cached(package: str) -> bool:
+@pytest.fixture(scope="module")
+def wheels() -> None:
+    """The aeon and pmdarima wheels, fetched once from the registry if they are not cached."""
     from qiml.series import fetch_wheel
 
-    try:
-        fetch_wheel(package, download=False)
-        return True
-    except Exception:
-        return False
+    fetch_wheel("aeon")
+    fetch_wheel("pmdarima")
 
 
-needs_wheels = pytest.mark.skipif(not (_cached("aeon") and _cached("pmdarima")),
-                                  reason="the aeon and pmdarima wheels are not cached (./dev data)")
+needs_wheels = pytest.mark.usefixtures("wheels")
 
 
 def _seasonal(n: int = 96, period: int = 12, trend: float = 0.0, noise: float = 0.0) -> np.ndarray:

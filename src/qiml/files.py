@@ -92,9 +92,12 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
 
 
 def atomic_write_csv(path: str | os.PathLike[str], rows: Sequence[Mapping[str, Any]],
-                     fieldnames: Sequence[str] | None = None) -> Path:
+                     fieldnames: Sequence[str] | None = None, *, float_format: str | None = None) -> Path:
     """Write ``rows`` (dicts) as CSV with a header to ``path`` atomically; columns are ``fieldnames`` (default:
-    the first row's keys, in order). Values are written with ``str``; missing keys are empty cells."""
+    the first row's keys, in order). Values are written with ``str`` (floats with ``float_format``, e.g.
+    ``".6g"``, when given); missing keys are empty cells."""
+    if float_format is not None:
+        rows = [{k: (format(v, float_format) if isinstance(v, float) else v) for k, v in r.items()} for r in rows]
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(fieldnames if fieldnames is not None else rows[0] if rows else []),
                             restval="", extrasaction="raise")

@@ -315,7 +315,7 @@ def fmt(key: str, v: Any) -> str:
 
 
 def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
-    atomic_write_csv(path, [{k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()} for r in rows])
+    atomic_write_csv(path, rows, float_format=".6g")
 
 
 def plot(rows: list[dict[str, Any]], path: Path) -> None:

@@ -225,8 +225,7 @@ def main(argv: list[str] | None = None) -> None:
     lines += ["", "Goal: the QiML SNN's median F1 at or above the surrogate-gradient SNN's at the same budget.", "",
               *verdicts(rows)]
     atomic_write_text(out / "summary.md", "\n".join(lines) + "\n")
-    atomic_write_csv(out / "summary.csv", [{k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()}
-                                           for r in rows])
+    atomic_write_csv(out / "summary.csv", rows, float_format=".6g")
     plot(rows, out / "f1.png")
     example = next((r for r in records if r.get("trace")), None)
     if example is not None:

@@ -118,8 +118,7 @@ def main(argv: list[str] | None = None) -> None:
                      f"{r['max_abs_diff']:.1e} |")
     out = args.out
     atomic_write_text(out / "cost.md", "\n".join(lines) + "\n")
-    atomic_write_csv(out / "cost.csv", [{k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()}
-                                        for r in rows])
+    atomic_write_csv(out / "cost.csv", rows, float_format=".6g")
     plot(rows, out / "cost.png", f"NX = {args.nx}, {args.samples} samples, median of {args.repeats}")
     print("\n".join(lines))
 

@@ -213,8 +213,7 @@ def main(argv: list[str] | None = None) -> None:
     rows = summarise(records)
     lines = table(rows, args.seeds, meta)
     atomic_write_text(out / "summary.md", "\n".join(lines) + "\n")
-    atomic_write_csv(out / "summary.csv", [{k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()}
-                                           for r in rows])
+    atomic_write_csv(out / "summary.csv", rows, float_format=".6g")
     plot(rows, out / "mase.png")
     plot_example(records, args.series[0], out / "example.png")
     print("\n".join(lines))

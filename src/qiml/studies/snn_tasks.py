@@ -187,8 +187,7 @@ def main(argv: list[str] | None = None) -> None:
             lines.append(f"| {task} | {budget:g} | {q:.3f} | {qv:.3f} | {g:.3f} | {ref:.3f} | {verdict(q, g)} | "
                          f"{verdict(qv, g)} | {verdict(q, ref, strict=True)} |")
     atomic_write_text(out / "summary.md", "\n".join(lines) + "\n")
-    atomic_write_csv(out / "summary.csv", [{k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()}
-                                           for r in rows])
+    atomic_write_csv(out / "summary.csv", rows, float_format=".6g")
     plot(rows, out / "accuracy.png")
     print("\n".join(lines))
 
