@@ -109,10 +109,14 @@ INTERRUPTED_RUN = """
     import numpy as np
     import qiml
 
-    started = Path(sys.argv[2])
+    started, calls = Path(sys.argv[2]), [0]
     def slow(x):
-        started.touch()
-        time.sleep(0.002)
+        # after 200 evaluations, say so and slow down: the other 1300 would take 65 s, so the signal
+        # lands mid-run however loaded the machine is
+        calls[0] += 1
+        if calls[0] == 200:
+            started.touch()
+        time.sleep(0.05 if calls[0] >= 200 else 0.0)
         x = np.asarray(x)
         return float(10 * x.size + np.sum(x**2 - 10 * np.cos(2 * np.pi * x)))
     qiml.minimize(slow, [(-5.0, 5.0)] * 3, seed=3, max_evals=1500, search="slices", checkpoint=sys.argv[1],
@@ -127,8 +131,7 @@ def test_ctrl_c_writes_a_final_checkpoint_and_the_resume_is_exact(tmp_path):
     deadline = time.monotonic() + 60
     while not started.exists() and time.monotonic() < deadline:
         time.sleep(0.01)
-    time.sleep(0.5)                                  # a few hundred evaluations, no periodic save yet
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signal.SIGINT)                  # 200 evaluations or more, no periodic save yet
     out, err = proc.communicate(timeout=60)
     assert "KeyboardInterrupt" in err and "finished" not in out, (out, err)
     assert f"the run's state was saved to {ck}" in err
