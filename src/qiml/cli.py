@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -12,6 +12,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ._version import __version__
+
+if TYPE_CHECKING:
+    from .deploy import IntegerNetwork
 
 app = typer.Typer(help="qiml: quantum-inspired, gradient-free optimisation and machine learning.",
                   no_args_is_help=True, add_completion=False)
@@ -329,6 +332,96 @@ def telecom_tilt(ctx: typer.Context,
     console.print(f"target {summary['target_rmse']:.3f} dB; smallest hidden size: "
                   + ", ".join(f"{c} {sm[c] or 'not reached'}" for c in tilt.CURVES))
     console.print(f"Wrote {folder / 'summary.md'}, summary.csv, summary.json, rmse_vs_hidden.png")
+
+deploy_app = typer.Typer(help="Deploy int8 networks: portable C, 6502 programs.", no_args_is_help=True)
+app.add_typer(deploy_app, name="deploy")
+_MODEL = typer.Argument(..., show_default=False, help="A model file written by qiml.deploy.save_model (.npz).")
+
+
+def _load_deployable(model: Path) -> tuple[IntegerNetwork, str]:
+    """A model file's integer reference, or one line of error and exit 2."""
+    from .deploy import integer_reference, load_model
+    from .errors import QimlError
+
+    try:
+        saved = load_model(model)
+        ref = integer_reference(saved)
+    except QimlError as exc:
+        _fail(str(exc))
+    how = "on its int8 lattice" if saved.scales is not None else "quantized after training (int8, per layer)"
+    return ref, f"{saved.net!r}, {how}"
+
+
+@deploy_app.command("c")
+def deploy_c(model: Path = _MODEL,
+             out: Path = typer.Option(..., show_default=False, help="Folder for the header and the source."),
+             name: str = typer.Option("qiml_model", help="Base name of the files (a C identifier)."),
+             driver: bool = typer.Option(False, help="Also write qiml_main.c: samples from stdin, classes to stdout."),
+             check: bool = typer.Option(True, help="Compile with the system C compiler and check 64 seeded samples "
+                                                   "against the Python reference.")) -> None:
+    """Write a model as portable C99: one header, one source, integers only, const weights."""
+    import numpy as np
+
+    from .deploy.c_export import compile_c, export_c, run_program, write_driver
+    from .errors import QimlError
+
+    ref, what = _load_deployable(model)
+    try:
+        h, c = export_c(ref, out, name=name, source=model.name)
+        if driver:
+            write_driver(out, name=name)
+        console.print(f"{what}\nWrote {h} and {c}" + (f" and {out / 'qiml_main.c'}" if driver else ""))
+        if check:
+            import tempfile
+            with tempfile.TemporaryDirectory() as tmp:
+                export_c(ref, tmp, name=name)
+                exe = compile_c(tmp, name=name, logits=True)
+                rng = np.random.default_rng(0)
+                x = rng.integers(-127, 128, (64, ref.layer_sizes[0])).astype(np.int8)
+                n_out = ref.layer_sizes[-1]
+                same = np.array_equal(run_program(exe, x, logits=True, n_outputs=n_out), ref.logits_int(x))
+            if not same:
+                _fail("the compiled C disagrees with the Python reference")
+            console.print("compiled (cc, C99, -Wall -Wextra -pedantic -Werror): logits identical to the reference "
+                          "on 64 seeded samples")
+    except QimlError as exc:
+        _fail(str(exc))
+
+
+@deploy_app.command("6502")
+def deploy_6502(model: Path = _MODEL,
+                out: Path = typer.Option(..., show_default=False, help="Folder for the sources and the program."),
+                asm: bool = typer.Option(True, help="Link the assembly dot product (--no-asm: cc65's C loop)."),
+                check: int = typer.Option(8, min=0, help="Seeded random samples to run in sim65 and py65 and "
+                                                         "compare with the Python reference (0: none).")) -> None:
+    """Build a model for the 6502 with cc65 (sim6502 target); report sizes and cycles per sample."""
+    import numpy as np
+
+    from .deploy.m6502 import CLOCK_HZ, build_6502
+    from .errors import QimlError
+
+    ref, what = _load_deployable(model)
+    try:
+        program = build_6502(ref, out_dir=out, asm=asm, calibrate=0)
+        if check:
+            x = np.random.default_rng(0).integers(-127, 128, (check, ref.layer_sizes[0])).astype(np.int8)
+            expected = ref.predict_int(x)
+            for emulator in ("sim65", "py65"):
+                if not np.array_equal(program.run(x, emulator)[0], expected):
+                    _fail(f"the 6502 program in {emulator} disagrees with the Python reference")
+            program.run(x)                           # sim65 last: its cycles per sample
+    except QimlError as exc:
+        _fail(str(exc))
+    table = Table(title=f"{what} on a 6502")
+    for col in ("code bytes", "data bytes", "program bytes", "RAM bytes", "cycles / sample", "s / sample at 1.79 MHz"):
+        table.add_column(col, justify="right")
+    cyc = program.cycles_per_sample
+    table.add_row(str(program.code_bytes), str(program.data_bytes), str(program.program_bytes), str(program.ram_bytes),
+                  "-" if not check else f"{cyc:,.0f}", "-" if not check else f"{cyc / CLOCK_HZ:.3f}")
+    console.print(table)
+    console.print(f"Wrote {program.binary} (run: sim65 {program.binary} < samples.bin)"
+                  + (f"; sim65 and py65 agree with the reference on {check} seeded samples" if check else ""))
+
 
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -30,3 +30,11 @@ class ShapeError(QimlError, ValueError):
 
 class CheckpointError(QimlError, ValueError):
     """A checkpoint or state dict is corrupt, truncated, of another version or another problem."""
+
+
+class ModelFileError(QimlError, ValueError):
+    """A model file is corrupt, truncated, of another version, or not a qiml model file."""
+
+
+class DeployError(QimlError, RuntimeError):
+    """A deployment step failed: a toolchain is missing, a compiler or an emulator failed."""
