@@ -118,8 +118,8 @@ class IntegerNetwork:
 
 
 def integer_reference(net: MLP | SavedModel, theta: ArrayLike | None = None, *,
-                      bound: float | Sequence[float] | None = None, scales: ArrayLike | None = None, input_range: float | None = None,
-                      act_range: float = 4.0) -> IntegerNetwork:
+                      bound: float | Sequence[float] | None = None, scales: ArrayLike | None = None,
+                      input_range: float | None = None, act_range: float = 4.0) -> IntegerNetwork:
     """The integer network of ``net`` with parameters ``theta`` (P,), or of a loaded model file.
 
     The int8 lattice is, in order: ``scales`` (steps per layer) if given; else ``net.space(bound,
