@@ -1,7 +1,7 @@
 """qiml.deploy.emulators: cc65 sim6502 programs in sim65 and in py65 give the same output, exit code and cycles.
 
-The C programs are built with ``cl65 -t sim6502 -O`` (Debian package cc65); the tests that need it
-skip without it. The hand-assembled programs need no compiler.
+The C programs are built with ``cl65 -t sim6502 -O`` (Debian package cc65, installed by ``./dev test``;
+without it these tests fail, naming it). The hand-assembled programs need no compiler.
 """
 
 from __future__ import annotations
@@ -15,11 +15,6 @@ import pytest
 
 from qiml.deploy import emulators as em
 from qiml.errors import ConfigError, DeployError
-
-needs_cl65 = pytest.mark.skipif(shutil.which("cl65") is None,
-                                reason="cl65 not on PATH: install the Debian package cc65 (./dev test does it)")
-needs_sim65 = pytest.mark.skipif(shutil.which("sim65") is None,
-                                 reason="sim65 not on PATH: install the Debian package cc65 (./dev test does it)")
 
 # reads stdin until EOF in 32-byte reads; signed 8x8 -> 16-bit products into a wrapping 32-bit sum,
 # arithmetic shifts of a signed 32-bit value, a 32-bit rotate; writes 13 bytes; exit code mix % 100
@@ -104,8 +99,7 @@ def _build(tmp: Path, name: str, source: str) -> Path:
 
 @pytest.fixture(scope="module")
 def programs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    if shutil.which("cl65") is None:
-        pytest.skip("cl65 not on PATH: install the Debian package cc65 (./dev test does it)")
+    em.require_tool("cl65")
     tmp = tmp_path_factory.mktemp("sim6502")
     return {name: _build(tmp, name, src) for name, src in
             [("checksum", CHECKSUM_C), ("loop", LOOP_C), ("lookalike", LOOKALIKE_C)]}
@@ -121,7 +115,6 @@ def _raw(code: bytes, load: int = 0x0200, reset: int | None = None, cpu: int = 0
 # --------------------------------------------------------------------------------------------------
 # the C program in both emulators
 
-@needs_sim65
 @pytest.mark.parametrize("n", [0, 1, 45, 300])
 def test_checksum_program_agrees_in_both_emulators(programs, n):
     rng = random.Random(n)
@@ -137,7 +130,6 @@ def test_checksum_program_agrees_in_both_emulators(programs, n):
     assert py.cycles == sim.cycles > 5000
 
 
-@needs_sim65
 def test_real_6502_timing_differs_from_sim65_by_little(programs):
     data = bytes(random.Random(5).randrange(256) for _ in range(100))
     sim = em.run_sim65(programs["checksum"], data)
@@ -146,7 +138,6 @@ def test_real_6502_timing_differs_from_sim65_by_little(programs):
     assert abs(real.cycles - sim.cycles) < 1e-3 * sim.cycles
 
 
-@needs_sim65
 def test_program_output_like_the_cycle_line_and_exit_code_126(programs):
     sim = em.run_sim65(programs["lookalike"])
     py = em.run_py65(programs["lookalike"])
@@ -158,7 +149,6 @@ def test_program_output_like_the_cycle_line_and_exit_code_126(programs):
 # --------------------------------------------------------------------------------------------------
 # cycle accounting on hand-assembled code (no compiler needed)
 
-@needs_sim65
 def test_branch_straddling_a_page_costs_one_more_cycle_in_sim65(tmp_path):
     # $02FD LDA #$05; $02FF BNE +0 (taken, to $0301: no page crossed on a 6502, but the opcode's
     # page is $02); $0301 JMP exit -> exit code 5 after 2 + 4 cycles in sim65, 2 + 3 on a 6502
@@ -170,7 +160,6 @@ def test_branch_straddling_a_page_costs_one_more_cycle_in_sim65(tmp_path):
     assert em.run_py65(path, timing="6502").cycles == 5
 
 
-@needs_sim65
 def test_dec_abs_takes_six_cycles_in_both(tmp_path):
     # DEC $0209; LDA $0209; JMP exit; .byte 8 -> exit code 7 after 6 + 4 cycles (py65 1.2.0 says DEC abs = 3)
     path = tmp_path / "dec.bin"
@@ -181,7 +170,6 @@ def test_dec_abs_takes_six_cycles_in_both(tmp_path):
     assert em.run_py65(path, timing="6502") == sim
 
 
-@needs_sim65
 def test_illegal_opcode_is_a_deploy_error_in_both(tmp_path):
     path = tmp_path / "illegal.bin"
     path.write_bytes(_raw(b"\xff"))
@@ -194,7 +182,6 @@ def test_illegal_opcode_is_a_deploy_error_in_both(tmp_path):
 # --------------------------------------------------------------------------------------------------
 # limits
 
-@needs_sim65
 def test_cycle_limit_is_a_deploy_error_in_both(programs):
     with pytest.raises(DeployError, match="cycle limit of 20000 reached.*Maximum number of cycles reached"):
         em.run_sim65(programs["loop"], max_cycles=20_000)
@@ -202,7 +189,6 @@ def test_cycle_limit_is_a_deploy_error_in_both(programs):
         em.run_py65(programs["loop"], max_cycles=20_000)
 
 
-@needs_sim65
 def test_the_limit_is_exclusive_in_both(programs):
     run = em.run_sim65(programs["lookalike"])
     assert em.run_sim65(programs["lookalike"], max_cycles=run.cycles + 1) == run
@@ -213,7 +199,6 @@ def test_the_limit_is_exclusive_in_both(programs):
         em.run_py65(programs["lookalike"], max_cycles=run.cycles)
 
 
-@needs_sim65
 def test_sim65_timeout_is_a_deploy_error(programs):
     with pytest.raises(DeployError, match="timed out"):
         em.run_sim65(programs["loop"], timeout=0.3)
@@ -244,7 +229,6 @@ def test_read_header_of_a_hand_made_file():
     assert header == em.Sim65Header(version=2, cpu=0, sp_address=0, load_address=0x1000, reset_address=0x1004)
 
 
-@needs_cl65
 def test_read_header_of_a_cl65_build(programs):
     header = em.read_header(programs["checksum"].read_bytes())
     assert (header.version, header.cpu, header.load_address) == (2, 0, 0x0200)
@@ -294,6 +278,5 @@ def test_missing_tool_is_a_deploy_error(tmp_path, monkeypatch):
     assert em.run_py65(path) == em.EmulatorRun(stdout=b"", exit_code=0, cycles=0)   # py65 needs no tool
 
 
-@needs_sim65
 def test_require_tool_finds_sim65():
     assert em.require_tool("sim65") == shutil.which("sim65")
