@@ -206,6 +206,15 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
         seeds=(0,), smoke_seeds=(0,), outputs=("parallel_speedup.md", "parallel_speedup.json", "parallel_speedup.csv",
                                            "parallel_speedup.png")),
     Experiment(
+        "deploy-6502",
+        "the seed's MNIST network 196-12-8-10 trained by QiML on the int8 lattice and by Adam + post-training int8, "
+        "exported to C and to a 6502 (cc65): predictions identical to the integer reference on the whole test set "
+        "(sim65) and a sample (py65), bytes of code, data and RAM, cycles and seconds per digit at 1.79 MHz, and "
+        "the smallest network reaching 90 % for each trainer",
+        _module("deploy_6502"), full_runs=((),), smoke_args=("--smoke",), seeds=(0,), smoke_seeds=(0,),
+        outputs=("summary.md", "summary.json", "deploy.csv", "ladder.csv", "ladder.png", "runs.jsonl"),
+        needs="MNIST (`./dev data`) and cc65 (`./dev test` installs it)"),
+    Experiment(
         "nn-tasks",
         "tiny networks: QiML against tuned Adam, Adam + int8 PTQ, straight-through estimator and CMA-ES "
         "(full run needs MNIST: run `./dev data` first; the smoke run skips MNIST)",
