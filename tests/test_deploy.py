@@ -267,3 +267,20 @@ def test_the_deploy_study_smoke(tmp_path):
     models = sorted(p.name for p in (tmp_path / "models").iterdir())
     assert "qiml-196-12-8-10-s0.npz" in models and "adam-196-12-8-10-s0.npz" in models
     assert load_model(tmp_path / "models" / "qiml-196-12-8-10-s0.npz").scales is not None
+
+
+def test_a_fitted_estimator_deploys_with_its_classes(tmp_path):
+    from qiml.sklearn import QiMLClassifier
+
+    rng = np.random.default_rng(8)
+    X = rng.uniform(-1, 1, (120, 4))
+    y = np.where(X[:, 0] + X[:, 1] > 0, "yes", "no")
+    clf = QiMLClassifier((4,), bits=8, bound=1.0, max_iter=3, random_state=0).fit(X, y)
+    saved = load_model(save_model(tmp_path / "clf.npz", clf))
+    assert saved.metadata["classes"] == ["no", "yes"] and saved.metadata["estimator"] == "QiMLClassifier"
+    ref = integer_reference(saved)                   # on the estimator's own lattice: no rounding
+    assert ref.layer_sizes[-1] == 1                  # binary: one logit, class 1 when it is > 0
+    assert np.mean(np.array(saved.metadata["classes"])[ref.predict(X)] == clf.predict(X)) > 0.95
+    export_c(ref, tmp_path / "c")
+    x = ref.quantize_inputs(X)
+    assert np.array_equal(run_program(compile_c(tmp_path / "c"), x), ref.predict_int(x))

@@ -80,7 +80,7 @@ def export_c(ref: IntegerNetwork, out_dir: str | os.PathLike[str], *, name: str 
 /* the integer logits of one sample x (QIML_N_INPUTS int8) into logits (QIML_N_OUTPUTS);
    uses static buffers: not reentrant */
 void qiml_logits(const int8_t *x, int32_t *logits);
-/* the class of one sample: the first index of the largest logit */
+/* the class of one sample: the first index of the largest logit (one logit: 1 if it is > 0) */
 int qiml_predict(const int8_t *x);
 /* sum of a[i] * w[i] over n int8 pairs (the hot loop; -DQIML_EXTERN_DOT links another) */
 int32_t qiml_dot(const int8_t *a, const int8_t *w, uint16_t n);
@@ -167,6 +167,9 @@ int qiml_predict(const int8_t *x)
     int best = 0;
     int j;
     qiml_logits(x, logits);
+    if (QIML_N_OUTPUTS == 1) {{
+        return logits[0] > 0;            /* one logit: a binary classifier */
+    }}
     for (j = 1; j < QIML_N_OUTPUTS; ++j) {{
         if (logits[j] > logits[best]) {{
             best = j;

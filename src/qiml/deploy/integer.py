@@ -22,7 +22,7 @@ and 6502 programs do:
   sigmoid, sine, ...), ``act_range/127`` for relu and identity, which saturate at ``act_range``;
   sine is held constant outside ``[-Z, Z)``;
 * **output**: the last layer's accumulators are the logits (int32); the class is their argmax,
-  the first on ties, in place of the softmax.
+  the first on ties, in place of the softmax (a single logit: 1 when it is > 0, else 0).
 
 ``integer_reference(net, theta)`` builds one; :attr:`IntegerNetwork.layers` holds the integers
 the exporters write out.
@@ -41,7 +41,7 @@ from ..errors import ConfigError, ShapeError
 from ..nn import MLP
 from ..nn.activations import ACTIVATIONS
 from ..nn.mlp import quantize
-from .model_file import LEVELS, SavedModel, _check_on_lattice, lattice_scales
+from .model_file import LEVELS, SavedModel, check_lattice, lattice_scales
 
 __all__ = ["IntegerLayer", "IntegerNetwork", "integer_reference", "TABLE_RANGE", "TABLE_SIZE", "ACC_BITS"]
 
@@ -104,8 +104,10 @@ class IntegerNetwork:
         return h @ out.weights.T.astype(np.int64) + out.bias
 
     def predict_int(self, Xq: ArrayLike) -> NDArray[np.intp]:
-        """Class labels (N,) for int8 inputs: the first argmax of the integer logits."""
-        return np.asarray(self.logits_int(Xq).argmax(axis=1), dtype=np.intp)
+        """Class labels (N,) for int8 inputs: the first argmax of the integer logits (one logit: whether it
+        is > 0, as a binary classifier's)."""
+        z = self.logits_int(Xq)
+        return np.asarray((z[:, 0] > 0) if z.shape[1] == 1 else z.argmax(axis=1), dtype=np.intp)
 
     def predict(self, X: ArrayLike) -> NDArray[np.intp]:
         """Class labels (N,) for float inputs (N, n_in), quantized by :meth:`quantize_inputs`."""
@@ -148,7 +150,7 @@ def integer_reference(net: MLP | SavedModel, theta: ArrayLike | None = None, *,
         s = np.asarray(scales, dtype=float)
         if s.shape != (net.n_layers,) or not np.all(np.isfinite(s)) or np.any(s <= 0):
             raise ConfigError(f"scales must be {net.n_layers} finite steps > 0, got {scales!r}")
-        _check_on_lattice(net, t, s, ConfigError)
+        check_lattice(net, t, s, ConfigError)
     elif bound is not None:
         s = lattice_scales(net, t, bound)
     else:

@@ -64,12 +64,13 @@ def lattice_scales(net: MLP, theta: ArrayLike, bound: float | Sequence[float]) -
     t = net.check_theta(theta)
     steps = net.space(bound, bits=8).step
     scales = np.array([steps[net.offsets[l]] for l in range(net.n_layers)])
-    _check_on_lattice(net, t, scales, ConfigError)
+    check_lattice(net, t, scales, ConfigError)
     return scales
 
 
-def _check_on_lattice(net: MLP, theta: NDArray[np.float64], scales: NDArray[np.float64],
-                      error: type[QimlError]) -> None:
+def check_lattice(net: MLP, theta: NDArray[np.float64], scales: NDArray[np.float64],
+                  error: type[QimlError]) -> None:
+    """Raise ``error`` naming the first parameter of ``theta`` that is not ``scales[layer] * k``, |k| <= 127."""
     for l in range(net.n_layers):
         k = theta[net.offsets[l]:net.offsets[l + 1]] / scales[l]
         off = np.abs(k - np.round(k))
@@ -79,14 +80,28 @@ def _check_on_lattice(net: MLP, theta: NDArray[np.float64], scales: NDArray[np.f
                         f"{net.offsets[l] + worst} is {k[worst]:.6g} steps (integers in [-127, 127] expected)")
 
 
-def save_model(path: str | os.PathLike[str], net: MLP, theta: ArrayLike, *, scales: ArrayLike | None = None,
-               input_range: float = 1.0, metadata: dict[str, Any] | None = None) -> Path:
+def save_model(path: str | os.PathLike[str], net: Any, theta: ArrayLike | None = None, *,
+               scales: ArrayLike | None = None, input_range: float = 1.0,
+               metadata: dict[str, Any] | None = None) -> Path:
     """Write ``net`` with parameters ``theta`` (P,) to ``path`` atomically; return the path.
 
     ``scales`` (n_layers,): the int8 lattice steps when ``theta`` is quantized (from
     :func:`lattice_scales` for a network trained on the lattice, or :func:`qiml.nn.mlp.quantize` for
     post-training quantization); checked, like everything else, before anything is written.
+    ``net`` may also be a fitted :class:`qiml.sklearn.QiMLClassifier` (or regressor): its network,
+    parameters and lattice (``bits=8`` or 4) are taken, and its ``classes_`` go into the metadata, so
+    that class ``k`` of a device means ``classes[k]``.
     """
+    if theta is None and hasattr(net, "params_") and isinstance(getattr(net, "net_", None), MLP):
+        est = net
+        net, theta = est.net_, est.params_
+        scales = est.scales_ if scales is None else scales
+        extra = {"estimator": type(est).__name__}
+        if hasattr(est, "classes_"):
+            extra["classes"] = np.asarray(est.classes_).tolist()
+        metadata = {**extra, **(metadata or {})}
+    if theta is None:
+        raise ConfigError("theta is required with a network (or pass a fitted qiml estimator)")
     if not isinstance(net, MLP):
         raise ConfigError(f"model files hold qiml.nn.MLP networks, got {type(net).__name__}")
     t = net.check_theta(theta)
@@ -97,7 +112,7 @@ def save_model(path: str | os.PathLike[str], net: MLP, theta: ArrayLike, *, scal
         s = np.asarray(scales, dtype=float)
         if s.shape != (net.n_layers,) or not np.all(np.isfinite(s)) or np.any(s <= 0):
             raise ConfigError(f"scales must be {net.n_layers} finite steps > 0 (one per layer), got {scales!r}")
-        _check_on_lattice(net, t, s, ConfigError)
+        check_lattice(net, t, s, ConfigError)
         quant = {"bits": 8, "scales": s.tolist()}
     header = {"qiml_version": __version__,
               "architecture": {"type": "MLP", "layer_sizes": list(net.layer_sizes),
@@ -134,7 +149,7 @@ def load_model(path: str | os.PathLike[str]) -> SavedModel:
                 or not np.all(np.isfinite(scales)) or np.any(scales <= 0)):
             raise ModelFileError(f"{path}: quantization must be {{'bits': 8, 'scales': {net.n_layers} steps > 0}}, "
                                  f"got {quant!r}")
-        _check_on_lattice(net, theta, scales, ModelFileError)
+        check_lattice(net, theta, scales, ModelFileError)
     metadata = state.get("metadata", {})
     if not isinstance(metadata, dict):
         raise ModelFileError(f"{path}: metadata must be a mapping, got {type(metadata).__name__}")
