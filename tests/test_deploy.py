@@ -262,7 +262,7 @@ def test_the_deploy_study_smoke(tmp_path):
     for name in ("summary.md", "summary.json", "deploy.csv", "ladder.csv", "ladder.png", "runs.jsonl"):
         assert (tmp_path / name).is_file(), name
     text = (tmp_path / "summary.md").read_text()
-    assert "| the 6502 (sim65, py65) and C predictions identical to the integer reference | yes |" in text
+    assert "| the 6502 (sim65, py65, Atari 800) and C predictions identical to the integer reference | yes |" in text
     assert "| program + weights under 15 KB, RAM under 35 KB | yes |" in text
     models = sorted(p.name for p in (tmp_path / "models").iterdir())
     assert "qiml-196-12-8-10-s0.npz" in models and "adam-196-12-8-10-s0.npz" in models
@@ -284,3 +284,18 @@ def test_a_fitted_estimator_deploys_with_its_classes(tmp_path):
     export_c(ref, tmp_path / "c")
     x = ref.quantize_inputs(X)
     assert np.array_equal(run_program(compile_c(tmp_path / "c"), x), ref.predict_int(x))
+
+
+def test_the_atari_800_executable_runs_in_atari800(tmp_path):
+    """The same network as an Atari 800 program, in Debian's atari800 (headless, NTSC, AltirraOS): the
+    reference's classes, and the real machine's time per digit above the bare 6502's (display DMA)."""
+    from qiml.deploy.atari import build_atari
+
+    net, theta = lattice_net()
+    ref = integer_reference(net, theta, bound=1.0)
+    program = build_atari(ref, tmp_path)
+    assert program.xex.read_bytes()[:2] == b"\xff\xff" and program.file_bytes < 15 * 1024
+    x = ref.quantize_inputs(np.random.default_rng(9).uniform(0, 1, (4, 196)) ** 3)
+    classes, seconds = program.run(x, timeout=120)
+    assert np.array_equal(classes, ref.predict_int(x))
+    assert 0.2 < seconds < 0.6, seconds            # sim65: about 0.19 s of 6502 cycles at 1.79 MHz

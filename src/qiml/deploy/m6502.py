@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 from dataclasses import dataclass, field
 from importlib import resources
@@ -35,13 +34,14 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ..errors import ConfigError, DeployError
+from ..files import atomic_write_text
 from ..nn import MLP
 from .c_export import export_c, write_driver
 from .emulators import EmulatorRun, require_tool, run_py65, run_sim65
 from .integer import IntegerNetwork, integer_reference
 from .model_file import SavedModel
 
-__all__ = ["Program6502", "build_6502", "CLOCK_HZ", "STACK_BYTES", "read_segments"]
+__all__ = ["Program6502", "build_6502", "CLOCK_HZ", "STACK_BYTES", "read_segments", "cc65_build", "write_dot_asm"]
 
 #: the Atari 800's (NTSC) 6502 clock, 1.79 MHz: seconds per sample = cycles / CLOCK_HZ
 CLOCK_HZ = 1_789_773
@@ -51,6 +51,23 @@ _CODE = ("STARTUP", "ONCE", "INIT", "CODE")
 _DATA = ("RODATA", "DATA")
 #: cycles one sample may take before the emulators give up (the asm build needs about 350 000 for 196-12-8-10)
 MAX_CYCLES_PER_SAMPLE = 50_000_000
+
+
+def write_dot_asm(out_dir: Path) -> Path:
+    """Copy the assembly dot product ``qiml_dot.s`` (package data) into ``out_dir``."""
+    path = out_dir / "qiml_dot.s"
+    atomic_write_text(path, resources.files("qiml.deploy").joinpath("qiml_dot.s").read_text())
+    return path
+
+
+def cc65_build(out_dir: Path, target: str, sources: list[str], output: str, flags: list[str]) -> dict[str, int]:
+    """``cl65 -t TARGET -O -Or -Cl FLAGS -o OUTPUT -m OUTPUT.map SOURCES`` in ``out_dir``; the segment sizes."""
+    cl65 = require_tool("cl65")
+    cmd = [cl65, "-t", target, "-O", "-Or", "-Cl", *flags, "-o", output, "-m", f"{output}.map", *sources]
+    proc = subprocess.run(cmd, cwd=out_dir, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise DeployError(f"cc65 failed ({' '.join(cmd)} in {out_dir}):\n{(proc.stderr or proc.stdout).strip()}")
+    return read_segments((out_dir / f"{output}.map").read_text())
 
 
 def read_segments(map_text: str) -> dict[str, int]:
@@ -142,7 +159,7 @@ def build_6502(net: MLP | SavedModel | IntegerNetwork, theta: ArrayLike | None =
     QiML lattice, ``scales=``, ``input_range=``). ``asm=False`` keeps cc65's C dot product.
     ``calibrate``: seeded random int8 samples run once in sim65 to set ``cycles_per_sample`` (0: leave it
     NaN until the first :meth:`Program6502.predict`). Everything is written to ``out_dir``: the C files,
-    ``qiml_dot.s``, the program ``qiml.sim`` and the map ``qiml.map``.
+    ``qiml_dot.s``, the program ``qiml.sim`` and the map ``qiml.sim.map``.
     """
     if isinstance(net, IntegerNetwork):
         if theta is not None or reference:
@@ -150,22 +167,16 @@ def build_6502(net: MLP | SavedModel | IntegerNetwork, theta: ArrayLike | None =
         ref = net
     else:
         ref = integer_reference(net, theta, **reference)
-    cl65 = require_tool("cl65")
     require_tool("sim65")
     out = Path(out_dir)
     export_c(ref, out)
     write_driver(out)
     sources = ["qiml_main.c", "qiml_model.c"]
-    flags = ["-t", "sim6502", "-O", "-Or", "-Cl", "-Wl", f"-D,__STACKSIZE__={STACK_BYTES}"]
+    flags = ["-Wl", f"-D,__STACKSIZE__={STACK_BYTES}"]
     if asm:
-        shutil.copyfile(str(resources.files("qiml.deploy").joinpath("qiml_dot.s")), out / "qiml_dot.s")
-        sources.append("qiml_dot.s")
+        sources.append(write_dot_asm(out).name)
         flags.append("-DQIML_EXTERN_DOT")
-    cmd = [cl65, *flags, "-o", "qiml.sim", "-m", "qiml.map", *sources]
-    proc = subprocess.run(cmd, cwd=out, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise DeployError(f"cc65 failed ({' '.join(cmd)} in {out}):\n{(proc.stderr or proc.stdout).strip()}")
-    segments = read_segments((out / "qiml.map").read_text())
+    segments = cc65_build(out, "sim6502", sources, "qiml.sim", flags)
     startup = run_sim65(out / "qiml.sim", b"", max_cycles=MAX_CYCLES_PER_SAMPLE)
     if startup.exit_code != 0 or startup.stdout:
         raise DeployError(f"the 6502 program misbehaved with no input (exit {startup.exit_code})")

@@ -17,7 +17,9 @@ Every trained network is saved as a model file (``models/``) and deployed: its i
 (:func:`qiml.deploy.integer_reference`) gives the int8 accuracy; the 196-12-8-10 networks are also exported
 to C (compiled with the system compiler, checked on the whole test set), built for the 6502 by cc65
 (:func:`qiml.deploy.build_6502`), run on the whole test set in sim65 (agreement with the reference, cycles
-per digit) and on the first ``--py65`` test digits in py65. The smallest network reaching 90 % int8 test
+per digit), on the first ``--py65`` test digits in py65, and built for the Atari 800
+(:mod:`qiml.deploy.atari`) and run on the first ``--atari`` test digits in atari800, timed by the
+emulated machine's own clock. The smallest network reaching 90 % int8 test
 accuracy is searched on the ladder :data:`LADDER` of 196-h1-h2-10 networks: every smaller one when a
 trainer's 196-12-8-10 reaches it, every larger one otherwise (accuracy taken as growing with size), up to
 the largest that fits 15 KB (``--ladder``). Writes ``summary.md``, ``deploy.csv``, ``ladder.csv``, ``summary.json``,
@@ -38,6 +40,7 @@ import numpy as np
 
 from .. import datasets
 from ..deploy import integer_reference, lattice_scales, load_model, save_model
+from ..deploy.atari import build_atari
 from ..deploy.c_export import compile_c, export_c, run_program
 from ..deploy.m6502 import CLOCK_HZ, build_6502
 from ..files import atomic_write_csv, atomic_write_text
@@ -55,9 +58,11 @@ TARGET = 0.90
 LIMIT_BYTES = 15 * 1024
 RAM_BYTES = 35 * 1024
 TRAINERS = ("qiml", "adam")
-DEFAULTS: dict[str, Any] = {"qiml_budget": 900.0, "adam_budget": 60.0, "seeds": 1, "py65": 100, "bound": 1.0,
+DEFAULTS: dict[str, Any] = {"qiml_budget": 900.0, "adam_budget": 60.0, "seeds": 1, "py65": 100, "atari": 100,
+                            "bound": 1.0,
                             "batch": 1000, "ladder": list(LADDER)}
-SMOKE: dict[str, Any] = {"qiml_budget": 1.0, "adam_budget": 1.0, "py65": 3, "ladder": [(6, 4), (12, 8), (16, 12)]}
+SMOKE: dict[str, Any] = {"qiml_budget": 1.0, "adam_budget": 1.0, "py65": 3, "atari": 2,
+                         "ladder": [(6, 4), (12, 8), (16, 12)]}
 
 
 def load(smoke: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -118,8 +123,9 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     return rec
 
 
-def deploy(rec: dict[str, Any], out: Path, Xte: np.ndarray, py65: int) -> dict[str, Any]:
-    """Export one trained network to C and to the 6502 and check both against its integer reference."""
+def deploy(rec: dict[str, Any], out: Path, Xte: np.ndarray, py65: int, atari_n: int) -> dict[str, Any]:
+    """Export one trained network to C, to the 6502 (sim65, py65) and to the Atari 800 (atari800), and check
+    each against its integer reference."""
     saved = load_model(out / rec["model"])
     ref = integer_reference(saved)
     Xq = ref.quantize_inputs(Xte)
@@ -135,6 +141,8 @@ def deploy(rec: dict[str, Any], out: Path, Xte: np.ndarray, py65: int) -> dict[s
     py = program.run(Xq[:py65], "py65")[0]
     py_seconds = time.perf_counter() - t0
     cyc = program.cycles_per_sample
+    atari_program = build_atari(ref, build / "atari")
+    atari, atari_seconds = atari_program.run(Xq[:atari_n])
     return {"trainer": rec["trainer"], "network": "196-12-8-10", "float_acc": rec["float_acc"],
             "int8_acc": rec["int8_acc"], "c_agree": int(np.sum(c_pred == expected)), "n_test": int(len(expected)),
             "sim65_agree": int(np.sum(sim == expected)), "py65_agree": int(np.sum(py == expected[:len(py)])),
@@ -142,7 +150,10 @@ def deploy(rec: dict[str, Any], out: Path, Xte: np.ndarray, py65: int) -> dict[s
             "code_bytes": program.code_bytes, "data_bytes": program.data_bytes,
             "program_bytes": program.program_bytes, "ram_bytes": program.ram_bytes, "cycles_per_digit": cyc,
             "seconds_per_digit": cyc / CLOCK_HZ, "test_set_hours": cyc / CLOCK_HZ * len(expected) / 3600,
-            "sim65_seconds": sim_seconds, "py65_seconds": py_seconds}
+            "sim65_seconds": sim_seconds, "py65_seconds": py_seconds,
+            "atari_agree": int(np.sum(atari == expected[:len(atari)])), "atari_n": len(atari),
+            "atari_xex_bytes": atari_program.file_bytes, "atari_seconds_per_digit": atari_seconds,
+            "atari_test_set_hours": atari_seconds * len(expected) / 3600}
 
 
 def ladder_jobs(trainer: str, main: dict[str, Any], ladder: tuple[tuple[int, int], ...],
@@ -180,6 +191,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seeds", type=int_in(1), default=None, help="seeds of the 196-12-8-10 networks (default 1)")
     ap.add_argument("--py65", type=int_in(1), default=None,
                     help=f"test digits cross-checked in py65 (default {DEFAULTS['py65']})")
+    ap.add_argument("--atari", type=int_in(1), default=None,
+                    help=f"test digits classified on the emulated Atari 800 (default {DEFAULTS['atari']})")
     ap.add_argument("--bound", type=positive_float, default=None,
                     help=f"QiML's lattice: [-bound, bound], step bound/127 (default {DEFAULTS['bound']:g})")
     ap.add_argument("--batch", type=int_in(1), default=None, help=f"QiML's mini-batch (default {DEFAULTS['batch']})")
@@ -216,7 +229,7 @@ def main(argv: list[str] | None = None) -> None:
         r["hidden"] = tuple(r["hidden"])
     Xte = load(args.smoke)[2]
     deployed = [deploy(next(r for r in records if r["trainer"] == t and r["hidden"] == SEED_NET and r["seed"] == 0),
-                       out, Xte, args.py65) for t in TRAINERS]
+                       out, Xte, args.py65, args.atari) for t in TRAINERS]
     lines = report(records, deployed, budgets, args, meta)
     ladder = sorted((r for r in records if r["seed"] == 0), key=lambda r: (r["trainer"], r["n_params"]))
     atomic_write_text(out / "summary.md", "\n".join(lines) + "\n")
@@ -240,18 +253,35 @@ def report(records: list[dict[str, Any]], deployed: list[dict[str, Any]], budget
              f"mini-batches of {args.batch}, {budgets['qiml']:g} s per fit. Adam: lr 0.01, cosine decay, batches of "
              f"128, {budgets['adam']:g} s per fit, then int8 per layer. One core per fit. Accuracy on the "
              f"{deployed[0]['n_test']} test digits. {environment_line(meta)}", "",
-             "| trainer | float acc | int8 acc (Python) | C = reference | sim65 = reference | py65 = reference | "
-             "code B | data B | program B | RAM B | cycles / digit | s / digit at 1.79 MHz | test set on the machine |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "## Accuracy, and agreement with the integer reference", "",
+             "| trainer | float acc | int8 acc (Python) | C | sim65 | py65 | Atari 800 |",
+             "|---|---|---|---|---|---|---|"]
     for d in deployed:
         lines.append(f"| {d['trainer']} | {d['float_acc']:.4f} | {d['int8_acc']:.4f} | {d['c_agree']}/{d['n_test']} | "
-                     f"{d['sim65_agree']}/{d['n_test']} | {d['py65_agree']}/{d['py65_n']} | {d['code_bytes']} | "
-                     f"{d['data_bytes']} | {d['program_bytes']} | {d['ram_bytes']} | {d['cycles_per_digit']:,.0f} | "
-                     f"{d['seconds_per_digit']:.3f} | {d['test_set_hours']:.2f} h |")
+                     f"{d['sim65_agree']}/{d['n_test']} | {d['py65_agree']}/{d['py65_n']} | "
+                     f"{d['atari_agree']}/{d['atari_n']} |")
     lines += ["", "Float acc: QiML's network with float activations on its lattice weights; Adam's before "
-              "quantization. Program B = code + data (weights, biases, tables, the C runtime), the file less its "
-              "header; RAM B adds BSS, the 512-byte C stack, zero page and the CPU stack page. Cycles per digit: "
-              "sim65 over the whole test set (startup subtracted), reading each digit through its read hook.", ""]
+              "quantization. The other columns count the test digits whose class equals the integer reference's: "
+              "the C export compiled by the system compiler; the sim6502 program in sim65 and in py65; the Atari 800 "
+              "executable in atari800.", "",
+              "## What it takes on the 6502", "",
+              "| trainer | code B | data B | program B | RAM B | cycles / digit | s / digit at 1.79 MHz | "
+              "s / digit, Atari 800 | test set on an Atari 800 |", "|---|---|---|---|---|---|---|---|---|"]
+    for d in deployed:
+        lines.append(f"| {d['trainer']} | {d['code_bytes']} | {d['data_bytes']} | {d['program_bytes']} | "
+                     f"{d['ram_bytes']} | {d['cycles_per_digit']:,.0f} | {d['seconds_per_digit']:.3f} | "
+                     f"{d['atari_seconds_per_digit']:.3f} | {d['atari_test_set_hours']:.2f} h |")
+    lines += ["", "The sim6502 program: program B = code + data (weights, biases, tables, the C runtime), the file "
+              "less its header; RAM B adds BSS, the 512-byte C stack, zero page and the CPU stack page. Cycles per "
+              "digit: sim65 over the whole test set (startup subtracted), reading each digit through its read hook; "
+              "s / digit at 1.79 MHz is that over the Atari 800's clock, the CPU alone. The Atari 800 columns: the "
+              "same network built for cc65's `atari` target (`qiml.deploy.atari`; the executable, with its stdio "
+              "runtime and load headers, is "
+              + " and ".join(f"{d['atari_xex_bytes']} bytes ({d['trainer']})" for d in deployed)
+              + ") run in atari800 (an NTSC Atari 800 with AltirraOS) on the first "
+              f"{deployed[0]['atari_n']} test digits, timed by the machine's own frame clock around each "
+              "prediction: the real machine's time, its display DMA and interrupts included. The test set on an "
+              f"Atari 800 is that time {deployed[0]['n_test']:,} times.", ""]
     seeds = [r for r in records if r["hidden"] == SEED_NET]
     if len({r["seed"] for r in seeds}) > 1:
         lines += ["## 196-12-8-10 over seeds (int8 test accuracy)", "", "| trainer | seeds | median | min - max |",
@@ -277,9 +307,9 @@ def report(records: list[dict[str, Any]], deployed: list[dict[str, Any]], budget
     q, a_ = (next(d for d in deployed if d["trainer"] == t) for t in TRAINERS)
     fits = all(d["program_bytes"] < LIMIT_BYTES and d["ram_bytes"] < RAM_BYTES for d in deployed)
     exact = all(d["sim65_agree"] == d["n_test"] and d["c_agree"] == d["n_test"] and d["py65_agree"] == d["py65_n"]
-                for d in deployed)
+                and d["atari_agree"] == d["atari_n"] for d in deployed)
     lines += ["", "## Goals", "", "| goal | met |", "|---|---|",
-              f"| the 6502 (sim65, py65) and C predictions identical to the integer reference | "
+              f"| the 6502 (sim65, py65, Atari 800) and C predictions identical to the integer reference | "
               f"{'yes' if exact else '**no**'} |",
               f"| program + weights under 15 KB, RAM under 35 KB | {'yes' if fits else '**no**'} |",
               f"| QiML int8 at or above Adam + PTQ int8 ({q['int8_acc']:.4f} against {a_['int8_acc']:.4f}) | "
