@@ -243,8 +243,10 @@ def test_the_deploy_commands(tmp_path):
     assert res.exit_code == 0, res.output
     assert "logits identical to the reference" in " ".join(res.output.split())     # Rich wraps long lines
     assert {p.name for p in (tmp_path / "c").iterdir()} == {"qiml_model.h", "qiml_model.c", "qiml_main.c"}
-    res = runner.invoke(app, ["deploy", "6502", str(model), "--out", str(tmp_path / "m6502"), "--check", "2"])
+    res = runner.invoke(app, ["deploy", "6502", str(model), "--out", str(tmp_path / "m6502"), "--check", "2",
+                              "--atari"])
     assert res.exit_code == 0, res.output
+    assert (tmp_path / "m6502" / "atari" / "qiml.xex").is_file()
     assert "sim65 and py65 agree with the reference on 2 seeded samples" in " ".join(res.output.split())
     (tmp_path / "bad.npz").write_bytes(b"PK junk")
     res = runner.invoke(app, ["deploy", "6502", str(tmp_path / "bad.npz"), "--out", str(tmp_path / "x")])
