@@ -393,7 +393,10 @@ def deploy_6502(model: Path = _MODEL,
                 out: Path = typer.Option(..., show_default=False, help="Folder for the sources and the program."),
                 asm: bool = typer.Option(True, help="Link the assembly dot product (--no-asm: cc65's C loop)."),
                 check: int = typer.Option(8, min=0, help="Seeded random samples to run in sim65 and py65 and "
-                                                         "compare with the Python reference (0: none).")) -> None:
+                                                         "compare with the Python reference (0: none)."),
+                atari: bool = typer.Option(False, help="Also build an Atari 800 executable, OUT/atari/qiml.xex "
+                                                       "(digits from H1:DIGITS.BIN, classes to H1:CLASSES.BIN).")
+                ) -> None:
     """Build a model for the 6502 with cc65 (sim6502 target); report sizes and cycles per sample."""
     import numpy as np
 
@@ -410,6 +413,10 @@ def deploy_6502(model: Path = _MODEL,
                 if not np.array_equal(program.run(x, emulator)[0], expected):
                     _fail(f"the 6502 program in {emulator} disagrees with the Python reference")
             program.run(x)                           # sim65 last: its cycles per sample
+        xex = None
+        if atari:
+            from .deploy.atari import build_atari
+            xex = build_atari(ref, out / "atari")
     except QimlError as exc:
         _fail(str(exc))
     table = Table(title=f"{what} on a 6502")
@@ -421,6 +428,8 @@ def deploy_6502(model: Path = _MODEL,
     console.print(table)
     console.print(f"Wrote {program.binary} (run: sim65 {program.binary} < samples.bin)"
                   + (f"; sim65 and py65 agree with the reference on {check} seeded samples" if check else ""))
+    if xex is not None:
+        console.print(f"Wrote {xex.xex} ({xex.file_bytes} bytes; run: atari800 -H1 DIR -hreadwrite -run {xex.xex})")
 
 
 if __name__ == "__main__":  # pragma: no cover
