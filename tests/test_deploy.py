@@ -88,6 +88,9 @@ def test_bad_model_files_are_refused_by_name(tmp_path):
                     format="qiml-model-1")
     with pytest.raises(ModelFileError, match="not on its int8 lattice"):
         load_model(tmp_path / "off.npz")
+    np.savez_compressed(tmp_path / "bomb.npz", theta=np.zeros(2**23 + 8), __meta__=np.array("{}"))  # 64 MiB + 64 B
+    with pytest.raises(ModelFileError, match="more than this model file can hold"):
+        load_model(tmp_path / "bomb.npz")
     with zipfile.ZipFile(good) as zf:
         assert sorted(zf.namelist()) == ["__meta__.npy", "theta.npy"]     # arrays and a JSON string, no pickle
 

@@ -40,8 +40,9 @@ __all__ = ["FORMAT", "SavedModel", "save_model", "load_model", "lattice_scales"]
 
 FORMAT = "qiml-model-1"
 _NOUN = "model file"
-#: the largest network a model file may declare (float64 parameters): 1 GiB, far above any deployable one
-MAX_BYTES = 2**30
+#: what loading a model file may allocate: 64 MiB, 8 million float64 parameters, far above any network a
+#: microcontroller holds; a file declaring more is refused before anything is decompressed
+MAX_BYTES = 2**26
 LEVELS = 127
 
 
