@@ -35,6 +35,8 @@ from ..errors import DeployError
 from ..files import atomic_write_text
 from .integer import TABLE_SIZE, IntegerNetwork
 
+assert TABLE_SIZE == 256   # the C indexes a neuron's table as (table << 8) | index
+
 __all__ = ["export_c", "write_driver", "compile_c", "run_program", "C_FLAGS"]
 
 #: the flags the suite compiles with: the file must be clean C99 under all of them
@@ -124,16 +126,15 @@ int32_t qiml_dot(const int8_t *a, const int8_t *w, uint16_t n)
 #endif
 
 /* floor(acc / 2^shift) clipped to [-128, 127], plus 128: the table index (no shift of a negative number) */
-static uint16_t table_index(int32_t acc, uint8_t shift)
+static uint8_t table_index(int32_t acc, uint8_t shift)
 {{
-    int32_t q = acc >= 0 ? (acc >> shift) : -((-(acc + 1)) >> shift) - 1;
-    if (q < -128) {{
-        q = -128;
+    int32_t q;
+    if (acc >= 0) {{
+        q = acc >> shift;
+        return q > 127 ? 255 : (uint8_t)(q + 128);
     }}
-    if (q > 127) {{
-        q = 127;
-    }}
-    return (uint16_t)(q + 128);
+    q = (-(acc + 1)) >> shift;           /* floor(acc / 2^shift) = -q - 1 */
+    return q > 127 ? 0 : (uint8_t)(127 - q);
 }}
 
 void qiml_logits(const int8_t *x, int32_t *logits)
@@ -141,20 +142,29 @@ void qiml_logits(const int8_t *x, int32_t *logits)
     static int8_t buf[2][MAX_WIDTH];
     const int8_t *in = x;
     const int8_t *w;
+    const int32_t *b;
+    const int8_t *table;
+    const uint8_t *which;
     int8_t *out;
     int32_t acc;
-    uint8_t l;
-    uint16_t j;
+    uint16_t fan_in, fan_out, j;
+    uint8_t l, shift;
     for (l = 0; l < N_LAYERS; ++l) {{
         out = buf[l & 1];
         w = WEIGHTS[l];
-        for (j = 0; j < FAN_OUT[l]; ++j) {{
-            acc = qiml_dot(in, w, FAN_IN[l]) + BIASES[l][j];
-            w += FAN_IN[l];
+        b = BIASES[l];
+        table = TABLES[l];
+        which = TABLE_OF[l];
+        fan_in = FAN_IN[l];
+        fan_out = FAN_OUT[l];
+        shift = SHIFT[l];
+        for (j = 0; j < fan_out; ++j) {{
+            acc = qiml_dot(in, w, fan_in) + b[j];
+            w += fan_in;
             if (l == N_LAYERS - 1) {{
                 logits[j] = acc;
             }} else {{
-                out[j] = TABLES[l][(uint16_t)TABLE_OF[l][j] * {TABLE_SIZE}u + table_index(acc, SHIFT[l])];
+                out[j] = table[((uint16_t)which[j] << 8) | table_index(acc, shift)];   /* tables of 256 */
             }}
         }}
         in = out;

@@ -13,7 +13,8 @@
 ; G[v] when C = 0, with F[v] = f(v) and G[v] = f(256 - v): two 16-bit tables of 256 entries (1 KiB).
 ; The f(a + b) terms are summed into PLUS and the f(a - b) terms into MINUS, both unsigned 32-bit
 ; (no sign extension per product), and the result is PLUS - MINUS. n may be any 16-bit count.
-; About 100 cycles per product, against about 800 for the C loop compiled by cc65.
+; About 100 cycles per product, against about 800 for the C loop compiled by cc65; a zero a[i] is
+; skipped in about 20 (exact: its product is 0), which is three quarters of an MNIST digit's pixels.
 
         .export     _qiml_dot
         .import     popax
@@ -62,7 +63,9 @@ clear:  sta     plus,x          ; plus and minus are adjacent
         jmp     done
 
 loop:   lda     (ptr1),y
-        eor     #$80
+        bne     pair
+        jmp     next            ; a = 0: the product is 0 (most MNIST pixels are)
+pair:   eor     #$80
         sta     ta
         lda     (ptr2),y
         eor     #$80
