@@ -177,14 +177,16 @@ int qiml_predict(const int8_t *x)
     int best = 0;
     int j;
     qiml_logits(x, logits);
-    if (QIML_N_OUTPUTS == 1) {{
-        return logits[0] > 0;            /* one logit: a binary classifier */
-    }}
+#if QIML_N_OUTPUTS == 1
+    (void)j;
+    best = logits[0] > 0;                /* one logit: a binary classifier */
+#else
     for (j = 1; j < QIML_N_OUTPUTS; ++j) {{
         if (logits[j] > logits[best]) {{
             best = j;
         }}
     }}
+#endif
     return best;
 }}
 """)
