@@ -167,7 +167,7 @@ def integer_reference(net: MLP | SavedModel, theta: ArrayLike | None = None, *,
         Wk = np.round(W / s[l]).astype(np.int64)
         unit = s_in * s[l]                         # one accumulator step, in pre-activation units
         bias = np.round(b / unit).astype(np.int64)
-        worst = fan_in * LEVELS * LEVELS + int(np.max(np.abs(bias)))
+        worst = fan_in * 128 * 128 + int(np.max(np.abs(bias)))     # any int8 input, even -128
         if worst >= 2 ** (ACC_BITS - 1):
             raise ConfigError(f"layer {l} could overflow the {ACC_BITS}-bit accumulator (|acc| up to {worst}): "
                               f"its bias is {int(np.max(np.abs(bias)))} accumulator steps")
