@@ -117,10 +117,14 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
            "model": str(path.relative_to(job["out"]))}
     save_model(path, net, theta, scales=scales, metadata={k: rec[k] for k in ("trainer", "seed", "budget", "seconds",
                                                                              "float_acc", "int8_acc")})
-    with tempfile.TemporaryDirectory() as tmp:           # what it takes on the 6502 (sizes only: no run)
-        program = build_6502(ref, out_dir=tmp, calibrate=0)
-        rec.update(program_bytes=program.program_bytes, ram_bytes=program.ram_bytes)
-    return rec
+    return {**rec, **program_size(path)}
+
+
+def program_size(model: Path) -> dict[str, int]:
+    """Bytes of program + weights and of RAM of a model file's sim6502 program (built, not run)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        program = build_6502(integer_reference(load_model(model)), out_dir=tmp, calibrate=0)
+        return {"program_bytes": program.program_bytes, "ram_bytes": program.ram_bytes}
 
 
 def deploy(rec: dict[str, Any], out: Path, Xte: np.ndarray, py65: int, atari_n: int) -> dict[str, Any]:
@@ -227,6 +231,7 @@ def main(argv: list[str] | None = None) -> None:
         records += runner.run(nxt, run_job, label="ladder fits", cost=lambda j: j["budget"])
     for r in records:
         r["hidden"] = tuple(r["hidden"])
+        r.update(program_size(out / r["model"]))          # of today's build, whenever the network was trained
     Xte = load(args.smoke)[2]
     deployed = [deploy(next(r for r in records if r["trainer"] == t and r["hidden"] == SEED_NET and r["seed"] == 0),
                        out, Xte, args.py65, args.atari) for t in TRAINERS]
