@@ -67,6 +67,8 @@ def cc65_build(out_dir: Path, target: str, sources: list[str], output: str, flag
     proc = subprocess.run(cmd, cwd=out_dir, capture_output=True, text=True)
     if proc.returncode != 0:
         raise DeployError(f"cc65 failed ({' '.join(cmd)} in {out_dir}):\n{(proc.stderr or proc.stdout).strip()}")
+    for source in sources:                       # cl65 leaves an object file beside each source
+        (out_dir / source).with_suffix(".o").unlink(missing_ok=True)
     return read_segments((out_dir / f"{output}.map").read_text())
 
 

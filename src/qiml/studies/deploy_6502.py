@@ -22,8 +22,10 @@ per digit), on the first ``--py65`` test digits in py65, and built for the Atari
 emulated machine's own clock. The smallest network reaching 90 % int8 test
 accuracy is searched on the ladder :data:`LADDER` of 196-h1-h2-10 networks: every smaller one when a
 trainer's 196-12-8-10 reaches it, every larger one otherwise (accuracy taken as growing with size), up to
-the largest that fits 15 KB (``--ladder``). Writes ``summary.md``, ``deploy.csv``, ``ladder.csv``, ``summary.json``,
-``ladder.png`` and the resumable ``runs.jsonl`` to ``--out``.
+196-48-32-10, the first past 15 KB (``--ladder``; only networks within 15 KB count). Writes
+``summary.md``, ``deploy.csv``, ``ladder.csv``, ``summary.json``, ``ladder.png``, the resumable
+``runs.jsonl``, the model files (``models/``) and the builds of both 196-12-8-10 networks (``build/``:
+the C, the sim6502 program, the Atari executable) to ``--out``.
 """
 
 from __future__ import annotations
@@ -136,7 +138,9 @@ def deploy(rec: dict[str, Any], out: Path, Xte: np.ndarray, py65: int, atari_n: 
     expected = ref.predict_int(Xq)
     build = out / "build" / rec["trainer"]
     export_c(ref, build / "c", source=rec["model"])
-    c_pred = run_program(compile_c(build / "c"), Xq)
+    exe = compile_c(build / "c")
+    c_pred = run_program(exe, Xq)
+    exe.unlink()                                          # a host binary: not a result
     program = build_6502(ref, out_dir=build / "6502", calibrate=0)
     t0 = time.perf_counter()
     sim = program.run(Xq)[0]
@@ -328,7 +332,8 @@ def plot(ladder: list[dict[str, Any]], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6, 3.6))
     for t, marker in zip(TRAINERS, "os", strict=True):
         rs = [r for r in ladder if r["trainer"] == t]
-        ax.plot([r["program_bytes"] for r in rs], [r["int8_acc"] for r in rs], marker=marker, label=t)
+        budget = f", {rs[0]['budget']:g} s per fit" if rs else ""
+        ax.plot([r["program_bytes"] for r in rs], [r["int8_acc"] for r in rs], marker=marker, label=t + budget)
         for r in rs:
             ax.annotate(label(r["hidden"])[4:-3], (r["program_bytes"], r["int8_acc"]), fontsize=6,
                         textcoords="offset points", xytext=(3, -8))
