@@ -376,8 +376,7 @@ def deploy_c(model: Path = _MODEL,
             with tempfile.TemporaryDirectory() as tmp:
                 export_c(ref, tmp, name=name)
                 exe = compile_c(tmp, name=name, logits=True)
-                rng = np.random.default_rng(0)
-                x = rng.integers(-127, 128, (64, ref.layer_sizes[0])).astype(np.int8)
+                x = ref.random_inputs(64)
                 n_out = ref.layer_sizes[-1]
                 same = np.array_equal(run_program(exe, x, logits=True, n_outputs=n_out), ref.logits_int(x))
             if not same:
@@ -407,7 +406,7 @@ def deploy_6502(model: Path = _MODEL,
     try:
         program = build_6502(ref, out_dir=out, asm=asm, calibrate=0)
         if check:
-            x = np.random.default_rng(0).integers(-127, 128, (check, ref.layer_sizes[0])).astype(np.int8)
+            x = ref.random_inputs(check)
             expected = ref.predict_int(x)
             for emulator in ("sim65", "py65"):
                 if not np.array_equal(program.run(x, emulator)[0], expected):

@@ -90,6 +90,10 @@ class IntegerNetwork:
             raise ShapeError("X must be finite")
         return np.clip(np.round(X * (LEVELS / self.input_range)), -LEVELS, LEVELS).astype(np.int8)
 
+    def random_inputs(self, n: int, seed: int = 0) -> NDArray[np.int8]:
+        """``n`` seeded random int8 samples (n, n_in), uniform on [-127, 127]: what the checks of a build run."""
+        return np.random.default_rng(seed).integers(-127, 128, (n, self.layer_sizes[0])).astype(np.int8)
+
     def logits_int(self, Xq: ArrayLike) -> NDArray[np.int64]:
         """The output accumulators (N, n_out) for int8 inputs ``Xq`` (N, n_in)."""
         a = np.asarray(Xq)

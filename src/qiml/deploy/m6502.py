@@ -184,6 +184,5 @@ def build_6502(net: MLP | SavedModel | IntegerNetwork, theta: ArrayLike | None =
         raise DeployError(f"the 6502 program misbehaved with no input (exit {startup.exit_code})")
     program = Program6502(out / "qiml.sim", ref, segments, startup.cycles, asm=asm)
     if calibrate:
-        rng = np.random.default_rng(0)
-        program.run(rng.integers(-127, 128, (calibrate, ref.layer_sizes[0])).astype(np.int8))
+        program.run(ref.random_inputs(calibrate))
     return program
