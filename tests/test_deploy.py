@@ -154,6 +154,9 @@ def test_the_c_export_compiles_and_is_bit_exact(tmp_path, sizes, activation):
     logits = run_program(compile_c(tmp_path, logits=True), x, logits=True, n_outputs=sizes[-1])
     assert np.array_equal(logits, ref.logits_int(x))
     assert np.array_equal(run_program(compile_c(tmp_path), x), ref.predict_int(x))
+    # C89-clean too, which is how cc65 takes the same file
+    subprocess.run(["cc", "-std=c89", "-pedantic", "-Wall", "-Wextra", "-Werror", "-c", str(c), "-o",
+                    str(tmp_path / "c89.o")], check=True)
 
 
 # ----------------------------------------------------------------------------- the 6502
