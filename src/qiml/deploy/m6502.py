@@ -2,9 +2,8 @@
 
 :func:`build_6502` writes the portable C of :mod:`qiml.deploy.c_export` with its driver (samples in
 from standard input, one class byte out), replaces the C dot product with hand-written assembly
-(``qiml_dot.s``: quarter-square products and skipped zeros, about 11x fewer cycles than cc65's C on an
-MNIST digit), and links it for
-cc65's ``sim6502`` target::
+(``qiml_dot.s``: quarter-square products and skipped zeros, about 11x fewer cycles than cc65's C on
+an MNIST digit), and links it for cc65's ``sim6502`` target::
 
     cl65 -t sim6502 -O -Or -Cl -DQIML_EXTERN_DOT qiml_main.c qiml_model.c qiml_dot.s
 
