@@ -104,10 +104,14 @@ def test_a_running_writers_file_is_kept(tmp_path):
 
 # ----------------------------------------------------------------------------- Ctrl-C
 INTERRUPTED_RUN = """
-    import sys, time
+    import signal, sys, time
     from pathlib import Path
     import numpy as np
     import qiml
+
+    # Ctrl-C raises KeyboardInterrupt, as in a terminal, even when this test runs in a background job
+    # (whose children start with SIGINT ignored)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     started, calls = Path(sys.argv[2]), [0]
     def slow(x):
@@ -143,13 +147,18 @@ def test_ctrl_c_writes_a_final_checkpoint_and_the_resume_is_exact(tmp_path):
 
 def test_ctrl_c_waits_for_the_tell():
     """SIGINT inside the deferred block is raised when the block ends, never in its middle."""
-    steps = []
-    with pytest.raises(KeyboardInterrupt):
-        with _interrupts_deferred():
-            signal.raise_signal(signal.SIGINT)
-            steps.append("after the signal")
-    assert steps == ["after the signal"]
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    # the handler of an interactive Python, whatever this process started with (a background job's is SIG_IGN)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        steps = []
+        with pytest.raises(KeyboardInterrupt):
+            with _interrupts_deferred():
+                signal.raise_signal(signal.SIGINT)
+                steps.append("after the signal")
+        assert steps == ["after the signal"]
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 # ----------------------------------------------------------------------------- the objective fails midway
