@@ -120,7 +120,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
            "model": str(path.relative_to(job["out"]))}
     save_model(path, net, theta, scales=scales, metadata={k: rec[k] for k in ("trainer", "seed", "budget", "seconds",
                                                                              "float_acc", "int8_acc")})
-    return {**rec, **program_size(path)}
+    return rec
 
 
 def program_size(model: Path) -> dict[str, int]:
@@ -236,7 +236,7 @@ def main(argv: list[str] | None = None) -> None:
         records += runner.run(nxt, run_job, label="ladder fits", cost=lambda j: j["budget"])
     for r in records:
         r["hidden"] = tuple(r["hidden"])
-        r.update(program_size(out / r["model"]))          # of today's build, whenever the network was trained
+        r.update(program_size(out / r["model"]))          # measured here, from today's build of its model file
     Xte = load(args.smoke)[2]
     deployed = [deploy(next(r for r in records if r["trainer"] == t and r["hidden"] == SEED_NET and r["seed"] == 0),
                        out, Xte, args.py65, args.atari) for t in TRAINERS]
